@@ -1,0 +1,180 @@
+"""Convolutional building blocks of YOLOv5 and YOLOv5-SPD.
+
+Shapes are written as (B, C, H, W). Every block keeps the attribute names of the YOLOv5 family
+(``conv``, ``bn``, ``cv1``, ``m`` ...) so that ``state_dict`` keys of released weights map one to one.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+BN_EPS = 1e-3
+BN_MOMENTUM = 0.03
+
+
+def autopad(kernel: int, padding: int | None = None, dilation: int = 1) -> int:
+    """Padding that keeps the spatial size for stride 1 ('same' padding)."""
+    if padding is not None:
+        return padding
+    effective = dilation * (kernel - 1) + 1
+    return effective // 2
+
+
+class Conv(nn.Module):
+    """Conv2d (no bias) + BatchNorm2d + SiLU: (B, c1, H, W) -> (B, c2, H/s, W/s)."""
+
+    def __init__(self, c1: int, c2: int, k: int = 1, s: int = 1, p: int | None = None, g: int = 1,
+                 d: int = 1, act: bool = True) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c1, c2, k, s, autopad(k, p, d), groups=g, dilation=d, bias=False)
+        self.bn = nn.BatchNorm2d(c2, eps=BN_EPS, momentum=BN_MOMENTUM)
+        self.act = nn.SiLU() if act else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.bn(self.conv(x)))
+
+    def forward_fused(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.conv(x))
+
+
+def space_to_depth(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, 4C, H/2, W/2), channel blocks in the authors' order.
+
+    The four sub-grids are x[::2, ::2], x[1::2, ::2], x[::2, 1::2], x[1::2, 1::2] (rows first), which is
+    the order of YOLOv5's Focus and of the SPD-Conv reference code, so released weights port unchanged.
+    Done as one reshape + permute copy rather than four strided slices and a concatenation.
+    """
+    b, c, h, w = x.shape
+    if h % 2 or w % 2:
+        raise ValueError(f"space_to_depth needs even height and width, got {h}x{w}")
+    # (B, C, H/2, row, W/2, col) -> (B, col, row, C, H/2, W/2): block index = 2*col + row
+    y = x.reshape(b, c, h // 2, 2, w // 2, 2).permute(0, 5, 3, 1, 2, 4)
+    return y.reshape(b, 4 * c, h // 2, w // 2)
+
+
+class SpaceToDepth(nn.Module):
+    """Lossless 2x down-sampling: (B, C, H, W) -> (B, 4C, H/2, W/2). No parameters.
+
+    ``dimension`` is accepted for compatibility with the authors' ``space_to_depth(dimension=1)``.
+    """
+
+    def __init__(self, dimension: int = 1) -> None:
+        super().__init__()
+        if dimension != 1:
+            raise ValueError("SpaceToDepth only stacks along the channel dimension (dimension=1)")
+        self.d = dimension
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return space_to_depth(x)
+
+
+def depth_to_space(x: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`space_to_depth`: (B, 4C, H, W) -> (B, C, 2H, 2W)."""
+    b, c4, h, w = x.shape
+    c = c4 // 4
+    y = x.reshape(b, 2, 2, c, h, w).permute(0, 3, 4, 2, 5, 1)
+    return y.reshape(b, c, 2 * h, 2 * w)
+
+
+class SPDConv(nn.Module):
+    """SPD-Conv as drawn in the paper (Fig. 3): space-to-depth, then a non-strided convolution.
+
+    (B, c1, H, W) -> (B, c2, H/2, W/2). A drop-in replacement for a stride-2 convolution or a pooling
+    layer in any CNN (e.g. ResNet-SPD). The YOLOv5-SPD configs use the authors' order instead
+    (``Conv`` stride 1, then ``SpaceToDepth``), which is what gives the published parameter counts.
+    """
+
+    def __init__(self, c1: int, c2: int, k: int = 3, act: bool = True) -> None:
+        super().__init__()
+        self.spd = SpaceToDepth()
+        self.conv = Conv(4 * c1, c2, k, 1, act=act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.spd(x))
+
+
+class Focus(nn.Module):
+    """Space-to-depth stem followed by a Conv: (B, c1, H, W) -> (B, c2, H/2, W/2)."""
+
+    def __init__(self, c1: int, c2: int, k: int = 1, s: int = 1, p: int | None = None, g: int = 1,
+                 act: bool = True) -> None:
+        super().__init__()
+        self.conv = Conv(4 * c1, c2, k, s, p, g, act=act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(space_to_depth(x))
+
+
+class Bottleneck(nn.Module):
+    """1x1 then 3x3 Conv with an optional residual: (B, c1, H, W) -> (B, c2, H, W)."""
+
+    def __init__(self, c1: int, c2: int, shortcut: bool = True, g: int = 1, e: float = 0.5) -> None:
+        super().__init__()
+        hidden = int(c2 * e)
+        self.cv1 = Conv(c1, hidden, 1, 1)
+        self.cv2 = Conv(hidden, c2, 3, 1, g=g)
+        self.add = shortcut and c1 == c2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.cv2(self.cv1(x))
+        return x + y if self.add else y
+
+
+class C3(nn.Module):
+    """CSP bottleneck with three convolutions: (B, c1, H, W) -> (B, c2, H, W)."""
+
+    def __init__(self, c1: int, c2: int, n: int = 1, shortcut: bool = True, g: int = 1,
+                 e: float = 0.5) -> None:
+        super().__init__()
+        hidden = int(c2 * e)
+        self.cv1 = Conv(c1, hidden, 1, 1)
+        self.cv2 = Conv(c1, hidden, 1, 1)
+        self.cv3 = Conv(2 * hidden, c2, 1)
+        self.m = nn.Sequential(*(Bottleneck(hidden, hidden, shortcut, g, e=1.0) for _ in range(n)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.cv3(torch.cat((self.m(self.cv1(x)), self.cv2(x)), 1))
+
+
+class SPP(nn.Module):
+    """Spatial pyramid pooling with parallel max-pools: (B, c1, H, W) -> (B, c2, H, W)."""
+
+    def __init__(self, c1: int, c2: int, k: tuple[int, ...] | list[int] = (5, 9, 13)) -> None:
+        super().__init__()
+        hidden = c1 // 2
+        self.cv1 = Conv(c1, hidden, 1, 1)
+        self.cv2 = Conv(hidden * (len(k) + 1), c2, 1, 1)
+        self.m = nn.ModuleList(nn.MaxPool2d(kernel_size=size, stride=1, padding=size // 2) for size in k)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.cv1(x)
+        return self.cv2(torch.cat([x] + [pool(x) for pool in self.m], 1))
+
+
+class SPPF(nn.Module):
+    """Fast SPP: three chained k x k max-pools equal SPP(k, 2k-1, 3k-2): (B, c1, H, W) -> (B, c2, H, W)."""
+
+    def __init__(self, c1: int, c2: int, k: int = 5) -> None:
+        super().__init__()
+        hidden = c1 // 2
+        self.cv1 = Conv(c1, hidden, 1, 1)
+        self.cv2 = Conv(hidden * 4, c2, 1, 1)
+        self.m = nn.MaxPool2d(kernel_size=k, stride=1, padding=k // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.cv1(x)
+        y1 = self.m(x)
+        y2 = self.m(y1)
+        return self.cv2(torch.cat((x, y1, y2, self.m(y2)), 1))
+
+
+class Concat(nn.Module):
+    """Concatenate a list of tensors along ``dimension``: [(B, Ci, H, W)] -> (B, sum Ci, H, W)."""
+
+    def __init__(self, dimension: int = 1) -> None:
+        super().__init__()
+        self.d = dimension
+
+    def forward(self, xs: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(xs, self.d)

@@ -1,0 +1,81 @@
+"""YOLOv3/v5 anchor-based detection head."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class Detect(nn.Module):
+    """Three anchors per level, one 1x1 conv per level.
+
+    Training (or ``export_raw``): returns the raw maps, a list of (B, na, H_i, W_i, 5 + nc).
+    Inference: returns (B, N, 5 + nc) decoded boxes — cx, cy, w, h in input pixels, objectness and class
+    probabilities — with xy = (2 sigmoid - 0.5 + grid) * stride and wh = (2 sigmoid)^2 * anchor.
+
+    ``anchors`` are stored in grid units (pixels / stride) once the strides are known, as in YOLOv5.
+    """
+
+    stride: torch.Tensor
+
+    def __init__(self, nc: int = 80, anchors: list[list[float]] | tuple = (),
+                 ch: list[int] | tuple = ()) -> None:
+        super().__init__()
+        self.nc = nc
+        self.no = nc + 5
+        self.nl = len(anchors)
+        self.na = len(anchors[0]) // 2
+        self.register_buffer("anchors", torch.tensor(anchors, dtype=torch.float32).view(self.nl, -1, 2))
+        self.register_buffer("stride", torch.ones(self.nl), persistent=False)
+        self.m = nn.ModuleList(nn.Conv2d(c, self.no * self.na, 1) for c in ch)
+        self._grid_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor] | torch.Tensor:
+        maps = []
+        for i, x in enumerate(xs):
+            b, _, h, w = x.shape
+            maps.append(self.m[i](x).view(b, self.na, self.no, h, w).permute(0, 1, 3, 4, 2).contiguous())
+        if self.training:
+            return maps
+        return self.decode(maps)
+
+    def decode(self, maps: list[torch.Tensor]) -> torch.Tensor:
+        """Raw maps -> (B, N, 5 + nc) boxes in input pixels."""
+        out = []
+        for i, p in enumerate(maps):
+            b, _, h, w, _ = p.shape
+            grid, anchor_grid = self._grid(i, h, w, p.device, p.dtype)
+            y = p.sigmoid()
+            xy = (y[..., :2] * 2 + grid) * self.stride[i]
+            wh = (y[..., 2:4] * 2) ** 2 * anchor_grid
+            out.append(torch.cat((xy, wh, y[..., 4:]), -1).view(b, -1, self.no))
+        return torch.cat(out, 1)
+
+    def _grid(self, i: int, h: int, w: int, device: torch.device, dtype: torch.dtype
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (i, h, w, device, dtype, float(self.stride[i]), self.anchors._version)
+        cached = self._grid_cache.get(key)
+        if cached is not None and not torch.jit.is_tracing():
+            return cached
+        ys = torch.arange(h, device=device, dtype=dtype)
+        xs = torch.arange(w, device=device, dtype=dtype)
+        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+        grid = torch.stack((gx, gy), -1).view(1, 1, h, w, 2) - 0.5
+        anchor_grid = (self.anchors[i] * self.stride[i]).to(dtype).view(1, self.na, 1, 1, 2)
+        if not torch.jit.is_tracing():
+            self._grid_cache = {k: v for k, v in self._grid_cache.items() if k[0] != i}
+            self._grid_cache[key] = (grid, anchor_grid)
+        return grid, anchor_grid
+
+    def initialize_biases(self, class_frequency: torch.Tensor | None = None) -> None:
+        """YOLOv5 prior: about 8 objects per 640x640 image, class probability 0.6 / nc."""
+        for conv, s in zip(self.m, self.stride, strict=False):
+            b = conv.bias.view(self.na, -1)
+            with torch.no_grad():
+                b[:, 4] += math.log(8 / (640 / float(s)) ** 2)
+                if class_frequency is None:
+                    b[:, 5:] += math.log(0.6 / (self.nc - 0.99))
+                else:
+                    b[:, 5:] += torch.log(class_frequency / class_frequency.sum())

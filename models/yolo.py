@@ -1,0 +1,113 @@
+"""The detection model: layers from a YAML config, run as a graph with skip connections."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from models.blocks import Conv, Focus
+from models.head import Detect
+from models.parser import load_config, parse_model
+
+
+class DetectionModel(nn.Module):
+    """A YOLOv5 / YOLOv5-SPD detector.
+
+    ``state_dict`` keys are ``model.{layer index}.…`` as in the YOLOv5 family, so weights port.
+    """
+
+    def __init__(self, cfg: str | Path | dict = "space_depth_s.yaml", nc: int | None = None,
+                 anchors: list | None = None, ch: int = 3) -> None:
+        super().__init__()
+        config = load_config(cfg)
+        if nc is not None:
+            config["nc"] = nc
+        if anchors is not None:
+            config["anchors"] = anchors
+        config["ch"] = ch
+        self.yaml = {k: v for k, v in config.items() if not k.startswith("_")}
+        self.model, self.save, self.out_channels = parse_model(config)
+        self.names = [str(i) for i in range(config["nc"])]
+        detect = self.detect
+        detect.stride = self._probe_strides(ch)
+        detect.anchors /= detect.stride.view(-1, 1, 1)
+        self._check_anchor_order()
+        detect.initialize_biases()
+
+    @property
+    def detect(self) -> Detect:
+        head = self.model[-1]
+        if not isinstance(head, Detect):
+            raise TypeError("the last layer of a detection config must be Detect")
+        return head
+
+    @property
+    def stride(self) -> torch.Tensor:
+        return self.detect.stride
+
+    @property
+    def nc(self) -> int:
+        return self.detect.nc
+
+    def _probe_strides(self, ch: int) -> torch.Tensor:
+        size = 256
+        was_training = self.training
+        self.train()
+        with torch.no_grad():
+            maps = self.forward(torch.zeros(1, ch, size, size))
+        self.train(was_training)
+        return torch.tensor([size / m.shape[-2] for m in maps], dtype=torch.float32)
+
+    def _check_anchor_order(self) -> None:
+        """Anchors must grow with the stride; flip them if a config lists them the other way."""
+        d = self.detect
+        area = d.anchors.prod(-1).mean(-1).view(-1) * d.stride
+        if (area[-1] - area[0]).sign() != (d.stride[-1] - d.stride[0]).sign():
+            d.anchors[:] = d.anchors.flip(0)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor] | torch.Tensor:
+        outputs: list[torch.Tensor | None] = []
+        for layer in self.model:
+            if layer.sources != [layer.layer_index - 1]:
+                x = [x if j == layer.layer_index - 1 else outputs[j] for j in layer.sources]
+                if len(layer.sources) == 1:
+                    x = x[0]
+            x = layer(x)
+            outputs.append(x if layer.layer_index in self.save else None)
+        return x
+
+    @torch.no_grad()
+    def fuse(self) -> DetectionModel:
+        """Fold every BatchNorm into the preceding convolution (inference only)."""
+        for module in self.modules():
+            if isinstance(module, Conv) and isinstance(module.bn, nn.BatchNorm2d):
+                module.conv = fuse_conv_bn(module.conv, module.bn)
+                module.bn = nn.Identity()
+        return self
+
+    def info(self, imgsz: int = 640) -> str:
+        from models.summary import model_summary
+
+        return model_summary(self, imgsz)
+
+
+def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """A Conv2d with a bias that equals conv followed by bn in eval mode."""
+    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                      conv.dilation, conv.groups, bias=True).to(conv.weight.device)
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    fused.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
+    conv_bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    fused.bias.copy_(bn.bias + (conv_bias - bn.running_mean) * scale)
+    return fused.requires_grad_(False)
+
+
+def strip_for_inference(model: DetectionModel) -> DetectionModel:
+    """A fused copy in eval mode."""
+    return copy.deepcopy(model).eval().fuse()
+
+
+__all__ = ["DetectionModel", "Detect", "Focus", "fuse_conv_bn", "strip_for_inference"]

@@ -1,0 +1,108 @@
+import hashlib
+import json
+import os
+
+import pytest
+import torch
+
+from models.yolo import DetectionModel
+from utils.checkpoints import (
+    FORMAT,
+    CheckpointError,
+    convert_checkpoint,
+    load_checkpoint,
+    load_model,
+    model_payload,
+    save_checkpoint,
+)
+
+OFFICIAL_SHA256 = "4f180cf23ba0717ada0badd6c685026d73d48f184d00fc159c2641284b2ac0a3"
+
+
+def test_round_trip_is_weights_only_loadable(tmp_path):
+    model = DetectionModel("space_depth_n.yaml", nc=4)
+    model.names = ["a", "b", "c", "d"]
+    path = save_checkpoint({"format": FORMAT, "model": model_payload(model), "epoch": 3}, tmp_path / "x.pt")
+    raw = torch.load(path, weights_only=True)
+    assert raw["epoch"] == 3
+    loaded = load_model(path)
+    assert loaded.names == model.names
+    for (k, a), b in zip(model.state_dict().items(), loaded.state_dict().values(), strict=False):
+        assert torch.equal(a, b), k
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path):
+    path = save_checkpoint({"format": FORMAT, "model": {}, "epoch": 1}, tmp_path / "last.pt")
+
+    class Unsaveable:
+        def __reduce__(self):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        save_checkpoint({"format": FORMAT, "bad": Unsaveable()}, path)
+    assert torch.load(path, weights_only=True)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED_MARKER",))
+
+
+def test_malicious_pickle_is_refused_without_side_effect(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.pt"
+    torch.save({"model": _Exploit()}, path)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    message = str(info.value)
+    assert "evil.pt" in message and "refused" in message and "\n" not in message
+    assert not (tmp_path / "PWNED_MARKER").exists()
+
+
+def test_exploit_disguised_as_yolov5_model_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    class Model:  # pretends to be models.yolo.Model, but smuggles a call in its state
+        def __reduce__(self):
+            return (eval, ("__import__('os').system('touch PWNED_MARKER')",))
+
+    Model.__module__, Model.__qualname__ = "models.yolo", "Model"
+    path = tmp_path / "evil2.pt"
+    with open(path, "wb") as f:
+        torch.save({"model": Model()}, f)
+    with pytest.raises(CheckpointError, match="builtins.eval"):
+        load_checkpoint(path)
+    assert not (tmp_path / "PWNED_MARKER").exists()
+
+
+def test_not_a_checkpoint(tmp_path):
+    path = tmp_path / "junk.pt"
+    path.write_bytes(b"this is not a zip")
+    with pytest.raises(CheckpointError, match="junk.pt"):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="no such"):
+        load_checkpoint(tmp_path / "absent.pt")
+
+
+def test_official_yolov5n_matches_reference_vector(yolov5n_weights, shared):
+    assert hashlib.sha256(yolov5n_weights.read_bytes()).hexdigest() == OFFICIAL_SHA256
+    ref = json.loads((shared / "reference" / "yolov5n_test_vector.json").read_text())
+    model = load_model(yolov5n_weights)
+    assert len(model.state_dict()) == 349 and len(model.names) == 80 and model.names[0] == "person"
+    x = (torch.arange(3 * 640 * 640) % 256).float().div(255).reshape(1, 3, 640, 640)
+    with torch.no_grad():
+        y = model(x)
+    assert list(y.shape) == ref["shape"]
+    assert y.sum().item() == pytest.approx(ref["sum"], rel=1e-4)
+    for got, want in [(y[0, 0, :6], ref["first_row_0_6"]), (y[0, -1, :6], ref["last_row_0_6"])]:
+        for g, w in zip(got.tolist(), want, strict=False):
+            assert g == pytest.approx(w, rel=1e-3, abs=1e-5)
+
+
+def test_converted_yolov5n_loads_weights_only(yolov5n_weights, tmp_path):
+    out = convert_checkpoint(yolov5n_weights, tmp_path / "yolov5n_converted.pt")
+    raw = torch.load(out, weights_only=True)
+    assert raw["format"] == FORMAT and raw["model"]["names"][0] == "person"
+    assert load_model(out).nc == 80

@@ -1,0 +1,285 @@
+"""Checkpoints: written atomically, read without executing code, YOLOv5-family files imported safely.
+
+Our checkpoint is a dict of tensors and plain data that ``torch.load(..., weights_only=True)`` reads::
+
+    {"format": "yolov5-spd/1", "model": {"config", "names", "state_dict"}, "ema": state_dict | None,
+     "optimizer": ..., "epoch": int, "best_fitness": float, ...}
+
+Checkpoints of ultralytics/yolov5 and of the SPD-Conv authors pickle whole model objects. They are read by
+an allow-list unpickler: tensors and plain containers are rebuilt, every model class becomes an inert
+record of its state, and any other global (``os.system``, ``builtins.eval`` ...) refuses the file.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import types
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = "yolov5-spd/1"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be read; the message names the file and the problem."""
+
+
+# ----------------------------------------------------------------------------------------------- writing
+def save_checkpoint(payload: dict, path: str | Path) -> Path:
+    """Write ``payload`` to ``path`` atomically: temp file in the same folder, fsync, rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def model_payload(model: torch.nn.Module, half: bool = False) -> dict:
+    """What rebuilds a model: its config, class names and weights (optionally fp16)."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    return {"config": dict(model.yaml), "names": list(model.names), "state_dict": state}
+
+
+# ----------------------------------------------------------------------------------------------- reading
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Read any supported ``.pt`` file as our checkpoint format, never executing code from it.
+
+    Our own files load with ``weights_only=True``; YOLOv5-family files are converted on the fly.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        ckpt = None  # pickles model objects: YOLOv5-family, handled below
+    except Exception as exc:  # truncated zip, not a torch file at all ...
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({_one_line(exc)})") from None
+    if ckpt is None:
+        return import_yolov5_checkpoint(path, map_location)
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise CheckpointError(f"{path}: not a YOLOv5-SPD checkpoint (no 'model' entry)")
+    if ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: unknown checkpoint format {ckpt.get('format')!r}")
+    return ckpt
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {text[0] if text else ''}"
+
+
+# ------------------------------------------------------------------------- importing YOLOv5-family files
+class PickledObject:
+    """An inert stand-in for a pickled class instance: keeps the state, runs nothing."""
+
+    qualified_name = "?"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args, self.kwargs = args, kwargs
+        self.state: Any = {}
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.state.get(key, default) if isinstance(self.state, dict) else default
+
+
+def _stub(module: str, name: str) -> type:
+    return types.new_class(name, (PickledObject,), exec_body=lambda ns: ns.update(
+        qualified_name=f"{module}.{name}"))
+
+
+def _path_as_string(*parts: Any) -> str:
+    return os.path.join(*map(str, parts)) if parts else ""
+
+
+def _torch_dtype(name: str) -> torch.dtype:
+    value = getattr(torch, name, None)
+    if not isinstance(value, torch.dtype):
+        raise pickle.UnpicklingError(f"torch.{name} is not a dtype")
+    return value
+
+
+def _safe_globals() -> dict[tuple[str, str], Any]:
+    import numpy as np
+
+    allowed: dict[tuple[str, str], Any] = {
+        ("collections", "OrderedDict"): OrderedDict,
+        ("builtins", "set"): set,
+        ("builtins", "frozenset"): frozenset,
+        ("builtins", "dict"): dict,
+        ("builtins", "list"): list,
+        ("builtins", "tuple"): tuple,
+        ("builtins", "slice"): slice,
+        ("builtins", "object"): object,
+        ("copyreg", "_reconstructor"): _reconstructor,
+        ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
+        ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
+        ("torch", "Size"): torch.Size,
+        ("torch", "device"): torch.device,
+        ("pathlib", "PosixPath"): _path_as_string,
+        ("pathlib", "WindowsPath"): _path_as_string,
+        ("pathlib", "Path"): _path_as_string,
+        ("numpy", "dtype"): np.dtype,
+        ("numpy", "ndarray"): np.ndarray,
+    }
+    multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        allowed[(module, "scalar")] = multiarray.scalar
+        allowed[(module, "_reconstruct")] = multiarray._reconstruct
+    return allowed
+
+
+def _reconstructor(cls: type, base: type, state: Any) -> Any:
+    """copyreg._reconstructor restricted to inert stand-ins (protocol 0/1 pickles)."""
+    if not (isinstance(cls, type) and issubclass(cls, PickledObject)) or base is not object:
+        raise pickle.UnpicklingError("copyreg._reconstructor is only allowed for model objects")
+    return cls.__new__(cls)
+
+
+# Classes from these modules become PickledObject stand-ins; nothing of theirs is imported.
+_STUB_PREFIXES = ("models.", "torch.nn.modules.", "utils.")
+_STUB_NAMES = {("argparse", "Namespace")}
+
+
+def _make_safe_pickle_module() -> types.ModuleType:
+    allowed = _safe_globals()
+    stubs: dict[tuple[str, str], type] = {}
+
+    class SafeUnpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            module = "builtins" if module == "__builtin__" else module
+            key = (module, name)
+            if key in allowed:
+                return allowed[key]
+            if module == "torch" and name in _DTYPE_NAMES:
+                return _torch_dtype(name)
+            if module.startswith(_STUB_PREFIXES) or key in _STUB_NAMES:
+                return stubs.setdefault(key, _stub(module, name))
+            raise pickle.UnpicklingError(f"refused to load global '{module}.{name}'")
+
+    safe = types.ModuleType("yolov5_spd_safe_pickle")
+    safe.Unpickler = SafeUnpickler
+    safe.load = lambda f, **kw: SafeUnpickler(f, **kw).load()
+    safe.__name__ = "yolov5_spd_safe_pickle"
+    return safe
+
+
+_DTYPE_NAMES = {"float16", "float32", "float64", "bfloat16", "int64", "int32", "uint8", "bool", "half",
+                "float", "double", "long", "int"}
+
+
+def _module_state_dict(obj: PickledObject, prefix: str = "") -> OrderedDict[str, torch.Tensor]:
+    """Rebuild an nn.Module's state_dict from its pickled attributes."""
+    out: OrderedDict[str, torch.Tensor] = OrderedDict()
+    state = obj.state if isinstance(obj.state, dict) else {}
+    skip = set(state.get("_non_persistent_buffers_set", ()))
+    for name, value in (state.get("_parameters") or {}).items():
+        if value is not None:
+            out[prefix + name] = value.detach() if isinstance(value, torch.Tensor) else value
+    for name, value in (state.get("_buffers") or {}).items():
+        if value is not None and name not in skip:
+            out[prefix + name] = value
+    for name, child in (state.get("_modules") or {}).items():
+        if isinstance(child, PickledObject):
+            out.update(_module_state_dict(child, f"{prefix}{name}."))
+    return out
+
+
+def import_yolov5_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Convert a YOLOv5-family checkpoint (pickled ``models.yolo.Model``) into our format, safely."""
+    path = Path(path)
+    try:
+        raw = torch.load(path, map_location=map_location, weights_only=False,
+                         pickle_module=_make_safe_pickle_module())
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(f"{path}: unsafe or unsupported checkpoint, not loaded ({exc})") from None
+    except Exception as exc:
+        raise CheckpointError(f"{path}: cannot read checkpoint ({_one_line(exc)})") from None
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{path}: expected a dict checkpoint, found {type(raw).__name__}")
+    source = raw.get("ema") or raw.get("model")
+    if not isinstance(source, PickledObject) or not source.qualified_name.endswith((".Model",
+                                                                                    ".DetectionModel")):
+        raise CheckpointError(f"{path}: no YOLOv5 model object in 'ema' or 'model'")
+    config = source.get("yaml")
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: the model carries no YAML config")
+    state = _module_state_dict(source)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    names = source.get("names") or [str(i) for i in range(int(config.get("nc", 80)))]
+    if isinstance(names, dict):
+        names = [names[k] for k in sorted(names)]
+    config = {k: v for k, v in config.items() if k in {"nc", "depth_multiple", "width_multiple", "anchors",
+                                                       "backbone", "head", "ch"}}
+    config["nc"] = int(_detect_nc(state, config))
+    return {
+        "format": FORMAT,
+        "model": {"config": config, "names": [str(n) for n in names], "state_dict": state},
+        "ema": None,
+        "epoch": -1,
+        "imported_from": str(path),
+    }
+
+
+def _detect_nc(state: dict[str, torch.Tensor], config: dict) -> int:
+    """The class count the weights were trained for (the YAML's nc can be overridden at train time)."""
+    anchors = [k for k in state if k.endswith(".anchors")]
+    head_weights = [k for k in state if k.endswith(".m.0.weight") and anchors and
+                    k.startswith(anchors[0].rsplit(".", 1)[0])]
+    if not head_weights:
+        return int(config.get("nc", 80))
+    na = state[anchors[0]].shape[1]
+    return state[head_weights[0]].shape[0] // na - 5
+
+
+def convert_checkpoint(src: str | Path, dst: str | Path) -> Path:
+    """Import a YOLOv5-family checkpoint and write it in our format (readable with weights_only=True)."""
+    return save_checkpoint(load_checkpoint(src), dst)
+
+
+def model_from_payload(payload: dict, source: str = "checkpoint") -> torch.nn.Module:
+    """Rebuild a DetectionModel from a ``model_payload`` dict, checking every tensor matches."""
+    from models.yolo import DetectionModel
+
+    model = DetectionModel(payload["config"], ch=int(payload["config"].get("ch", 3)))
+    model.names = list(payload.get("names") or model.names)
+    expected = model.state_dict()
+    state = {k: v for k, v in payload["state_dict"].items() if k in expected}
+    missing = sorted(set(expected) - set(state))
+    wrong = [k for k, v in state.items() if v.shape != expected[k].shape]
+    if missing or wrong:
+        raise CheckpointError(f"{source}: weights do not fit the model config "
+                              f"({len(missing)} missing, {len(wrong)} of another shape, e.g. "
+                              f"{(missing + wrong)[0]})")
+    model.load_state_dict(state)
+    return model.float()
+
+
+def load_model(weights: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Any supported ``.pt`` (ours or YOLOv5-family) -> a float32 DetectionModel in eval mode.
+
+    The EMA weights are used when the checkpoint has them.
+    """
+    ckpt = load_checkpoint(weights)
+    payload = dict(ckpt["model"])
+    if ckpt.get("ema"):
+        payload["state_dict"] = ckpt["ema"]
+    return model_from_payload(payload, str(weights)).to(device).eval()
