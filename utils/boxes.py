@@ -1,0 +1,89 @@
+"""Box formats, letterbox geometry and non-maximum suppression (torchvision.ops underneath)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torchvision
+
+
+def xywh_to_xyxy(boxes: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+    """(cx, cy, w, h) -> (x1, y1, x2, y2); tensors or arrays, any leading shape."""
+    if isinstance(boxes, torch.Tensor):
+        return torchvision.ops.box_convert(boxes, "cxcywh", "xyxy")
+    out = np.empty_like(boxes)
+    half = boxes[..., 2:4] / 2
+    out[..., :2] = boxes[..., :2] - half
+    out[..., 2:4] = boxes[..., :2] + half
+    return out
+
+
+def xyxy_to_xywh(boxes: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+    """(x1, y1, x2, y2) -> (cx, cy, w, h)."""
+    if isinstance(boxes, torch.Tensor):
+        return torchvision.ops.box_convert(boxes, "xyxy", "cxcywh")
+    out = np.empty_like(boxes)
+    out[..., :2] = (boxes[..., :2] + boxes[..., 2:4]) / 2
+    out[..., 2:4] = boxes[..., 2:4] - boxes[..., :2]
+    return out
+
+
+def clip_boxes(boxes: torch.Tensor | np.ndarray, height: float, width: float) -> None:
+    """Clip xyxy boxes to an image, in place."""
+    if isinstance(boxes, torch.Tensor):
+        boxes[..., 0::2] = boxes[..., 0::2].clamp(0, width)
+        boxes[..., 1::2] = boxes[..., 1::2].clamp(0, height)
+    else:
+        np.clip(boxes[..., 0::2], 0, width, out=boxes[..., 0::2])
+        np.clip(boxes[..., 1::2], 0, height, out=boxes[..., 1::2])
+
+
+def unletterbox_boxes(boxes: torch.Tensor, gain: float | tuple[float, float], pad: tuple[float, float],
+                      original_hw: tuple[int, int]) -> torch.Tensor:
+    """Map xyxy boxes from the network input back to the original image: remove padding, undo the
+    resize gain (a scalar or (gain_x, gain_y)), clip. Returns a new tensor."""
+    gx, gy = (gain, gain) if isinstance(gain, (int, float)) else gain
+    out = boxes.clone()
+    out[..., [0, 2]] = (out[..., [0, 2]] - pad[0]) / gx
+    out[..., [1, 3]] = (out[..., [1, 3]] - pad[1]) / gy
+    clip_boxes(out, *original_hw)
+    return out
+
+
+def non_max_suppression(prediction: torch.Tensor, conf_thres: float = 0.25, iou_thres: float = 0.45,
+                        multi_label: bool = False, max_det: int = 300, classes: list[int] | None = None,
+                        agnostic: bool = False, max_candidates: int = 30_000,
+                        max_wh: float = 7680.0) -> list[torch.Tensor]:
+    """(B, N, 5 + nc) decoded predictions -> per image an (n, 6) tensor: x1, y1, x2, y2, score, class.
+
+    Score = objectness x class probability. ``multi_label`` keeps every class above ``conf_thres`` for a
+    box (validation), otherwise only the best class (detection). Classes are kept apart by offsetting
+    boxes per class, then torchvision's NMS runs once per image. No time limit: nothing is dropped.
+    """
+    if not 0 <= conf_thres <= 1 or not 0 <= iou_thres <= 1:
+        raise ValueError(f"conf_thres and iou_thres must be in [0, 1], got {conf_thres}, {iou_thres}")
+    nc = prediction.shape[2] - 5
+    if nc < 1:
+        raise ValueError("predictions need at least one class column")
+    out = []
+    for x in prediction:
+        x = x[x[:, 4] > conf_thres]
+        if not x.shape[0]:
+            out.append(x.new_zeros((0, 6)))
+            continue
+        scores = x[:, 5:] * x[:, 4:5]
+        boxes = xywh_to_xyxy(x[:, :4])
+        if multi_label and nc > 1:
+            i, j = (scores > conf_thres).nonzero(as_tuple=True)
+            det = torch.cat((boxes[i], scores[i, j, None], j[:, None].to(x.dtype)), 1)
+        else:
+            best, j = scores.max(1, keepdim=True)
+            det = torch.cat((boxes, best, j.to(x.dtype)), 1)[best.view(-1) > conf_thres]
+        if classes is not None:
+            det = det[torch.isin(det[:, 5], torch.tensor(classes, device=det.device, dtype=det.dtype))]
+        if det.shape[0] > max_candidates:
+            det = det[det[:, 4].topk(max_candidates).indices]
+        offsets = det[:, 5:6] * (0 if agnostic else max_wh)
+        keep = torchvision.ops.nms(det[:, :4] + offsets, det[:, 4], iou_thres)[:max_det]
+        out.append(det[keep])
+    return out

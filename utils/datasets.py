@@ -1,0 +1,505 @@
+"""Datasets: YAML definitions, a checking scan with a non-pickle cache, and the YOLO dataset.
+
+Labels are YOLO text files (``/images/`` -> ``/labels/``, rows ``cls cx cy w h`` normalised).
+Nothing here writes into a dataset folder: caches go to the user cache directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import yaml
+from torch.utils.data import Dataset
+
+from utils.augmentations import (AlbumentationsPipeline, augment_hsv, letterbox, mixup, random_perspective,
+                                 resize_longest_side)
+from utils.boxes import xywh_to_xyxy, xyxy_to_xywh
+
+IMAGE_SUFFIXES = {".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"}
+COORD_TOLERANCE = 1e-3  # label coordinates may exceed [0, 1] by this much (rounding in exporters); clipped
+MIN_IMAGE_SIDE = 10
+CACHE_VERSION = 2
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be used; the message names the file and the problem."""
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("YOLOV5_SPD_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "yolov5-spd")
+    return Path(root) / "datasets"
+
+
+# -------------------------------------------------------------------------------------- definition
+def resolve_data_path(data: str | Path) -> Path:
+    """A dataset YAML as given, or a bare name looked up in ``data/``."""
+    path = Path(data)
+    if path.is_file():
+        return path
+    for candidate in (DATA_DIR / path.name, DATA_DIR / f"{path.name}.yaml"):
+        if candidate.is_file():
+            return candidate
+    raise DatasetError(f"{data}: dataset YAML not found")
+
+
+def load_dataset_config(data: str | Path) -> dict[str, Any]:
+    """Read a dataset YAML; split paths are resolved against ``path`` (itself relative to the YAML)."""
+    path = resolve_data_path(data)
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    if not isinstance(config, dict):
+        raise DatasetError(f"{path}: expected a mapping")
+    names = config.get("names")
+    if isinstance(names, dict):
+        names = [str(names[k]) for k in sorted(names)]
+    if not isinstance(names, list) or not names:
+        raise DatasetError(f"{path}: 'names' must be a non-empty list or {{id: name}} mapping")
+    root = (path.parent / str(config.get("path", "."))).resolve()
+
+    def resolve(value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        p = Path(str(value))
+        return str(p if p.is_absolute() else root / p)
+
+    out = {"yaml_file": str(path), "path": str(root), "names": [str(n) for n in names], "nc": len(names)}
+    for split in ("train", "val", "test"):
+        out[split] = resolve(config.get(split))
+    if out["train"] is None and out["val"] is None:
+        raise DatasetError(f"{path}: needs at least a 'train' or 'val' entry")
+    annotations = config.get("annotations") or {}
+    if not isinstance(annotations, dict):
+        raise DatasetError(f"{path}: 'annotations' must map split names to COCO instances JSON files")
+    out["annotations"] = {k: resolve(v) for k, v in annotations.items()}
+    out["generator"] = config.get("generator")
+    return out
+
+
+def list_images(source: str | list[str]) -> list[Path]:
+    """Image files from a folder (recursive), a text file of paths, or a list of either."""
+    if isinstance(source, (list, tuple)):
+        return [p for s in source for p in list_images(s)]
+    path = Path(source)
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if path.is_file() and path.suffix == ".txt":
+        base = path.parent
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [Path(line) if Path(line).is_absolute() else (base / line).resolve() for line in lines]
+    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        return [path]
+    raise DatasetError(f"{source}: no such image folder, list file or image")
+
+
+def label_path_for(image: Path) -> Path:
+    """``…/images/…/x.jpg`` -> ``…/labels/…/x.txt`` (the last ``images`` folder in the path)."""
+    parts = list(image.parts)
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] == "images":
+            parts[i] = "labels"
+            break
+    return Path(*parts).with_suffix(".txt")
+
+
+# ---------------------------------------------------------------------------------------- checking
+@dataclass
+class ScanResult:
+    """Usable images with their sizes and labels, and what was skipped and why."""
+
+    images: list[str] = field(default_factory=list)
+    shapes: list[tuple[int, int]] = field(default_factory=list)  # (h, w) of the original image
+    labels: list[np.ndarray] = field(default_factory=list)  # (n, 5): cls, cx, cy, w, h (normalised)
+    problems: list[tuple[str, str, str]] = field(default_factory=list)  # (file, kind, message)
+    warnings: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for _, kind, _ in self.problems:
+            out[kind] = out.get(kind, 0) + 1
+        return out
+
+    @property
+    def n_boxes(self) -> int:
+        return int(sum(len(x) for x in self.labels))
+
+
+def _check_image(path: Path) -> tuple[tuple[int, int] | None, str, str]:
+    """Returns ((h, w), '', '') or (None, kind, message)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, "unreadable image", f"{path}: cannot read ({exc.strerror})"
+    if not data:
+        return None, "empty image", f"{path}: zero-byte file"
+    if data[:2] == b"\xff\xd8" and data.rstrip(b"\x00")[-2:] != b"\xff\xd9":
+        return None, "truncated image", f"{path}: truncated JPEG (no end-of-image marker)"
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        return None, "undecodable image", f"{path}: not a decodable image"
+    h, w = image.shape[:2]
+    if min(h, w) < MIN_IMAGE_SIDE:
+        return None, "tiny image", f"{path}: image is {w}x{h}, smaller than {MIN_IMAGE_SIDE} px"
+    return (h, w), "", ""
+
+
+def parse_label_text(text: str, nc: int, source: str) -> tuple[np.ndarray | None, str, str, int]:
+    """Check YOLO label rows. Returns (labels (n, 5), kind, message, duplicates dropped)."""
+    rows = []
+    for line_no, line in enumerate(text.splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            values = [float(v) for v in parts]
+        except ValueError:
+            return None, "bad label", f"{source}:{line_no}: non-numeric value in {line.strip()!r}", 0
+        if len(values) > 5 and len(values) % 2 == 1 and len(values) >= 7:  # polygon: cls x1 y1 x2 y2 ...
+            xy = np.array(values[1:]).reshape(-1, 2)
+            lo, hi = xy.min(0), xy.max(0)
+            values = [values[0], *((lo + hi) / 2), *(hi - lo)]
+        elif len(values) != 5:
+            return None, "bad label", f"{source}:{line_no}: expected 5 numbers, got {len(values)}", 0
+        cls = values[0]
+        if cls != int(cls) or not 0 <= cls < nc:
+            return None, "bad label", f"{source}:{line_no}: class {parts[0]} outside 0..{nc - 1}", 0
+        cx, cy, w, h = values[1:]
+        x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+        if w <= 0 or h <= 0:
+            return None, "bad label", f"{source}:{line_no}: box width and height must be > 0", 0
+        if min(x1, y1, cx, cy) < -COORD_TOLERANCE or max(x2, y2, cx, cy) > 1 + COORD_TOLERANCE:
+            return None, "bad label", f"{source}:{line_no}: coordinates outside [0, 1]", 0
+        rows.append(values)
+    labels = np.array(rows, dtype=np.float32).reshape(-1, 5)
+    if len(labels):  # clip the tolerated overhang so boxes stay inside the image
+        xyxy = np.clip(xywh_to_xyxy(labels[:, 1:]), 0, 1)
+        labels[:, 1:] = xyxy_to_xywh(xyxy)
+    unique, first = np.unique(labels, axis=0, return_index=True)
+    duplicates = len(labels) - len(unique)
+    return labels[np.sort(first)], "", "", duplicates
+
+
+def _check_pair(image: Path, nc: int) -> tuple[Any, ...]:
+    shape, kind, message = _check_image(image)
+    if shape is None:
+        return None, None, kind, message, 0
+    label_file = label_path_for(image)
+    if not label_file.is_file():
+        return shape, np.zeros((0, 5), np.float32), "", "", 0
+    try:
+        text = label_file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return None, None, "bad label", f"{label_file}: not UTF-8 text", 0
+    except OSError as exc:
+        return None, None, "bad label", f"{label_file}: cannot read ({exc.strerror})", 0
+    labels, kind, message, duplicates = parse_label_text(text, nc, str(label_file))
+    if labels is None:
+        return None, None, kind, message, 0
+    return shape, labels, "", "", duplicates
+
+
+def _fingerprint(files: list[Path], nc: int) -> str:
+    digest = hashlib.sha256(f"v{CACHE_VERSION} nc={nc}".encode())
+    for f in files:
+        for p in (f, label_path_for(f)):
+            try:
+                st = p.stat()
+                digest.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            except OSError:
+                digest.update(f"{p}\0missing\n".encode())
+    return digest.hexdigest()
+
+
+def scan_dataset(source: str | list[str], nc: int, workers: int = 8, use_cache: bool = True) -> ScanResult:
+    """Check every image and label once; the result is cached as JSON keyed by files, sizes and times."""
+    files = list_images(source)
+    key = _fingerprint(files, nc)
+    cache_file = cache_dir() / f"{key[:32]}.json"
+    if use_cache and cache_file.is_file():
+        try:
+            cached = json.loads(cache_file.read_text(encoding="utf-8"))
+            if cached.get("key") == key:
+                return ScanResult(
+                    images=cached["images"], shapes=[tuple(s) for s in cached["shapes"]],
+                    labels=[np.array(x, dtype=np.float32).reshape(-1, 5) for x in cached["labels"]],
+                    problems=[tuple(p) for p in cached["problems"]], warnings=cached["warnings"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # stale or unreadable: rebuilt below
+    result = ScanResult()
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for image, (shape, labels, kind, message, dups) in zip(
+                files, pool.map(lambda f: _check_pair(f, nc), files)):
+            if shape is None:
+                result.problems.append((str(image), kind, message))
+                continue
+            if dups:
+                result.warnings.append(f"{label_path_for(image)}: {dups} duplicate label rows removed")
+            result.images.append(str(image))
+            result.shapes.append(shape)
+            result.labels.append(labels)
+    if use_cache:
+        _write_json_atomic(cache_file, {
+            "key": key, "images": result.images, "shapes": result.shapes,
+            "labels": [x.tolist() for x in result.labels], "problems": result.problems,
+            "warnings": result.warnings})
+    return result
+
+
+def _write_json_atomic(path: Path, payload: Any) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(payload), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache is an optimisation: an unwritable place only costs a rescan
+
+
+# ----------------------------------------------------------------------------------------- dataset
+def rect_batch_shapes(shapes_hw: np.ndarray, batch_size: int, imgsz: int, stride: int = 32,
+                      pad: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Order images by aspect ratio and give each batch the smallest stride-multiple shape that holds it.
+
+    Returns (order, per-image (h, w) network input shape in that order). A batch that mixes orientations
+    gets a square.
+    """
+    aspect = shapes_hw[:, 0] / shapes_hw[:, 1]  # h / w
+    order = np.argsort(aspect, kind="stable")
+    aspect = aspect[order]
+    n = len(order)
+    n_batches = math.ceil(n / batch_size)
+    batch_shapes = np.ones((n_batches, 2))
+    for b in range(n_batches):
+        chunk = aspect[b * batch_size:(b + 1) * batch_size]
+        lo, hi = chunk.min(), chunk.max()
+        if hi < 1:
+            batch_shapes[b] = [hi, 1]
+        elif lo > 1:
+            batch_shapes[b] = [1, 1 / lo]
+    batch_shapes = (np.ceil(batch_shapes * imgsz / stride + pad).astype(int) * stride)
+    per_image = batch_shapes[np.arange(n) // batch_size]
+    return order, per_image
+
+
+@dataclass
+class Hyp:
+    """Augmentation hyper-parameters (a subset of the hyp YAML)."""
+
+    hsv_h: float = 0.015
+    hsv_s: float = 0.7
+    hsv_v: float = 0.4
+    degrees: float = 0.0
+    translate: float = 0.1
+    scale: float = 0.5
+    shear: float = 0.0
+    perspective: float = 0.0
+    flipud: float = 0.0
+    fliplr: float = 0.5
+    mosaic: float = 1.0
+    mixup: float = 0.0
+    albumentations: float = 1.0
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> Hyp:
+        d = d or {}
+        return cls(**{k: float(d[k]) for k in cls.__dataclass_fields__ if k in d})
+
+
+class YoloDataset(Dataset):
+    """YOLO images and labels.
+
+    Training (``augment``): mosaic, random perspective, mixup, albumentations, HSV and flips.
+    Validation: longest side to ``imgsz``, letterboxed into its rectangular batch shape (``rect``) or a
+    square. Items are (image (3, H, W) uint8 RGB, labels (n, 6) = 0, cls, cx, cy, w, h normalised to the
+    network input, path, (original (h, w), gain, (pad_x, pad_y))).
+    """
+
+    def __init__(self, scan: ScanResult, imgsz: int = 640, batch_size: int = 16, augment: bool = False,
+                 hyp: Hyp | dict | None = None, rect: bool = False, stride: int = 32, seed: int = 0,
+                 cache_images: bool = False, single_cls: bool = False) -> None:
+        if not scan.images:
+            raise DatasetError("no usable image in the dataset")
+        self.imgsz, self.augment, self.stride, self.seed = imgsz, augment, stride, seed
+        self.hyp = hyp if isinstance(hyp, Hyp) else Hyp.from_dict(hyp)
+        self.files = list(scan.images)
+        self.shapes = np.array(scan.shapes, dtype=np.int64).reshape(-1, 2)
+        self.labels = [x.copy() for x in scan.labels]
+        if single_cls:
+            for x in self.labels:
+                x[:, 0] = 0
+        self.rect = rect
+        self.mosaic = augment and not rect and self.hyp.mosaic > 0
+        self.batch_input_shapes = None
+        if rect:
+            order, self.batch_input_shapes = rect_batch_shapes(self.shapes, batch_size, imgsz, stride,
+                                                               pad=0.0 if augment else 0.5)
+            self.files = [self.files[i] for i in order]
+            self.shapes = self.shapes[order]
+            self.labels = [self.labels[i] for i in order]
+        self.albumentations = AlbumentationsPipeline(self.hyp.albumentations) if augment else None
+        self.epoch = 0
+        self.cached: list[np.ndarray | None] = [None] * len(self.files)
+        if cache_images:
+            with ThreadPoolExecutor(4) as pool:
+                self.cached = list(pool.map(lambda i: self._read_resized(i)[0], range(len(self.files))))
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng((self.seed, self.epoch, index))
+
+    def _read_resized(self, index: int) -> tuple[np.ndarray, tuple[int, int]]:
+        """BGR image with its longest side at ``imgsz`` (a cached copy when there is one)."""
+        cached = self.cached[index] if hasattr(self, "cached") else None
+        if cached is not None:
+            return cached, tuple(self.shapes[index])
+        image = cv2.imread(self.files[index], cv2.IMREAD_COLOR)
+        if image is None:
+            raise DatasetError(f"{self.files[index]}: could not be read (changed since the scan?)")
+        image, _ = resize_longest_side(image, self.imgsz, augment=self.augment)
+        return image, tuple(self.shapes[index])
+
+    def _pixel_boxes(self, index: int, w: int, h: int, pad_x: float = 0, pad_y: float = 0
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        labels = self.labels[index]
+        boxes = xywh_to_xyxy(labels[:, 1:5].astype(np.float64)) * (w, h, w, h) + (pad_x, pad_y, pad_x, pad_y)
+        return boxes, labels[:, 0].copy()
+
+    def _load_mosaic(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        s = self.imgsz
+        xc, yc = (int(rng.uniform(s // 2, 2 * s - s // 2)) for _ in range(2))
+        indices = [index, *rng.integers(0, len(self), 3).tolist()]
+        canvas = np.full((2 * s, 2 * s, 3), 114, dtype=np.uint8)
+        all_boxes, all_classes = [], []
+        for k, i in enumerate(indices):
+            image, _ = self._read_resized(i)
+            h, w = image.shape[:2]
+            if k == 0:  # top left
+                x1a, y1a, x2a, y2a = max(xc - w, 0), max(yc - h, 0), xc, yc
+                x1b, y1b = w - (x2a - x1a), h - (y2a - y1a)
+            elif k == 1:  # top right
+                x1a, y1a, x2a, y2a = xc, max(yc - h, 0), min(xc + w, 2 * s), yc
+                x1b, y1b = 0, h - (y2a - y1a)
+            elif k == 2:  # bottom left
+                x1a, y1a, x2a, y2a = max(xc - w, 0), yc, xc, min(2 * s, yc + h)
+                x1b, y1b = w - (x2a - x1a), 0
+            else:  # bottom right
+                x1a, y1a, x2a, y2a = xc, yc, min(xc + w, 2 * s), min(2 * s, yc + h)
+                x1b, y1b = 0, 0
+            canvas[y1a:y2a, x1a:x2a] = image[y1b:y1b + (y2a - y1a), x1b:x1b + (x2a - x1a)]
+            boxes, classes = self._pixel_boxes(i, w, h, x1a - x1b, y1a - y1b)
+            all_boxes.append(boxes)
+            all_classes.append(classes)
+        boxes = np.concatenate(all_boxes, 0)
+        classes = np.concatenate(all_classes, 0)
+        np.clip(boxes, 0, 2 * s, out=boxes)
+        hyp = self.hyp
+        return random_perspective(canvas, boxes, classes, rng, degrees=hyp.degrees, translate=hyp.translate,
+                                  scale=hyp.scale, shear=hyp.shear, perspective=hyp.perspective,
+                                  border=(-s // 2, -s // 2))
+
+    def _load_letterboxed(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+        image, (h0, w0) = self._read_resized(index)
+        h, w = image.shape[:2]
+        shape = (tuple(int(v) for v in self.batch_input_shapes[index]) if self.rect
+                 else (self.imgsz, self.imgsz))
+        image, gain, pad = letterbox(image, shape, scale_up=self.augment)
+        boxes, classes = self._pixel_boxes(index, int(round(w * gain)), int(round(h * gain)), *pad)
+        # one gain for both axes, from the heights (as the reference maps boxes back; sides were rounded up)
+        total_gain = h * gain / h0
+        return image, boxes, classes, ((h0, w0), total_gain, pad)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, str, tuple]:
+        rng = self._rng(index)
+        hyp = self.hyp
+        if self.mosaic and rng.random() < hyp.mosaic:
+            image, boxes, classes = self._load_mosaic(index, rng)
+            meta = None
+            if rng.random() < hyp.mixup:
+                other = self._load_mosaic(int(rng.integers(0, len(self))), rng)
+                image, boxes, classes = mixup(image, boxes, classes, other, rng)
+        else:
+            image, boxes, classes, meta = self._load_letterboxed(index)
+            if self.augment:
+                image, boxes, classes = random_perspective(
+                    image, boxes, classes, rng, degrees=hyp.degrees, translate=hyp.translate,
+                    scale=hyp.scale, shear=hyp.shear, perspective=hyp.perspective)
+        h, w = image.shape[:2]
+        if meta is None:
+            meta = ((h, w), 1.0, (0.0, 0.0))
+        if self.augment:
+            image, boxes, classes = self.albumentations(image, boxes.astype(np.float32), classes, rng)
+            augment_hsv(image, rng, hyp.hsv_h, hyp.hsv_s, hyp.hsv_v)
+            if rng.random() < hyp.flipud:
+                image = np.flipud(image)
+                boxes[:, [1, 3]] = h - boxes[:, [3, 1]]
+            if rng.random() < hyp.fliplr:
+                image = np.fliplr(image)
+                boxes[:, [0, 2]] = w - boxes[:, [2, 0]]
+        labels = torch.zeros((len(boxes), 6))
+        if len(boxes):
+            xywh = xyxy_to_xywh(np.asarray(boxes, dtype=np.float64)) / (w, h, w, h)
+            labels[:, 1] = torch.from_numpy(np.asarray(classes, dtype=np.float32))
+            labels[:, 2:] = torch.from_numpy(xywh.astype(np.float32))
+        chw = np.ascontiguousarray(image[..., ::-1].transpose(2, 0, 1))  # BGR HWC -> RGB CHW
+        return torch.from_numpy(chw), labels, self.files[index], meta
+
+    @staticmethod
+    def collate(batch: list) -> tuple[torch.Tensor, torch.Tensor, list[str], list]:
+        images, labels, paths, metas = zip(*batch)
+        for i, lb in enumerate(labels):
+            lb[:, 0] = i
+        return torch.stack(images, 0), torch.cat(labels, 0), list(paths), list(metas)
+
+
+def describe_problems(scan: ScanResult, split: str, limit: int = 5) -> list[str]:
+    """Log lines: counts per kind and the first few messages."""
+    lines = []
+    counts = scan.counts()
+    if counts:
+        summary = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+        lines.append(f"{split}: skipped {len(scan.problems)} images ({summary})")
+        lines += [f"  {msg}" for _, _, msg in scan.problems[:limit]]
+        if len(scan.problems) > limit:
+            lines.append(f"  ... {len(scan.problems) - limit} more")
+    lines += [f"{split}: {w}" for w in scan.warnings[:limit]]
+    return lines
+
+
+def seed_worker(worker_id: int) -> None:
+    """Distinct, reproducible NumPy/torch seeds in each loader worker."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+
+
+def create_dataloader(dataset: YoloDataset, batch_size: int, workers: int = 2, shuffle: bool = False,
+                      sampler: torch.utils.data.Sampler | None = None, seed: int = 0
+                      ) -> torch.utils.data.DataLoader:
+    """Batches of uint8 images and (N, 6) targets; persistent workers, pinned memory on CUDA."""
+    workers = max(0, min(workers, os.cpu_count() or 1, batch_size if batch_size > 1 else workers))
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+        num_workers=workers, pin_memory=torch.cuda.is_available(), collate_fn=YoloDataset.collate,
+        persistent_workers=workers > 0, worker_init_fn=seed_worker, generator=generator,
+        prefetch_factor=4 if workers > 0 else None)

@@ -1,0 +1,36 @@
+"""Console logging and run folders (exp, exp2, ...)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+LOGGER_NAME = "yolov5_spd"
+
+
+def get_logger(verbose: bool = True) -> logging.Logger:
+    logger = logging.getLogger(LOGGER_NAME)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    return logger
+
+
+LOGGER = get_logger()
+
+
+def increment_path(path: str | Path, exist_ok: bool = False, mkdir: bool = True) -> Path:
+    """runs/train/exp -> runs/train/exp2, exp3, ... unless ``exist_ok``."""
+    path = Path(path)
+    if path.exists() and not exist_ok:
+        n = 2
+        while (candidate := path.with_name(f"{path.name}{n}")).exists():
+            n += 1
+        path = candidate
+    if mkdir:
+        path.mkdir(parents=True, exist_ok=True)
+    return path

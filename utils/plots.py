@@ -1,0 +1,150 @@
+"""Pictures for a run folder: labels, training mosaics, validation batches, PR/F1 curves, results."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from utils.boxes import xywh_to_xyxy  # noqa: E402
+
+
+def color(index: int) -> tuple[int, int, int]:
+    """A distinct BGR colour per class."""
+    palette = [(56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207),
+               (10, 249, 72), (23, 204, 146), (134, 219, 61), (52, 147, 26), (187, 212, 0),
+               (168, 153, 44), (255, 194, 0), (147, 69, 52), (255, 115, 100), (236, 24, 0),
+               (255, 56, 132), (133, 0, 82), (255, 56, 203), (200, 149, 255), (199, 55, 255)]
+    return palette[int(index) % len(palette)]
+
+
+def draw_boxes(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, names: list[str],
+               scores: np.ndarray | None = None, thickness: int = 2, hide_labels: bool = False,
+               hide_conf: bool = False) -> np.ndarray:
+    """Draw xyxy pixel boxes with 'name score' tags on a BGR image, in place."""
+    for k, (box, cls) in enumerate(zip(np.asarray(boxes).reshape(-1, 4), np.asarray(classes).reshape(-1))):
+        c = color(int(cls))
+        p1, p2 = (int(box[0]), int(box[1])), (int(box[2]), int(box[3]))
+        cv2.rectangle(image, p1, p2, c, thickness, cv2.LINE_AA)
+        if hide_labels:
+            continue
+        name = names[int(cls)] if int(cls) < len(names) else str(int(cls))
+        text = name if (scores is None or hide_conf) else f"{name} {float(scores[k]):.2f}"
+        scale = max(thickness / 3, 0.35)
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, max(thickness - 1, 1))
+        top = p1[1] - th - 3 if p1[1] - th - 3 >= 0 else p1[1] + th + 3
+        cv2.rectangle(image, (p1[0], top), (p1[0] + tw, p1[1]), c, -1, cv2.LINE_AA)
+        cv2.putText(image, text, (p1[0], max(p1[1] - 2, th)), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (255, 255, 255), max(thickness - 1, 1), cv2.LINE_AA)
+    return image
+
+
+def plot_batch(images: torch.Tensor, targets: torch.Tensor, path: Path, names: list[str],
+               detections: list[torch.Tensor] | None = None, max_images: int = 16) -> None:
+    """A mosaic of a batch (uint8 RGB) with label boxes, or predicted boxes when ``detections`` given."""
+    images = images[:max_images].cpu().numpy()
+    n, _, h, w = images.shape
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    canvas = np.full((rows * h, cols * w, 3), 255, dtype=np.uint8)
+    targets = targets.cpu().numpy()
+    for i in range(n):
+        tile = np.ascontiguousarray(images[i].transpose(1, 2, 0)[..., ::-1])
+        if detections is not None:
+            det = detections[i].cpu().numpy()
+            draw_boxes(tile, det[:, :4], det[:, 5], names, det[:, 4], thickness=1)
+        else:
+            t = targets[targets[:, 0] == i]
+            draw_boxes(tile, xywh_to_xyxy(t[:, 2:6]) * (w, h, w, h), t[:, 1], names, thickness=1)
+        r, c = divmod(i, cols)
+        canvas[r * h:(r + 1) * h, c * w:(c + 1) * w] = tile
+    scale = min(1.0, 1920 / max(canvas.shape[:2]))
+    if scale < 1:
+        canvas = cv2.resize(canvas, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(path), canvas)
+
+
+def plot_labels(labels: list[np.ndarray], names: list[str], path: Path) -> None:
+    """Instances per class and the distributions of box centres and sizes."""
+    all_labels = np.concatenate([x for x in labels if len(x)] or [np.zeros((0, 5))], 0)
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4.5))
+    counts = np.bincount(all_labels[:, 0].astype(int), minlength=len(names))
+    ax[0].bar(range(len(names)), counts)
+    ax[0].set_xlabel("class")
+    ax[0].set_ylabel("instances")
+    if len(names) <= 30:
+        ax[0].set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    ax[1].hist2d(all_labels[:, 1], all_labels[:, 2], bins=50, cmap="Blues")
+    ax[1].set_xlabel("x centre")
+    ax[1].set_ylabel("y centre")
+    ax[2].hist2d(all_labels[:, 3], all_labels[:, 4], bins=50, cmap="Blues")
+    ax[2].set_xlabel("width")
+    ax[2].set_ylabel("height")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_pr_curves(curves: dict, names: list[str], save_dir: Path) -> None:
+    """Mean precision-recall and F1-confidence curves."""
+    grid = curves["grid"]
+    fig, ax = plt.subplots(1, 2, figsize=(12, 5))
+    ax[0].plot(curves["recall"].mean(0), curves["precision"].mean(0), lw=2)
+    ax[0].set_xlabel("recall")
+    ax[0].set_ylabel("precision")
+    ax[0].set_title("precision-recall (all classes)")
+    ax[1].plot(grid, curves["f1"].mean(0), lw=2)
+    ax[1].set_xlabel("confidence")
+    ax[1].set_ylabel("F1")
+    ax[1].set_title("F1-confidence (all classes)")
+    for a in ax:
+        a.set_xlim(0, 1)
+        a.set_ylim(0, 1)
+        a.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(save_dir / "PR_F1_curves.png", dpi=120)
+    plt.close(fig)
+
+
+def plot_confusion_matrix(matrix: np.ndarray, names: list[str], path: Path) -> None:
+    normalised = matrix / (matrix.sum(0, keepdims=True) + 1e-9)
+    fig, ax = plt.subplots(figsize=(10, 8))
+    im = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+    labels = names + ["background"]
+    if len(labels) <= 30:
+        ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.set_xlabel("true")
+    ax.set_ylabel("predicted")
+    fig.colorbar(im)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_results(csv_path: Path) -> None:
+    """One small plot per column of results.csv against the epoch."""
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    keys = [k for k in rows[0] if k != "epoch"]
+    cols = 5
+    fig, axes = plt.subplots(int(np.ceil(len(keys) / cols)), cols, figsize=(3.2 * cols, 2.6 * np.ceil(len(keys) / cols)))
+    epochs = [int(r["epoch"]) for r in rows]
+    for ax, key in zip(np.ravel(axes), keys):
+        ax.plot(epochs, [float(r[key]) for r in rows], marker=".")
+        ax.set_title(key, fontsize=9)
+    for ax in np.ravel(axes)[len(keys):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(csv_path.with_name("results.png"), dpi=100)
+    plt.close(fig)

@@ -1,0 +1,72 @@
+"""The validation loop shared by val.py and train.py."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+from tqdm import tqdm
+
+from utils.boxes import non_max_suppression, unletterbox_boxes
+from utils.datasets import YoloDataset
+from utils.metrics import DetectionEvaluator
+
+
+@dataclass
+class NmsSettings:
+    conf_thres: float = 0.001
+    iou_thres: float = 0.6
+    max_det: int = 300
+    multi_label: bool = True
+
+
+def prepare_images(images: torch.Tensor, device: torch.device, half: bool = False) -> torch.Tensor:
+    """uint8 (B, 3, H, W) -> float in [0, 1] on ``device``."""
+    images = images.to(device, non_blocking=True)
+    return images.half().div_(255) if half else images.float().div_(255)
+
+
+@torch.inference_mode()
+def evaluate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, evaluator: DetectionEvaluator,
+             nms: NmsSettings = NmsSettings(), half: bool = False, progress: bool = True,
+             on_batch=None) -> dict:
+    """Run ``model`` over ``loader``, map detections back to original pixels and score them.
+
+    Returns the evaluator's result with ``speed_ms`` = (pre-process, inference, NMS) per image.
+    ``on_batch(batch_index, images, targets, paths, detections)`` may draw pictures.
+    """
+    dataset: YoloDataset = loader.dataset
+    labels_by_path = dict(zip(dataset.files, dataset.labels))
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    evaluator.reset()
+    times = [0.0, 0.0, 0.0]
+    seen = 0
+    for batch_index, (images, targets, paths, metas) in enumerate(
+            tqdm(loader, desc="validating", disable=not progress, leave=False)):
+        t0 = time.perf_counter()
+        x = prepare_images(images, device, half)
+        t1 = time.perf_counter()
+        predictions = model(x)
+        if isinstance(predictions, (tuple, list)):
+            predictions = predictions[0]
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t2 = time.perf_counter()
+        detections = non_max_suppression(predictions.float(), nms.conf_thres, nms.iou_thres,
+                                         multi_label=nms.multi_label, max_det=nms.max_det)
+        t3 = time.perf_counter()
+        times = [a + b for a, b in zip(times, (t1 - t0, t2 - t1, t3 - t2))]
+        for det, path, (original_hw, gain, pad) in zip(detections, paths, metas):
+            det = det.cpu()
+            det[:, :4] = unletterbox_boxes(det[:, :4], gain, pad, original_hw)
+            evaluator.process(det, labels_by_path[path], path, original_hw)
+        seen += len(paths)
+        if on_batch is not None:
+            on_batch(batch_index, images, targets, paths, detections)
+    model.train(was_training)
+    result = evaluator.result()
+    result["speed_ms"] = tuple(1000 * t / max(seen, 1) for t in times)
+    return result

@@ -1,0 +1,164 @@
+"""Evaluate a detector: COCO AP and AP_S (pycocotools) on any dataset, plus P, R and mAP.
+
+    python val.py --weights small_best.pt --data coco.yaml --img 640 --iou 0.65 --half --batch-size 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from utils.checkpoints import CheckpointError, load_model
+from utils.datasets import YoloDataset, create_dataloader, describe_problems, load_dataset_config, scan_dataset
+from utils.distributed import select_device
+from utils.logging import LOGGER, increment_path
+from utils.metrics import COCO_KEYS, DetectionEvaluator
+from utils.validation import NmsSettings, evaluate
+
+ROOT = Path(__file__).resolve().parent
+WEIGHTS_DIR = ROOT / "weights"
+
+
+def resolve_weights(weights: str | Path) -> Path:
+    """A path as given, or a bare file name looked up in ``weights/``; a clear message when absent."""
+    path = Path(weights)
+    if path.is_file():
+        return path
+    candidate = WEIGHTS_DIR / path.name
+    if candidate.is_file():
+        return candidate
+    raise CheckpointError(
+        f"{weights}: weights file not found. Put checkpoints in {WEIGHTS_DIR}/ (the SPD-Conv authors' released "
+        f"*_best.pt and ultralytics yolov5*.pt are imported automatically, nothing is downloaded) or give a path")
+
+
+def run(data: str = "coco128.yaml", weights: str = "space_depth_s.pt", batch_size: int = 32, imgsz: int = 640,
+        conf_thres: float = 0.001, iou_thres: float = 0.6, max_det: int = 300, task: str = "val",
+        device: str = "", workers: int = 2, single_cls: bool = False, augment: bool = False,
+        verbose: bool = False, save_txt: bool = False, save_conf: bool = False, save_json: bool = False,
+        project: str = "runs/val", name: str = "exp", exist_ok: bool = False, half: bool = False,
+        plots: bool = True) -> dict:
+    """Evaluate ``weights`` on a split of ``data``; returns the metrics dict (also written as JSON)."""
+    torch_device = select_device(device)
+    if half and torch_device.type == "cpu":
+        LOGGER.info("--half is ignored on the CPU (float32 is used)")
+        half = False
+    if augment:
+        LOGGER.info("--augment (test-time augmentation) is not implemented yet: running without it")
+    model = load_model(resolve_weights(weights), torch_device)
+    model.fuse()
+    if half:
+        model.half()
+    data_config = load_dataset_config(data)
+    split = "test" if task == "test" else "val"
+    if data_config.get(split) is None:
+        raise SystemExit(f"{data_config['yaml_file']}: no '{split}' split defined")
+    names = ["object"] if single_cls else data_config["names"]
+    if not single_cls and len(names) != model.nc:
+        raise SystemExit(f"{weights}: model has {model.nc} classes but {data} names {len(names)}")
+    scan = scan_dataset(data_config[split], len(data_config["names"]), workers=max(workers, 4))
+    for line in describe_problems(scan, split):
+        LOGGER.info(line)
+    stride = int(model.stride.max())
+    dataset = YoloDataset(scan, imgsz, batch_size, augment=False, rect=True, stride=stride,
+                          single_cls=single_cls)
+    loader = create_dataloader(dataset, batch_size, workers)
+    official = data_config["annotations"].get(split)
+    evaluator = DetectionEvaluator(names, official_json=official if not single_cls else None,
+                                   use_pycocotools=task != "speed")
+    save_dir = increment_path(Path(project) / name, exist_ok=exist_ok)
+    result = evaluate(model, loader, evaluator, NmsSettings(conf_thres, iou_thres, max_det, multi_label=True),
+                      half=half)
+    report(result, names, verbose, official is not None, batch_size)
+    if save_json:
+        (save_dir / "predictions.json").write_text(json.dumps(evaluator.coco_predictions))
+    if save_txt:
+        write_label_files(evaluator, save_dir / "labels", scan, save_conf)
+    if plots and result.get("curves") is not None:
+        from utils.plots import plot_confusion_matrix, plot_pr_curves
+
+        plot_pr_curves(result["curves"], names, save_dir)
+        plot_confusion_matrix(evaluator.confusion.matrix, names, save_dir / "confusion_matrix.png")
+    summary = {k: v for k, v in result.items() if k not in {"curves", "coco_summary"}}
+    summary.update(weights=str(weights), data=str(data), imgsz=imgsz, batch_size=batch_size,
+                   conf_thres=conf_thres, iou_thres=iou_thres, max_det=max_det)
+    (save_dir / "metrics.json").write_text(json.dumps(summary, indent=1))
+    LOGGER.info(f"results saved to {save_dir}")
+    return result
+
+
+def report(result: dict, names: list[str], verbose: bool, official: bool, batch_size: int) -> None:
+    LOGGER.info(f"{'images':>10}{'instances':>11}{'P':>8}{'R':>8}{'mAP50':>8}{'mAP50-95':>10}")
+    LOGGER.info(f"{result['images']:>10}{result['instances']:>11}{result['P']:>8.3f}{result['R']:>8.3f}"
+                f"{result['mAP50']:>8.3f}{result['mAP50_95']:>10.3f}")
+    if verbose:
+        for row in result.get("per_class", []):
+            LOGGER.info(f"{row['class']:>20}{row['instances']:>11}{row['P']:>8.3f}{row['R']:>8.3f}"
+                        f"{row['AP50']:>8.3f}{row['AP50_95']:>10.3f}")
+    if "coco" in result:
+        gt = "the official annotations JSON" if official else (
+            "a ground truth built from the YOLO labels (areas in original-image pixels, so 'small' is the "
+            "same set of objects at every input size)")
+        LOGGER.info(f"COCO evaluation (pycocotools) against {gt}:")
+        LOGGER.info("  " + "  ".join(f"{k} {result['coco'][k]:.4f}" for k in COCO_KEYS))
+    pre, inf, nms = result["speed_ms"]
+    LOGGER.info(f"speed: {pre:.1f} ms pre-process, {inf:.1f} ms inference, {nms:.1f} ms NMS per image "
+                f"(batch size {batch_size}, rectangular batches: figures depend on the batch size)")
+
+
+def write_label_files(evaluator: DetectionEvaluator, folder: Path, scan, save_conf: bool) -> None:
+    """Predictions as YOLO rows (class cx cy w h [conf], normalised) per image."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shapes = {Path(p).name: hw for p, hw in zip(scan.images, scan.shapes)}
+    ids = {im["id"]: im["file_name"] for im in evaluator.ground_truth()["images"]}
+    rows: dict[str, list[str]] = {}
+    for p in evaluator.coco_predictions:
+        file_name = Path(ids[p["image_id"]]).name
+        h, w = shapes[file_name]
+        x, y, bw, bh = p["bbox"]
+        cls = evaluator.category_ids.index(p["category_id"]) if evaluator.official else p["category_id"]
+        values = [cls, (x + bw / 2) / w, (y + bh / 2) / h, bw / w, bh / h] + ([p["score"]] if save_conf else [])
+        rows.setdefault(file_name, []).append(" ".join(f"{v:.6g}" for v in values))
+    for file_name, lines in rows.items():
+        (folder / Path(file_name).with_suffix(".txt")).write_text("\n".join(lines) + "\n")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default="coco128.yaml", help="dataset YAML (path or name in data/)")
+    p.add_argument("--weights", default="space_depth_s.pt", help="checkpoint (path or name in weights/)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--imgsz", "--img", "--img-size", type=int, default=640)
+    p.add_argument("--conf-thres", type=float, default=0.001)
+    p.add_argument("--iou-thres", "--iou", type=float, default=0.6)
+    p.add_argument("--max-det", type=int, default=300)
+    p.add_argument("--task", default="val", choices=["val", "test", "speed"])
+    p.add_argument("--device", default="", help="cpu, 0, 0,1 ... (default: CUDA if present)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--single-cls", action="store_true")
+    p.add_argument("--augment", action="store_true")
+    p.add_argument("--verbose", action="store_true", help="per-class AP")
+    p.add_argument("--save-txt", action="store_true")
+    p.add_argument("--save-conf", action="store_true")
+    p.add_argument("--save-json", action="store_true")
+    p.add_argument("--project", default="runs/val")
+    p.add_argument("--name", default="exp")
+    p.add_argument("--exist-ok", action="store_true")
+    p.add_argument("--half", action="store_true", help="FP16 inference (CUDA only)")
+    p.add_argument("--no-plots", dest="plots", action="store_false")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    try:
+        run(**vars(args))
+    except (CheckpointError, ValueError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+if __name__ == "__main__":
+    main()
