@@ -88,7 +88,19 @@ def load_dataset_config(data: str | Path) -> dict[str, Any]:
         raise DatasetError(f"{path}: 'annotations' must map split names to COCO instances JSON files")
     out["annotations"] = {k: resolve(v) for k, v in annotations.items()}
     out["generator"] = config.get("generator")
+    if out["generator"]:
+        _ensure_generated(out, path)
     return out
+
+
+def _ensure_generated(config: dict[str, Any], yaml_path: Path) -> None:
+    """Write an embedded synthetic dataset into its ``path`` the first time it is used."""
+    spec = dict(config["generator"])
+    if spec.pop("name", None) != "smallobj":
+        raise DatasetError(f"{yaml_path}: unknown generator {config['generator']!r} (known: smallobj)")
+    from utils.synthetic import generate_dataset
+
+    generate_dataset(config["path"], **{k: int(v) for k, v in spec.items()})
 
 
 def list_images(source: str | list[str]) -> list[Path]:

@@ -1,0 +1,72 @@
+"""Train YOLOv5-SPD (or a strided YOLOv5 baseline) with the paper's recipe.
+
+    python train.py                                   # space_depth_n on the embedded small-object set
+    python train.py --cfg space_depth_s.yaml          # the s model, same quick defaults
+    python train.py --cfg space_depth_s.yaml --data coco.yaml --epochs 300 --imgsz 640 --batch-size 64
+                                                      # the paper's full recipe (hyp.scratch.yaml)
+    torchrun --nproc_per_node 2 train.py --cfg space_depth_s.yaml --batch-size 32   # DDP
+    python train.py --resume                          # continue the latest run after an interruption
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from utils.trainer import TrainingStopped, train
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cfg", default="space_depth_n.yaml", help="model YAML (path or name in configs/)")
+    p.add_argument("--data", default="smallobj.yaml", help="dataset YAML (path or name in data/)")
+    p.add_argument("--hyp", default="hyp.scratch.yaml", help="hyper-parameters (path or name in configs/)")
+    p.add_argument("--weights", default="", help="start from a checkpoint (ours or YOLOv5-family)")
+    p.add_argument("--epochs", type=int, default=None, help="total epochs (default 30)")
+    p.add_argument("--batch-size", type=int, default=16, help="total batch size over all processes")
+    p.add_argument("--imgsz", "--img", "--img-size", type=int, default=256, help="training image size")
+    p.add_argument("--device", default="", help="cpu, 0, 0,1 ... (default: CUDA if present)")
+    p.add_argument("--workers", type=int, default=2, help="data loader worker processes per rank")
+    p.add_argument("--project", default="runs/train")
+    p.add_argument("--name", default="exp")
+    p.add_argument("--exist-ok", action="store_true")
+    p.add_argument("--resume", nargs="?", const=True, default=False,
+                   help="resume the latest run, or the given last.pt")
+    p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm under DDP on GPUs")
+    p.add_argument("--cache", action="store_true", help="cache decoded, resized images in RAM")
+    p.add_argument("--noval", action="store_true", help="validate only after the final epoch")
+    p.add_argument("--nosave", action="store_true", help="save only the final checkpoint")
+    p.add_argument("--patience", type=int, default=100, help="early stop after this many epochs without "
+                   "improvement (0: never)")
+    p.add_argument("--save-period", type=int, default=-1, help="also save every N epochs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--freeze", type=int, nargs="+", default=[0], help="freeze the first N layers, or a list")
+    p.add_argument("--multi-scale", action="store_true", help="random image size 0.5x-1.5x per batch")
+    p.add_argument("--rect", action="store_true", help="rectangular training batches (no mosaic)")
+    p.add_argument("--single-cls", action="store_true", help="train as one class")
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--optimizer", default="SGD", choices=["SGD", "Adam", "AdamW"])
+    schedule = p.add_mutually_exclusive_group()
+    schedule.add_argument("--cos-lr", dest="linear_lr", action="store_false", default=False,
+                          help="cosine learning-rate decay (default, the paper's)")
+    schedule.add_argument("--linear-lr", dest="linear_lr", action="store_true")
+    p.add_argument("--noautoanchor", action="store_true")
+    p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    args = p.parse_args(argv)
+    args.epochs_given = args.epochs is not None
+    if args.epochs is None:
+        args.epochs = 30
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    try:
+        train(args)
+    except (TrainingStopped, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Optimiser parameter groups, the learning-rate schedule, warm-up and the weights' EMA."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+
+
+def build_optimizer(model: nn.Module, name: str = "SGD", lr: float = 0.01, momentum: float = 0.937,
+                    weight_decay: float = 5e-4) -> torch.optim.Optimizer:
+    """Three parameter groups, in this order: 0 biases, 1 conv/linear weights (with weight decay),
+    2 normalisation weights. Only group 1 is decayed; warm-up treats group 0 (biases) specially."""
+    biases, decay, no_decay = [], [], []
+    norm_types = tuple(v for k, v in vars(nn).items() if "Norm" in k and isinstance(v, type))
+    for module in model.modules():
+        bias = getattr(module, "bias", None)
+        if isinstance(bias, nn.Parameter) and bias.requires_grad:
+            biases.append(bias)
+        weight = getattr(module, "weight", None)
+        if isinstance(weight, nn.Parameter) and weight.requires_grad:
+            (no_decay if isinstance(module, norm_types) else decay).append(weight)
+    groups = [{"params": biases, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    if name == "SGD":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=True)
+    if name == "Adam":
+        return torch.optim.Adam(groups, lr=lr, betas=(momentum, 0.999))
+    if name == "AdamW":
+        return torch.optim.AdamW(groups, lr=lr, betas=(momentum, 0.999))
+    raise ValueError(f"--optimizer {name}: choose SGD, Adam or AdamW")
+
+
+def lr_lambda(epochs: int, lrf: float, cosine: bool = True):
+    """Multiplier of lr0 at an epoch: cosine (or linear) from 1 to ``lrf``."""
+    if cosine:
+        return lambda e: ((1 - math.cos(e * math.pi / epochs)) / 2) * (lrf - 1) + 1
+    return lambda e: (1 - e / epochs) * (1.0 - lrf) + lrf
+
+
+def warmup(optimizer: torch.optim.Optimizer, iteration: int, warmup_iterations: int, epoch_lr: float,
+           hyp: dict, lr0: float) -> None:
+    """Linear warm-up: biases lr from warmup_bias_lr, other groups from 0, to the scheduled lr;
+    momentum from warmup_momentum to momentum."""
+    x = [0, warmup_iterations]
+    for j, group in enumerate(optimizer.param_groups):
+        start = hyp["warmup_bias_lr"] if j == 0 else 0.0
+        group["lr"] = float(_interp(iteration, x, [start, lr0 * epoch_lr]))
+        if "momentum" in group:
+            group["momentum"] = float(_interp(iteration, x, [hyp["warmup_momentum"], hyp["momentum"]]))
+
+
+def _interp(x: float, xp: list[float], fp: list[float]) -> float:
+    if x <= xp[0]:
+        return fp[0]
+    if x >= xp[1]:
+        return fp[1]
+    return fp[0] + (fp[1] - fp[0]) * (x - xp[0]) / (xp[1] - xp[0])
+
+
+class ModelEMA:
+    """Exponential moving average of weights and buffers; decay ramps as 0.9999 (1 - exp(-updates / 2000))."""
+
+    def __init__(self, model: nn.Module, decay: float = 0.9999, tau: float = 2000, updates: int = 0) -> None:
+        self.ema = copy.deepcopy(model).eval()
+        self.updates = updates
+        self.decay_max, self.tau = decay, tau
+        for p in self.ema.parameters():
+            p.requires_grad_(False)
+
+    def decay(self) -> float:
+        return self.decay_max * (1 - math.exp(-self.updates / self.tau))
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        d = self.decay()
+        source = model.state_dict()
+        for name, value in self.ema.state_dict().items():
+            if value.dtype.is_floating_point:
+                value.mul_(d).add_(source[name].detach(), alpha=1 - d)

@@ -1,0 +1,466 @@
+"""The training loop: the paper's recipe, DDP under torchrun, exact resume, AP_S every epoch.
+
+Read top to bottom: set-up (run folder, data, model, optimiser, EMA, loss), then one loop over epochs
+with warm-up, accumulation to a nominal batch of 64, EMA updates, validation, logging and checkpoints.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import platform
+import signal
+import time
+from argparse import Namespace
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from torch.utils.data.distributed import DistributedSampler
+from tqdm import tqdm
+
+from models.yolo import DetectionModel
+from utils import distributed as dist_utils
+from utils.anchors import check_anchors
+from utils.checkpoints import FORMAT, load_checkpoint, model_payload, save_checkpoint
+from utils.datasets import (YoloDataset, create_dataloader, describe_problems, load_dataset_config,
+                            scan_dataset)
+from utils.logging import LOGGER, increment_path
+from utils.loss import LossGains, YoloLoss
+from utils.metrics import COCO_KEYS, DetectionEvaluator, fitness
+from utils.plots import plot_batch, plot_labels, plot_results
+from utils.optim import ModelEMA, build_optimizer, lr_lambda, warmup
+from utils.validation import NmsSettings, evaluate
+
+ROOT = Path(__file__).resolve().parent.parent
+NOMINAL_BATCH = 64
+CSV_KEYS = (["epoch", "train/box_loss", "train/obj_loss", "train/cls_loss", "metrics/precision",
+             "metrics/recall", "metrics/mAP50", "metrics/mAP50-95"]
+            + [f"coco/{k}" for k in COCO_KEYS] + ["lr/pg0", "lr/pg1", "lr/pg2"])
+
+
+class TrainingStopped(RuntimeError):
+    """Training cannot go on (non-finite loss); the last good checkpoint is kept."""
+
+
+class _SignalFlag:
+    """SIGINT/SIGTERM: finish the current step, save last.pt, exit."""
+
+    def __init__(self) -> None:
+        self.raised: int | None = None
+        self._old = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+
+    def _handle(self, signum, _frame) -> None:
+        if self.raised is not None:  # a second signal: leave at once
+            raise KeyboardInterrupt
+        self.raised = signum
+
+    def restore(self) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+def load_hyp(path: str | Path) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        p = ROOT / "configs" / p.name
+    with open(p, encoding="utf-8") as f:
+        hyp = yaml.safe_load(f)
+    if not isinstance(hyp, dict):
+        raise ValueError(f"{path}: a hyp file must be a mapping")
+    return hyp
+
+
+def rng_state() -> dict:
+    """RNG states as tensors and lists (weights_only-loadable)."""
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict) -> None:
+    if "torch" in state:
+        torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _find_latest_last(project: Path) -> Path:
+    candidates = sorted(project.glob("*/weights/last.pt"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise FileNotFoundError(f"--resume: no {project}/*/weights/last.pt to resume from")
+    return candidates[-1]
+
+
+def train(opt: Namespace) -> dict:
+    """Train a detector as described by ``opt`` (train.py's options). Returns the final metrics."""
+    device = dist_utils.select_device(opt.device)
+    distributed = dist_utils.init_distributed(device)
+    world, rank = dist_utils.world_size(), dist_utils.rank()
+    main = rank == 0
+
+    # ---------------------------------------------------------------------------- resume or new run
+    resume_ckpt = None
+    if opt.resume:
+        last = Path(opt.resume) if isinstance(opt.resume, str) else _find_latest_last(Path(opt.project))
+        resume_ckpt = load_checkpoint(last)
+        saved = dict(resume_ckpt["options"])
+        extra_epochs = opt.epochs if opt.epochs_given else None
+        opt = Namespace(**{**vars(opt), **saved, "resume": str(last), "device": opt.device})
+        if extra_epochs is not None:
+            opt.epochs = extra_epochs
+        save_dir = last.parent.parent
+        LOGGER.info(f"resuming {last} from epoch {resume_ckpt['epoch'] + 1} of {opt.epochs}")
+    else:
+        save_dir = increment_path(Path(opt.project) / opt.name, exist_ok=opt.exist_ok, mkdir=main)
+    weights_dir = save_dir / "weights"
+    hyp = dict(resume_ckpt["hyp"]) if resume_ckpt else load_hyp(opt.hyp)
+    if main:
+        weights_dir.mkdir(parents=True, exist_ok=True)
+        (save_dir / "hyp.yaml").write_text(yaml.safe_dump(hyp, sort_keys=False))
+        (save_dir / "opt.yaml").write_text(yaml.safe_dump(_plain(vars(opt)), sort_keys=False))
+    seed = int(opt.seed) + rank
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+
+    # ------------------------------------------------------------------------------------------ data
+    with dist_utils.main_process_first():
+        data = load_dataset_config(opt.data)
+        names = ["object"] if opt.single_cls else data["names"]
+        train_scan = scan_dataset(data["train"], data["nc"])
+        val_scan = scan_dataset(data["val"], data["nc"]) if data.get("val") else None
+    if main:
+        _report_scan(train_scan, "train", save_dir)
+        if val_scan is not None:
+            _report_scan(val_scan, "val", save_dir)
+    nc = len(names)
+
+    # ----------------------------------------------------------------------------------------- model
+    pretrained_head = False
+    if resume_ckpt is not None:
+        model = DetectionModel(resume_ckpt["model"]["config"])
+        model.load_state_dict(resume_ckpt["model"]["state_dict"])
+    elif opt.weights:
+        source = load_checkpoint(_resolve_weights(opt.weights))
+        cfg = opt.cfg or source["model"]["config"]
+        model = DetectionModel(cfg, nc=nc)
+        state = source.get("ema") or source["model"]["state_dict"]
+        own = model.state_dict()
+        exclude = {"anchors"} if opt.cfg else set()
+        transfer = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape
+                    and k.rsplit(".", 1)[-1] not in exclude}
+        model.load_state_dict(transfer, strict=False)
+        pretrained_head = any(k.endswith(".anchors") for k in transfer)
+        LOGGER.info(f"transferred {len(transfer)}/{len(own)} tensors from {opt.weights}")
+    else:
+        model = DetectionModel(opt.cfg, nc=nc)
+    model.names = names
+    model.to(device)
+    for name, p in model.named_parameters():
+        p.requires_grad_(not any(name.startswith(f"model.{i}.") for i in _freeze_layers(opt.freeze)))
+    if main:
+        LOGGER.info(model.info(opt.imgsz))
+
+    gs = max(int(model.stride.max()), 32)
+    imgsz = math.ceil(opt.imgsz / gs) * gs
+    batch_size = opt.batch_size // world
+    if opt.batch_size % world:
+        raise ValueError(f"--batch-size {opt.batch_size} must be a multiple of the {world} processes")
+    hyp_aug = {**hyp, "albumentations": hyp.get("albumentations", 1.0)}
+    train_set = YoloDataset(train_scan, imgsz, batch_size, augment=True, hyp=hyp_aug, rect=opt.rect,
+                            stride=gs, seed=opt.seed, cache_images=opt.cache, single_cls=opt.single_cls)
+    sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=not opt.rect, seed=opt.seed)
+    train_loader = create_dataloader(train_set, batch_size, opt.workers, sampler=sampler, seed=opt.seed)
+    val_loader = None
+    if main and val_scan is not None:
+        val_set = YoloDataset(val_scan, imgsz, batch_size * 2, augment=False, rect=True, stride=gs,
+                              single_cls=opt.single_cls)
+        val_loader = create_dataloader(val_set, batch_size * 2, opt.workers)
+        evaluator = DetectionEvaluator(names, official_json=None if opt.single_cls
+                                       else data["annotations"].get("val"))
+
+    # ------------------------------------------------------------------------------------ AutoAnchor
+    if resume_ckpt is None and not opt.noautoanchor:
+        if pretrained_head:
+            LOGGER.info("AutoAnchor: kept the pretrained head's anchors (the head was trained for them)")
+        elif main:
+            new, line = check_anchors(model.detect.anchors, model.stride, train_set.shapes, train_set.labels,
+                                      imgsz, hyp["anchor_t"], seed=opt.seed)
+            LOGGER.info(line)
+            if new is not None:
+                model.detect.anchors[:] = new.to(device)
+        if distributed:
+            torch.distributed.broadcast(model.detect.anchors, 0)
+
+    # ------------------------------------------------------------------------ optimiser, EMA, loss
+    accumulate = max(round(NOMINAL_BATCH / opt.batch_size), 1)
+    weight_decay = hyp["weight_decay"] * opt.batch_size * accumulate / NOMINAL_BATCH
+    optimizer = build_optimizer(model, opt.optimizer, hyp["lr0"], hyp["momentum"], weight_decay)
+    lf = lr_lambda(opt.epochs, hyp["lrf"], cosine=not opt.linear_lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=lf)
+    ema = ModelEMA(model) if main else None
+    use_amp = device.type == "cuda" and not opt.no_amp
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    start_epoch, best_fitness = 0, -1.0
+    if resume_ckpt is not None:
+        optimizer.load_state_dict(resume_ckpt["optimizer"])
+        if resume_ckpt.get("scaler"):
+            scaler.load_state_dict(resume_ckpt["scaler"])
+        if ema is not None and resume_ckpt.get("ema"):
+            ema.ema.load_state_dict(resume_ckpt["ema"])
+            ema.updates = int(resume_ckpt["ema_updates"])
+        start_epoch = int(resume_ckpt["epoch"]) + 1
+        best_fitness = float(resume_ckpt["best_fitness"])
+        restore_rng_state(resume_ckpt.get("rng", {}))
+        if start_epoch >= opt.epochs:
+            raise ValueError(f"{opt.resume}: already trained {start_epoch} epochs; "
+                             f"add --epochs N (N > {start_epoch}) to extend it")
+    scheduler.last_epoch = start_epoch - 1
+    if opt.sync_bn:
+        if distributed and device.type == "cuda":
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        else:
+            LOGGER.info("--sync-bn ignored: SyncBatchNorm needs several CUDA processes "
+                        "(PyTorch has no CPU kernel for it); training goes on with plain BatchNorm")
+    train_model = model
+    if distributed:
+        train_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    loss_fn = YoloLoss(model.detect.anchors, nc, LossGains.from_hyp(hyp, opt.label_smoothing), imgsz)
+
+    # ------------------------------------------------------------------------------------- logging
+    writer = None
+    results_csv = save_dir / "results.csv"
+    if main:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(save_dir))
+        if resume_ckpt is None:
+            plot_labels(train_set.labels, names, save_dir / "labels.jpg")
+            with open(results_csv, "w", newline="") as f:
+                csv.writer(f).writerow(CSV_KEYS)
+
+    # ------------------------------------------------------------------------------------ the loop
+    nb = len(train_loader)
+    warmup_iters = max(round(hyp["warmup_epochs"] * nb), 100) if hyp["warmup_epochs"] > 0 else 0
+    last_step = -1
+    best_epoch = start_epoch
+    stop_flag = _SignalFlag()
+    metrics: dict = {}
+    t_start = time.time()
+    epoch = start_epoch
+    interrupted = False
+    try:
+        for epoch in range(start_epoch, opt.epochs):
+            train_model.train()
+            sampler.set_epoch(epoch)
+            train_set.set_epoch(epoch)
+            mean_loss = torch.zeros(3, device=device)
+            optimizer.zero_grad(set_to_none=True)
+            bar = tqdm(enumerate(train_loader), total=nb, disable=not main,
+                       bar_format="{l_bar}{bar:10}{r_bar}")
+            for i, (images, targets, _paths, _) in bar:
+                step = i + nb * epoch
+                images = images.to(device, non_blocking=True).float().div_(255)
+                if step <= warmup_iters and warmup_iters:
+                    warmup(optimizer, step, warmup_iters, lf(epoch), hyp, hyp["lr0"])
+                    accumulate = max(1, round(np.interp(step, [0, warmup_iters],
+                                                        [1, NOMINAL_BATCH / opt.batch_size])))
+                if opt.multi_scale:
+                    images = _random_rescale(images, imgsz, gs, epoch * 100_003 + i + opt.seed)
+                with torch.autocast(device.type, enabled=use_amp):
+                    maps = train_model(images)
+                    loss, items = loss_fn(maps, targets.to(device))
+                if not torch.isfinite(loss):
+                    raise TrainingStopped(
+                        f"non-finite loss ({loss.item()}) at epoch {epoch}, batch {i}: training stopped; "
+                        f"{weights_dir / 'last.pt'} still holds the last good epoch. Lower lr0 or check "
+                        f"the labels")
+                if distributed:
+                    loss = loss * world  # DDP averages gradients over processes
+                scaler.scale(loss).backward()
+                if step - last_step >= accumulate:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=10.0)
+                    scaler.step(optimizer)
+                    scaler.update()
+                    optimizer.zero_grad(set_to_none=True)
+                    if ema is not None:
+                        ema.update(model)
+                    last_step = step
+                mean_loss = (mean_loss * i + items) / (i + 1)
+                if main:
+                    mem = f"{torch.cuda.memory_reserved() / 1e9:.2f}G" if device.type == "cuda" else "cpu"
+                    bar.set_description(
+                        f"{epoch + 1}/{opt.epochs} {mem} box {mean_loss[0]:.4f} obj {mean_loss[1]:.4f} "
+                        f"cls {mean_loss[2]:.4f} inst {targets.shape[0]:>4} size {images.shape[-1]}")
+                if main and epoch == start_epoch and i < 3:
+                    plot_batch(images.mul(255).byte(), targets, save_dir / f"train_batch{i}.jpg", names)
+                if stop_flag.raised is not None:
+                    break
+            if stop_flag.raised is not None:
+                interrupted = True
+                if main:  # keep what this epoch learned; resume restarts this epoch
+                    _save(weights_dir / "last.pt", model, ema, optimizer, scaler, epoch - 1, best_fitness,
+                          opt, hyp, data, partial=True)
+                    LOGGER.info(f"signal {stop_flag.raised}: saved {weights_dir / 'last.pt'}, exiting")
+                break
+            lrs = [g["lr"] for g in optimizer.param_groups]
+            scheduler.step()
+
+            # ------------------------------------------------------------ validate, log, save (rank 0)
+            stop = False
+            if main:
+                final = epoch + 1 == opt.epochs
+                if val_loader is not None and (not opt.noval or final):
+                    metrics = evaluate(ema.ema, val_loader, evaluator, NmsSettings(), progress=False)
+                else:
+                    metrics = {}
+                row = _results_row(epoch, mean_loss, metrics, lrs)
+                with open(results_csv, "a", newline="") as f:
+                    csv.writer(f).writerow(row)
+                for key, value in zip(CSV_KEYS[1:], row[1:]):
+                    writer.add_scalar(key, value, epoch)
+                if metrics:
+                    coco = metrics.get("coco", {})
+                    LOGGER.info(f"  val: P {metrics['P']:.3f} R {metrics['R']:.3f} mAP50 {metrics['mAP50']:.3f} "
+                                f"mAP50-95 {metrics['mAP50_95']:.3f} | COCO AP {coco.get('AP', 0):.3f} "
+                                f"AP_S {coco.get('AP_S', 0):.3f} AP_M {coco.get('AP_M', 0):.3f} "
+                                f"AP_L {coco.get('AP_L', 0):.3f}")
+                fit = fitness(metrics) if metrics else -epoch
+                improved = fit > best_fitness
+                if improved:
+                    best_fitness, best_epoch = fit, epoch
+                if not opt.nosave or final:
+                    _save(weights_dir / "last.pt", model, ema, optimizer, scaler, epoch, best_fitness, opt, hyp,
+                          data)
+                    if improved:
+                        _save(weights_dir / "best.pt", model, ema, optimizer, scaler, epoch, best_fitness,
+                              opt, hyp, data)
+                    if opt.save_period > 0 and (epoch + 1) % opt.save_period == 0:
+                        _save(weights_dir / f"epoch{epoch + 1}.pt", model, ema, optimizer, scaler, epoch,
+                              best_fitness, opt, hyp, data)
+                if opt.patience and epoch - best_epoch >= opt.patience:
+                    LOGGER.info(f"early stop: no improvement for {opt.patience} epochs (best epoch "
+                                f"{best_epoch + 1})")
+                    stop = True
+            if distributed:
+                stop = dist_utils.broadcast_flag(stop, device)
+            if stop:
+                break
+    finally:
+        stop_flag.restore()
+        if writer is not None:
+            writer.close()
+
+    if main and not interrupted:
+        plot_results(results_csv)
+        best = weights_dir / "best.pt" if (weights_dir / "best.pt").exists() else weights_dir / "last.pt"
+        if best.exists():
+            _write_slim(best, data)
+        hours = (time.time() - t_start) / 3600
+        LOGGER.info(f"{epoch - start_epoch + 1} epochs completed in {hours:.3f} hours; results in {save_dir}")
+    dist_utils.cleanup_distributed()
+    return {"save_dir": str(save_dir), **{k: v for k, v in metrics.items() if k != "curves"}}
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def _plain(values: dict) -> dict:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in values.items()}
+
+
+def _resolve_weights(weights: str) -> Path:
+    from val import resolve_weights
+
+    return resolve_weights(weights)
+
+
+def _freeze_layers(freeze: list[int]) -> list[int]:
+    """--freeze 10 freezes layers 0-9; --freeze 0 3 5 freezes those layers."""
+    if len(freeze) == 1:
+        return list(range(freeze[0]))
+    return list(freeze)
+
+
+def _random_rescale(images: torch.Tensor, imgsz: int, gs: int, seed: int) -> torch.Tensor:
+    g = np.random.default_rng(seed)
+    size = int(g.uniform(imgsz * 0.5, imgsz * 1.5 + gs)) // gs * gs
+    factor = size / max(images.shape[2:])
+    if factor == 1:
+        return images
+    shape = [math.ceil(x * factor / gs) * gs for x in images.shape[2:]]
+    return torch.nn.functional.interpolate(images, size=shape, mode="bilinear", align_corners=False)
+
+
+def _results_row(epoch: int, mean_loss: torch.Tensor, metrics: dict, lrs: list[float]) -> list:
+    coco = metrics.get("coco", {})
+    return ([epoch, *[round(float(v), 5) for v in mean_loss.tolist()],
+             *[round(float(metrics.get(k, 0.0)), 5) for k in ("P", "R", "mAP50", "mAP50_95")],
+             *[round(float(coco.get(k, 0.0)), 5) for k in COCO_KEYS], *[float(v) for v in lrs]])
+
+
+def _report_scan(scan, split: str, save_dir: Path) -> None:
+    LOGGER.info(f"{split}: {len(scan.images)} images, {scan.n_boxes} boxes")
+    for line in describe_problems(scan, split):
+        LOGGER.info(line)
+    if scan.problems:
+        report = save_dir / f"{split}_skipped.txt"
+        report.write_text("".join(f"{kind}\t{msg}\n" for _, kind, msg in scan.problems))
+        LOGGER.info(f"{split}: the full list of skipped files is in {report}")
+
+
+def _save(path: Path, model, ema, optimizer, scaler, epoch: int, best_fitness: float, opt, hyp: dict,
+          data: dict, partial: bool = False) -> None:
+    save_checkpoint({
+        "format": FORMAT,
+        "model": model_payload(model),
+        "ema": {k: v.detach().cpu() for k, v in ema.ema.state_dict().items()} if ema else None,
+        "ema_updates": ema.updates if ema else 0,
+        "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict() if scaler.is_enabled() else None,
+        "epoch": epoch,
+        "partial_epoch": partial,
+        "best_fitness": float(best_fitness),
+        "rng": rng_state(),
+        "options": _plain({k: v for k, v in vars(opt).items() if k not in {"resume", "epochs_given"}}),
+        "hyp": hyp,
+        "data": {"yaml": data["yaml_file"], "names": data["names"]},
+    }, path)
+
+
+def _write_slim(path: Path, data: dict) -> None:
+    """Replace a training checkpoint by its EMA weights in fp16, no optimiser, with versions."""
+    ckpt = load_checkpoint(path)
+    payload = dict(ckpt["model"])
+    if ckpt.get("ema"):
+        payload["state_dict"] = ckpt["ema"]
+    payload["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+    fingerprint = _dataset_fingerprint(data)
+    save_checkpoint({
+        "format": FORMAT, "model": payload, "ema": None, "epoch": ckpt["epoch"],
+        "best_fitness": ckpt.get("best_fitness", 0.0), "hyp": ckpt.get("hyp", {}),
+        "options": ckpt.get("options", {}),
+        "versions": {"torch": str(torch.__version__), "python": platform.python_version(), "format": FORMAT},
+        "dataset": {"yaml": data["yaml_file"], "names": data["names"], "fingerprint": fingerprint},
+    }, path)
+
+
+def _dataset_fingerprint(data: dict) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for split in ("train", "val"):
+        source = data.get(split)
+        if source and os.path.exists(str(source)):
+            for p in sorted(Path(str(source)).rglob("*"))[:100_000]:
+                if p.is_file():
+                    digest.update(f"{p.name}\0{p.stat().st_size}\n".encode())
+    return digest.hexdigest()[:16]
