@@ -18,7 +18,8 @@ from utils.trainer import TrainingStopped, train
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cfg", default="space_depth_n.yaml", help="model YAML (path or name in configs/)")
+    p.add_argument("--cfg", default="", help="model YAML, path or name in configs/ (default: the --weights "
+                   "model, else space_depth_n.yaml)")
     p.add_argument("--data", default="smallobj.yaml", help="dataset YAML (path or name in data/)")
     p.add_argument("--hyp", default="hyp.scratch.yaml", help="hyper-parameters (path or name in configs/)")
     p.add_argument("--weights", default="", help="start from a checkpoint (ours or YOLOv5-family)")
@@ -54,6 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     args = p.parse_args(argv)
     args.epochs_given = args.epochs is not None
+    if not args.cfg and not args.weights:
+        args.cfg = "space_depth_n.yaml"
     if args.epochs is None:
         args.epochs = 30
     return args

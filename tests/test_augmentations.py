@@ -1,0 +1,52 @@
+import numpy as np
+
+from utils.augmentations import augment_hsv, box_survives, letterbox, random_perspective, resize_longest_side
+
+
+def test_resize_longest_side_rounds_up_and_keeps_aspect():
+    image = np.zeros((480, 640, 3), np.uint8)
+    out, gain = resize_longest_side(image, 320)
+    assert out.shape == (240, 320, 3) and gain == 0.5
+    odd = np.zeros((427, 640, 3), np.uint8)
+    assert resize_longest_side(odd, 320)[0].shape[:2] == (214, 320)  # ceil(213.5)
+
+
+def test_letterbox_exact_shape_and_minimal_padding():
+    image = np.full((240, 320, 3), 7, np.uint8)
+    out, gain, pad = letterbox(image, (256, 352), scale_up=False)
+    assert out.shape == (256, 352, 3) and gain == 1.0 and pad == (16.0, 8.0)
+    assert (out[:8] == 114).all() and (out[8:248, 16:336] == 7).all()
+    big = np.zeros((1080, 810, 3), np.uint8)
+    out, gain, pad = letterbox(big, (640, 640), minimal=True)
+    assert out.shape == (640, 480, 3)
+
+
+def test_random_perspective_moves_boxes_with_image_and_is_seeded():
+    image = np.zeros((200, 200, 3), np.uint8)
+    image[50:100, 60:120] = 255
+    boxes = np.array([[60.0, 50.0, 120.0, 100.0]])
+    classes = np.array([3.0])
+    a = random_perspective(image.copy(), boxes.copy(), classes, np.random.default_rng(1), degrees=10,
+                           translate=0.1, scale=0.3, shear=5)
+    b = random_perspective(image.copy(), boxes.copy(), classes, np.random.default_rng(1), degrees=10,
+                           translate=0.1, scale=0.3, shear=5)
+    assert np.array_equal(a[0], b[0]) and np.allclose(a[1], b[1])
+    out_image, out_boxes, out_classes = a
+    assert out_classes.tolist() == [3.0]
+    ys, xs = np.nonzero(out_image[..., 0] > 127)
+    x1, y1, x2, y2 = out_boxes[0]
+    assert x1 - 2 <= xs.min() and xs.max() <= x2 + 2 and y1 - 2 <= ys.min() and ys.max() <= y2 + 2
+
+
+def test_degenerate_boxes_are_dropped():
+    before = np.array([[0, 0, 10, 10], [0, 0, 10, 10]], float).T
+    after = np.array([[0, 0, 10, 10], [0, 0, 10, 1]], float).T
+    assert box_survives(before, after).tolist() == [True, False]
+
+
+def test_hsv_is_deterministic_and_keeps_shape():
+    image = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    a, b = image.copy(), image.copy()
+    augment_hsv(a, np.random.default_rng(5))
+    augment_hsv(b, np.random.default_rng(5))
+    assert np.array_equal(a, b) and not np.array_equal(a, image)

@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+import torch
+
+from utils.boxes import non_max_suppression, unletterbox_boxes, xywh_to_xyxy, xyxy_to_xywh
+
+
+def test_box_conversions_round_trip_for_tensors_and_arrays():
+    xywh = np.array([[10.0, 20.0, 4.0, 6.0]])
+    assert np.allclose(xywh_to_xyxy(xywh), [[8, 17, 12, 23]])
+    assert np.allclose(xyxy_to_xywh(xywh_to_xyxy(xywh)), xywh)
+    t = torch.tensor([[10.0, 20.0, 4.0, 6.0]])
+    assert torch.allclose(xyxy_to_xywh(xywh_to_xyxy(t)), t)
+
+
+def _prediction(rows, nc=3):
+    """rows: (cx, cy, w, h, obj, class scores...)"""
+    return torch.tensor([rows], dtype=torch.float32).view(1, -1, 5 + nc)
+
+
+def test_nms_multi_label_keeps_every_class_above_threshold():
+    pred = _prediction([[50, 50, 20, 20, 0.9, 0.8, 0.6, 0.0]])
+    single = non_max_suppression(pred, 0.25, 0.45, multi_label=False)[0]
+    multi = non_max_suppression(pred, 0.25, 0.45, multi_label=True)[0]
+    assert single.shape == (1, 6) and single[0, 5] == 0
+    assert multi.shape == (2, 6) and sorted(multi[:, 5].tolist()) == [0, 1]
+    assert torch.allclose(single[0, :4], torch.tensor([40.0, 40, 60, 60]))
+    assert single[0, 4].item() == pytest.approx(0.72, rel=1e-5)
+
+
+def test_nms_suppresses_overlaps_per_class_only():
+    pred = _prediction([[50, 50, 20, 20, 0.9, 1.0, 0.0, 0.0],
+                        [51, 51, 20, 20, 0.8, 1.0, 0.0, 0.0],
+                        [51, 51, 20, 20, 0.8, 0.0, 1.0, 0.0]])
+    det = non_max_suppression(pred, 0.25, 0.45)[0]
+    assert sorted(det[:, 5].tolist()) == [0, 1]
+    agnostic = non_max_suppression(pred, 0.25, 0.45, agnostic=True)[0]
+    assert len(agnostic) == 1
+
+
+def test_nms_empty_and_max_det_and_class_filter():
+    empty = non_max_suppression(torch.zeros(2, 10, 8), 0.25, 0.45)
+    assert [d.shape for d in empty] == [(0, 6), (0, 6)]
+    rows = [[10 + 30 * i, 10, 5, 5, 0.9, 0.0, 0.0, 1.0] for i in range(10)]
+    det = non_max_suppression(_prediction(rows), 0.25, 0.45, max_det=4)[0]
+    assert len(det) == 4
+    assert len(non_max_suppression(_prediction(rows), 0.25, 0.45, classes=[0])[0]) == 0
+
+
+def test_unletterbox_maps_back_and_clips():
+    boxes = torch.tensor([[16.0, 8.0, 56.0, 38.0], [0.0, 0.0, 400.0, 400.0]])
+    out = unletterbox_boxes(boxes, 0.5, (16.0, 8.0), (100, 150))  # original image 150 wide, 100 high
+    assert out[0].tolist() == [0.0, 0.0, 80.0, 60.0]
+    assert out[1].tolist() == [0.0, 0.0, 150.0, 100.0]

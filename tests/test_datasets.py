@@ -1,0 +1,148 @@
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from utils.datasets import (DatasetError, YoloDataset, label_path_for, load_dataset_config, parse_label_text,
+                            rect_batch_shapes, scan_dataset)
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("YOLOV5_SPD_CACHE", str(tmp_path / "cache"))
+
+
+def _write_image(path: Path, h=64, w=80, value=90) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.full((h, w, 3), value, np.uint8))
+
+
+def _write_label(image: Path, text: str | bytes) -> None:
+    label = label_path_for(image)
+    label.parent.mkdir(parents=True, exist_ok=True)
+    label.write_bytes(text if isinstance(text, bytes) else text.encode())
+
+
+def test_label_path_replaces_last_images_folder():
+    assert label_path_for(Path("/d/images/train/a.jpg")) == Path("/d/labels/train/a.txt")
+
+
+def test_broken_inputs_are_reported_and_the_rest_is_kept(tmp_path):
+    images = tmp_path / "ds" / "images" / "train"
+    good = images / "good.jpg"
+    _write_image(good)
+    _write_label(good, "0 0.5 0.5 0.2 0.2\n0 0.5 0.5 0.2 0.2\n1 0.3 0.3 0.1 0.1\n")  # one duplicate row
+    background = images / "background.jpg"
+    _write_image(background)  # no label file: a background image
+    polygon = images / "polygon.jpg"
+    _write_image(polygon)
+    _write_label(polygon, "2 0.1 0.1 0.3 0.1 0.3 0.4\n")
+    truncated = images / "truncated.jpg"
+    _write_image(truncated)
+    truncated.write_bytes(truncated.read_bytes()[:-200])
+    (images / "empty.jpg").write_bytes(b"")
+    (images / "text.jpg").write_text("this is not an image")
+    _write_image(images / "tiny.jpg", 5, 5)
+    cases = {
+        "four.jpg": "0 0.5 0.5 0.2\n",
+        "six.jpg": "0 0.5 0.5 0.2 0.2 0.1\n",
+        "class99.jpg": "99 0.5 0.5 0.2 0.2\n",
+        "negative.jpg": "0 -0.2 0.5 0.2 0.2\n",
+        "over.jpg": "0 0.5 1.3 0.2 0.2\n",
+        "zero.jpg": "0 0.5 0.5 0.0 0.2\n",
+        "latin1.jpg": b"0 0.5 0.5 0.2 0.2 \xe9\xff\n",
+    }
+    for name, text in cases.items():
+        _write_image(images / name)
+        _write_label(images / name, text)
+    (tmp_path / "ds" / "labels" / "train" / "orphan.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    before = {p: p.read_bytes() for p in (tmp_path / "ds").rglob("*") if p.is_file()}
+
+    scan = scan_dataset(str(images), nc=3)
+    kept = sorted(Path(p).name for p in scan.images)
+    assert kept == ["background.jpg", "good.jpg", "polygon.jpg"]
+    messages = {Path(f).name: (kind, msg) for f, kind, msg in scan.problems}
+    assert messages["truncated.jpg"][0] == "truncated image"
+    assert messages["empty.jpg"][0] == "empty image"
+    assert messages["text.jpg"][0] == "undecodable image"
+    assert messages["tiny.jpg"][0] == "tiny image"
+    assert "expected 5 numbers, got 4" in messages["four.jpg"][1]
+    assert "expected 5 numbers, got 6" in messages["six.jpg"][1]
+    assert "class 99 outside 0..2" in messages["class99.jpg"][1]
+    assert "outside [0, 1]" in messages["negative.jpg"][1] and "outside [0, 1]" in messages["over.jpg"][1]
+    assert "> 0" in messages["zero.jpg"][1]
+    assert "not UTF-8" in messages["latin1.jpg"][1]
+    assert all("\n" not in m for _, m in messages.values())
+    assert all(str(tmp_path) in m for _, m in messages.values())  # each names its file
+    labels = dict(zip((Path(p).name for p in scan.images), scan.labels))
+    assert len(labels["good.jpg"]) == 2 and any("duplicate" in w for w in scan.warnings)
+    assert len(labels["background.jpg"]) == 0
+    assert np.allclose(labels["polygon.jpg"][0], [2, 0.2, 0.25, 0.2, 0.3])
+    after = {p: p.read_bytes() for p in (tmp_path / "ds").rglob("*") if p.is_file()}
+    assert after == before  # nothing in the dataset was touched
+
+    dataset = YoloDataset(scan, imgsz=64, batch_size=2, augment=True, hyp={"mosaic": 1.0})
+    images_t, targets, _, _ = YoloDataset.collate([dataset[i] for i in range(len(dataset))])
+    assert images_t.dtype == torch.uint8 and images_t.shape == (3, 3, 64, 64)
+    assert targets.shape[1] == 6
+
+
+def test_scan_cache_is_json_and_rebuilt_when_stale(tmp_path):
+    images = tmp_path / "images"
+    _write_image(images / "a.jpg")
+    _write_label(images / "a.jpg", "0 0.5 0.5 0.2 0.2\n")
+    first = scan_dataset(str(images), nc=1)
+    cache_files = list((tmp_path / "cache" / "datasets").glob("*.json"))
+    assert len(cache_files) == 1 and json.loads(cache_files[0].read_text())["images"]
+    label = label_path_for(images / "a.jpg")
+    label.write_text("0 0.5 0.5 0.2 0.2\n0 0.2 0.2 0.1 0.1\n")
+    os.utime(label, ns=(1, 10**18))
+    assert first.n_boxes == 1 and scan_dataset(str(images), nc=1).n_boxes == 2
+    for f in (tmp_path / "cache" / "datasets").glob("*.json"):
+        f.write_text("{ not json")
+    assert scan_dataset(str(images), nc=1).n_boxes == 2
+
+
+def test_no_usable_image_is_one_clear_error(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "x.jpg").write_bytes(b"")
+    with pytest.raises(DatasetError, match="no usable image"):
+        YoloDataset(scan_dataset(str(images), nc=1))
+
+
+def test_label_parser_tolerance_is_clipped():
+    labels, kind, _, _ = parse_label_text("0 0.5 0.5 1.0005 0.2\n", 1, "x.txt")
+    assert kind == "" and labels[0, 3] <= 1.0
+
+
+def test_rect_batch_shapes_follow_reference_rule():
+    shapes = np.array([[480, 640], [640, 480], [427, 640], [640, 640]])
+    order, per_image = rect_batch_shapes(shapes, batch_size=2, imgsz=640)
+    assert order.tolist() == [2, 0, 3, 1]  # by h / w
+    assert per_image[0].tolist() == [512, 672] and per_image[2].tolist() == [672, 672]
+
+
+def test_coco128_counts(shared):
+    config = load_dataset_config(shared / "data" / "coco128" / "coco128.yaml")
+    train, val = scan_dataset(config["train"], 80), scan_dataset(config["val"], 80)
+    assert (len(train.images), len(val.images)) == (128, 128)
+    assert (train.n_boxes, val.n_boxes) == (929, 898)
+    assert not train.problems and not val.problems
+
+
+def test_embedded_dataset_is_deterministic(tmp_path):
+    from utils.synthetic import generate_dataset
+
+    a = generate_dataset(tmp_path / "a", n_train=3, n_val=1, seed=7)
+    b = generate_dataset(tmp_path / "b", n_train=3, n_val=1, seed=7)
+    for f in sorted((a / "labels").rglob("*.txt")):
+        assert f.read_text() == (b / f.relative_to(a)).read_text()
+    assert len(list((a / "images" / "train").glob("*.jpg"))) == 3
+    scan = scan_dataset(str(a / "images" / "train"), nc=6)
+    sizes = np.concatenate(scan.labels)[:, 3:5] * 320
+    assert len(scan.images) == 3 and sizes.max() < 60

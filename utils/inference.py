@@ -1,0 +1,129 @@
+"""The Python inference API, used by detect.py.
+
+    from utils.inference import Detector
+    detector = Detector("weights/best.pt")
+    for det in detector.predict(["bus.jpg", numpy_bgr_image]):
+        print(det.names_of(), det.scores, det.boxes)   # boxes: x1, y1, x2, y2 in original pixels
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torchvision
+
+from utils.augmentations import letterbox
+from utils.boxes import non_max_suppression, unletterbox_boxes
+from utils.checkpoints import load_model
+from utils.distributed import select_device
+
+
+@dataclass
+class Detections:
+    """Detections of one image, in its original pixels."""
+
+    boxes: np.ndarray  # (n, 4) x1 y1 x2 y2
+    scores: np.ndarray  # (n,)
+    classes: np.ndarray  # (n,) int
+    names: list[str]
+    image_shape: tuple[int, int]  # (h, w)
+    source: str = ""
+
+    def names_of(self) -> list[str]:
+        return [self.names[int(c)] for c in self.classes]
+
+    def to_list(self) -> list[dict]:
+        return [{"class": self.names[int(c)], "class_id": int(c), "conf": float(s),
+                 "xyxy": [float(v) for v in b]}
+                for b, s, c in zip(self.boxes, self.scores, self.classes)]
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """BGR uint8 image, or a ValueError naming the file."""
+    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
+    if image is None:
+        raise ValueError(f"{path}: not a readable image")
+    return image
+
+
+def tile_origins(length: int, tile: int, overlap: float) -> list[int]:
+    """Start offsets of overlapping tiles covering ``length``; the last tile ends at the edge."""
+    if tile >= length:
+        return [0]
+    step = max(int(tile * (1 - overlap)), 1)
+    starts = list(range(0, length - tile, step))
+    return starts + [length - tile]
+
+
+class Detector:
+    """Load any supported weights file once; predict on images (numpy BGR, paths or lists of them)."""
+
+    def __init__(self, weights: str | Path, device: str = "", imgsz: int = 640, conf_thres: float = 0.25,
+                 iou_thres: float = 0.45, max_det: int = 1000, classes: list[int] | None = None,
+                 agnostic: bool = False, half: bool = False) -> None:
+        self.device = select_device(device)
+        self.model = load_model(weights, self.device).fuse()
+        self.half = half and self.device.type == "cuda"
+        if self.half:
+            self.model.half()
+        self.names = list(self.model.names)
+        self.stride = int(self.model.stride.max())
+        self.imgsz = imgsz
+        self.conf_thres, self.iou_thres, self.max_det = conf_thres, iou_thres, max_det
+        self.classes, self.agnostic = classes, agnostic
+
+    @torch.inference_mode()
+    def _run(self, image: np.ndarray) -> torch.Tensor:
+        """One BGR image -> (n, 6) detections in its pixels (before any cross-tile merge)."""
+        h0, w0 = image.shape[:2]
+        padded, gain, pad = letterbox(image, (self.imgsz, self.imgsz), scale_up=True, stride=self.stride,
+                                      minimal=True)
+        x = torch.from_numpy(np.ascontiguousarray(padded[..., ::-1].transpose(2, 0, 1))).to(self.device)
+        x = (x.half() if self.half else x.float()).div_(255).unsqueeze(0)
+        predictions = self.model(x)
+        det = non_max_suppression(predictions.float(), self.conf_thres, self.iou_thres, multi_label=False,
+                                  max_det=self.max_det, classes=self.classes, agnostic=self.agnostic)[0]
+        det = det.cpu()
+        det[:, :4] = unletterbox_boxes(det[:, :4], gain, pad, (h0, w0))
+        return det
+
+    def predict_one(self, image: np.ndarray, source: str = "", slice_hw: tuple[int, int] | None = None,
+                    overlap: float = 0.2) -> Detections:
+        """Detect on one BGR image; with ``slice_hw`` also on overlapping tiles, merged by NMS."""
+        det = self._run(image)
+        if slice_hw:
+            h, w = image.shape[:2]
+            th, tw = min(slice_hw[0], h), min(slice_hw[1], w)
+            parts = [det]
+            for y in tile_origins(h, th, overlap):
+                for x in tile_origins(w, tw, overlap):
+                    tile_det = self._run(np.ascontiguousarray(image[y:y + th, x:x + tw]))
+                    tile_det[:, [0, 2]] += x
+                    tile_det[:, [1, 3]] += y
+                    parts.append(tile_det)
+            det = torch.cat(parts, 0)
+            offsets = det[:, 5:6] * (0 if self.agnostic else 7680.0)
+            keep = torchvision.ops.nms(det[:, :4] + offsets, det[:, 4], self.iou_thres)[:self.max_det]
+            det = det[keep]
+        return Detections(det[:, :4].numpy(), det[:, 4].numpy(), det[:, 5].numpy().astype(int), self.names,
+                          image.shape[:2], source)
+
+    def predict(self, source: np.ndarray | str | Path | list, slice_hw: tuple[int, int] | None = None,
+                overlap: float = 0.2) -> list[Detections]:
+        """A numpy BGR image, a path, or a list of them -> one Detections per image."""
+        items = source if isinstance(source, list) else [source]
+        out = []
+        for item in items:
+            if isinstance(item, np.ndarray):
+                out.append(self.predict_one(item, "", slice_hw, overlap))
+            else:
+                out.append(self.predict_one(read_image(item), str(item), slice_hw, overlap))
+        return out
