@@ -9,10 +9,14 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
 from utils.checkpoints import CheckpointError, load_model
-from utils.datasets import YoloDataset, create_dataloader, describe_problems, load_dataset_config, scan_dataset
+from utils.datasets import (
+    YoloDataset,
+    create_dataloader,
+    describe_problems,
+    load_dataset_config,
+    scan_dataset,
+)
 from utils.distributed import select_device
 from utils.logging import LOGGER, increment_path
 from utils.metrics import COCO_KEYS, DetectionEvaluator

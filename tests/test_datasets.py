@@ -7,8 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from utils.datasets import (DatasetError, YoloDataset, label_path_for, load_dataset_config, parse_label_text,
-                            rect_batch_shapes, scan_dataset)
+from utils.datasets import (
+    DatasetError,
+    YoloDataset,
+    label_path_for,
+    load_dataset_config,
+    parse_label_text,
+    rect_batch_shapes,
+    scan_dataset,
+)
 
 
 @pytest.fixture(autouse=True)

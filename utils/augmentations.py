@@ -6,6 +6,7 @@ Every function takes an explicit ``numpy.random.Generator`` so that a seed repro
 from __future__ import annotations
 
 import math
+import warnings
 
 import cv2
 import numpy as np
@@ -147,7 +148,13 @@ class AlbumentationsPipeline:
         import albumentations as A
 
         p = probability_scale
-        self.transform = A.Compose(
+        with warnings.catch_warnings():  # pixel-only transforms: albumentations notes no box is moved
+            warnings.simplefilter("ignore", UserWarning)
+            self.transform = self._compose(A, p)
+
+    @staticmethod
+    def _compose(A, p: float):
+        return A.Compose(
             [
                 A.Blur(p=0.01 * p),
                 A.MedianBlur(p=0.01 * p),

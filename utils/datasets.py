@@ -21,8 +21,14 @@ import torch
 import yaml
 from torch.utils.data import Dataset
 
-from utils.augmentations import (AlbumentationsPipeline, augment_hsv, letterbox, mixup, random_perspective,
-                                 resize_longest_side)
+from utils.augmentations import (
+    AlbumentationsPipeline,
+    augment_hsv,
+    letterbox,
+    mixup,
+    random_perspective,
+    resize_longest_side,
+)
 from utils.boxes import xywh_to_xyxy, xyxy_to_xywh
 
 IMAGE_SUFFIXES = {".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"}

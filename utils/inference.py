@@ -80,7 +80,7 @@ class Detector:
         self.conf_thres, self.iou_thres, self.max_det = conf_thres, iou_thres, max_det
         self.classes, self.agnostic = classes, agnostic
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def _run(self, image: np.ndarray) -> torch.Tensor:
         """One BGR image -> (n, 6) detections in its pixels (before any cross-tile merge)."""
         h0, w0 = image.shape[:2]

@@ -6,10 +6,9 @@ import csv
 from pathlib import Path
 
 import cv2
+import matplotlib
 import numpy as np
 import torch
-
-import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -138,7 +137,8 @@ def plot_results(csv_path: Path) -> None:
         return
     keys = [k for k in rows[0] if k != "epoch"]
     cols = 5
-    fig, axes = plt.subplots(int(np.ceil(len(keys) / cols)), cols, figsize=(3.2 * cols, 2.6 * np.ceil(len(keys) / cols)))
+    rows_n = int(np.ceil(len(keys) / cols))
+    fig, axes = plt.subplots(rows_n, cols, figsize=(3.2 * cols, 2.6 * rows_n))
     epochs = [int(r["epoch"]) for r in rows]
     for ax, key in zip(np.ravel(axes), keys):
         ax.plot(epochs, [float(r[key]) for r in rows], marker=".")

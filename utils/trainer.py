@@ -24,14 +24,19 @@ from tqdm import tqdm
 from models.yolo import DetectionModel
 from utils import distributed as dist_utils
 from utils.anchors import check_anchors
-from utils.checkpoints import FORMAT, load_checkpoint, model_payload, save_checkpoint
-from utils.datasets import (YoloDataset, create_dataloader, describe_problems, load_dataset_config,
-                            scan_dataset)
+from utils.checkpoints import FORMAT, load_checkpoint, load_model, model_payload, save_checkpoint
+from utils.datasets import (
+    YoloDataset,
+    create_dataloader,
+    describe_problems,
+    load_dataset_config,
+    scan_dataset,
+)
 from utils.logging import LOGGER, increment_path
 from utils.loss import LossGains, YoloLoss
 from utils.metrics import COCO_KEYS, DetectionEvaluator, fitness
-from utils.plots import plot_batch, plot_labels, plot_results
 from utils.optim import ModelEMA, build_optimizer, lr_lambda, warmup
+from utils.plots import plot_batch, plot_labels, plot_results
 from utils.validation import NmsSettings, evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -366,6 +371,13 @@ def train(opt: Namespace) -> dict:
         best = weights_dir / "best.pt" if (weights_dir / "best.pt").exists() else weights_dir / "last.pt"
         if best.exists():
             _write_slim(best, data)
+            if val_loader is not None:  # the figure a user will quote: the kept model, as saved
+                metrics = evaluate(load_model(best, device), val_loader, evaluator, NmsSettings(),
+                                   progress=False)
+                coco = metrics.get("coco", {})
+                LOGGER.info(f"{best}: mAP50 {metrics['mAP50']:.3f} mAP50-95 {metrics['mAP50_95']:.3f} | "
+                            f"COCO AP {coco.get('AP', 0):.4f} AP50 {coco.get('AP50', 0):.4f} "
+                            f"AP_S {coco.get('AP_S', 0):.4f}")
         hours = (time.time() - t_start) / 3600
         LOGGER.info(f"{epoch - start_epoch + 1} epochs completed in {hours:.3f} hours; results in {save_dir}")
     dist_utils.cleanup_distributed()

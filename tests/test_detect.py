@@ -1,0 +1,67 @@
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+import detect
+from utils.inference import Detector, tile_origins
+
+
+@pytest.fixture(scope="module")
+def detector(yolov5n_weights):
+    return Detector(yolov5n_weights, device="cpu", imgsz=640)
+
+
+@pytest.mark.parametrize("image", ["bus.jpg", "zidane.jpg", "small-vehicles1.jpeg"])
+def test_detections_match_reference(detector, shared, image):
+    reference = json.loads((shared / "reference" / "yolov5n_detect_640.json").read_text())["detections"][image]
+    det = detector.predict(shared / "images" / image)[0]
+    ours: dict[str, list[float]] = {}
+    for row in det.to_list():
+        ours.setdefault(row["class"], []).append(row["conf"])
+    theirs: dict[str, list[float]] = {}
+    for row in reference:
+        theirs.setdefault(row["class"], []).append(row["conf"])
+    assert {k: len(v) for k, v in ours.items()} == {k: len(v) for k, v in theirs.items()}
+    for cls in theirs:
+        assert np.allclose(sorted(ours[cls]), sorted(theirs[cls]), atol=0.02), cls
+
+
+def test_api_accepts_arrays_and_lists(detector, shared):
+    image = cv2.imread(str(shared / "images" / "zidane.jpg"))
+    from_array, from_path = detector.predict([image, shared / "images" / "zidane.jpg"])
+    assert np.allclose(from_array.boxes, from_path.boxes)
+    assert from_array.image_shape == image.shape[:2]
+    assert (from_array.boxes[:, 2] <= image.shape[1]).all()
+
+
+def test_slicing_merges_tiles(detector, shared):
+    full = detector.predict(shared / "images" / "small-vehicles1.jpeg")[0]
+    sliced = detector.predict(shared / "images" / "small-vehicles1.jpeg", slice_hw=(320, 320), overlap=0.2)[0]
+    assert len(sliced) >= len(full)
+
+
+def test_tile_origins_cover_the_image():
+    assert tile_origins(100, 40, 0.25) == [0, 30, 60]
+    assert tile_origins(30, 40, 0.2) == [0]
+
+
+def test_detect_cli_writes_outputs_and_skips_bad_files(yolov5n_weights, shared, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "bus.jpg").write_bytes((shared / "images" / "bus.jpg").read_bytes())
+    (folder / "broken.jpg").write_text("not an image")
+    results = detect.run(weights=str(yolov5n_weights), source=str(folder), project=str(tmp_path / "out"),
+                         save_txt=True, save_json=True, save_crop=True, device="cpu")
+    assert len(results) == 1
+    out = tmp_path / "out" / "exp"
+    assert (out / "bus.jpg").is_file() and (out / "labels" / "bus.txt").is_file()
+    assert json.loads((out / "predictions.json").read_text())[0]["file"] == "bus.jpg"
+    assert (out / "crops" / "person").is_dir()
+
+
+def test_detect_without_model_says_what_to_do(monkeypatch, tmp_path):
+    monkeypatch.setattr(detect, "newest_trained_weights", lambda: None)
+    with pytest.raises(Exception, match="python train.py"):
+        detect.run(source=str(tmp_path))

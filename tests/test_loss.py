@@ -1,0 +1,63 @@
+import pytest
+import torch
+
+from models.yolo import DetectionModel
+from utils.loss import LossGains, YoloLoss
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return DetectionModel("yolov5n.yaml", nc=4).train()
+
+
+def _loss(model, targets, size=128, **gains):
+    maps = model(torch.rand(2, 3, size, size))
+    fn = YoloLoss(model.detect.anchors, nc=4, gains=LossGains(**gains), imgsz=size)
+    return fn(maps, targets), maps
+
+
+def test_no_targets_gives_only_objectness(model):
+    (loss, items), _ = _loss(model, torch.zeros((0, 6)))
+    assert torch.isfinite(loss) and loss > 0
+    assert items[0] == 0 and items[2] == 0 and items[1] > 0
+
+
+def test_one_target_all_terms_finite_and_positive(model):
+    targets = torch.tensor([[0, 2, 0.5, 0.5, 0.2, 0.3]])
+    (loss, items), maps = _loss(model, targets)
+    assert torch.isfinite(items).all() and (items > 0).all()
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    model.zero_grad()
+
+
+def test_border_boxes_are_assigned_inside_the_grid(model):
+    targets = torch.tensor([[0, 0, 0.001, 0.001, 0.05, 0.05], [1, 3, 0.999, 0.999, 0.1, 0.1],
+                            [1, 1, 0.5, 0.999, 0.9, 0.05]])
+    (loss, items), maps = _loss(model, targets)
+    assert torch.isfinite(loss)
+    fn = YoloLoss(model.detect.anchors, nc=4)
+    for (_, _, gj, gi, tbox, _, _), p in zip(fn.build_targets(maps, targets), maps):
+        h, w = p.shape[2:4]
+        assert (gi >= 0).all() and (gi < w).all() and (gj >= 0).all() and (gj < h).all()
+        assert (tbox[:, :2] >= -0.5).all() and (tbox[:, :2] <= 1.5).all()
+
+
+def test_target_uses_neighbour_cells_and_anchor_ratio():
+    anchors = torch.tensor([[[1.0, 1.0], [2.0, 2.0], [40.0, 40.0]]])
+    fn = YoloLoss(anchors, nc=2)
+    p = torch.zeros(1, 3, 8, 8, 7)
+    # centre at (3.25, 4.75) cells: left neighbour (x frac < 0.5) and lower neighbour (y frac > 0.5)
+    targets = torch.tensor([[0, 1, 3.25 / 8, 4.75 / 8, 1.5 / 8, 1.5 / 8]])
+    img, a, gj, gi, tbox, anchor, cls = fn.build_targets([p], targets)[0]
+    assert set(a.tolist()) == {0, 1}  # the 40x40 anchor is beyond the ratio 4
+    cells = set(zip(gi.tolist(), gj.tolist()))
+    assert cells == {(3, 4), (2, 4), (3, 5)}
+
+
+def test_label_smoothing_and_focal_loss_run(model):
+    targets = torch.tensor([[0, 1, 0.4, 0.4, 0.3, 0.3]])
+    (plain, _), _ = _loss(model, targets)
+    (smooth, _), _ = _loss(model, targets, label_smoothing=0.1, fl_gamma=1.5)
+    assert torch.isfinite(smooth) and smooth != plain

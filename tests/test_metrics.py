@@ -1,0 +1,67 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from utils.metrics import DetectionEvaluator, average_precision, match_predictions, run_cocoeval
+
+
+def _perfect_detections(labels, h, w):
+    b = labels[:, 1:]
+    xyxy = np.stack([(b[:, 0] - b[:, 2] / 2) * w, (b[:, 1] - b[:, 3] / 2) * h,
+                     (b[:, 0] + b[:, 2] / 2) * w, (b[:, 1] + b[:, 3] / 2) * h], 1)
+    return torch.tensor(np.concatenate([xyxy, np.full((len(b), 1), 0.9), labels[:, :1]], 1), dtype=torch.float32)
+
+
+def test_ground_truth_as_predictions_scores_one():
+    rng = np.random.default_rng(0)
+    evaluator = DetectionEvaluator(["a", "b", "c"])
+    for k in range(6):
+        n = 4
+        labels = np.concatenate([rng.integers(0, 3, (n, 1)), rng.uniform(0.2, 0.8, (n, 2)),
+                                 rng.uniform(0.02, 0.2, (n, 2))], 1).astype(np.float32)
+        evaluator.process(_perfect_detections(labels, 200, 300), labels, f"img{k}.jpg", (200, 300))
+    result = evaluator.result()
+    assert result["coco"]["AP"] == pytest.approx(1.0)
+    assert result["mAP50_95"] >= 0.99 and result["P"] == pytest.approx(1.0)
+
+
+def test_no_predictions_does_not_crash():
+    evaluator = DetectionEvaluator(["a"])
+    evaluator.process(torch.zeros((0, 6)), np.array([[0, 0.5, 0.5, 0.2, 0.2]]), "x.jpg", (100, 100))
+    result = evaluator.result()
+    assert result["coco"]["AP"] == 0 and result["mAP50"] == 0
+
+
+def test_json_without_info_block(tmp_path):
+    gt = {"images": [{"id": 1, "file_name": "a.jpg", "height": 100, "width": 100}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 7, "bbox": [10, 10, 20, 20], "area": 400,
+                           "iscrowd": 0}],
+          "categories": [{"id": 7, "name": "thing"}]}
+    path = tmp_path / "instances.json"
+    path.write_text(json.dumps(gt))
+    evaluator = DetectionEvaluator(["thing"], official_json=path)
+    evaluator.process(torch.tensor([[10.0, 10, 30, 30, 0.9, 0]]), np.array([[0, 0.2, 0.2, 0.2, 0.2]]),
+                      "/somewhere/a.jpg", (100, 100))
+    assert evaluator.result()["coco"]["AP"] == pytest.approx(1.0)
+
+
+def test_matching_is_greedy_and_one_to_one():
+    gt = torch.tensor([[0.0, 0, 10, 10]])
+    preds = torch.tensor([[0.0, 0, 10, 10], [0.0, 0, 10, 9.5]])
+    tp = match_predictions(preds, torch.tensor([0.0, 0.0]), gt, torch.tensor([0.0]))
+    assert tp[:, 0].tolist() == [True, False]
+    wrong_class = match_predictions(preds[:1], torch.tensor([1.0]), gt, torch.tensor([0.0]))
+    assert not wrong_class.any()
+
+
+def test_average_precision_of_perfect_and_half():
+    # 101-point trapezoids: a perfect curve integrates to 0.995 (the reference's own figure for it)
+    assert average_precision(np.array([1.0]), np.array([1.0])) == pytest.approx(0.995)
+    assert average_precision(np.array([0.5, 0.5]), np.array([1.0, 0.5])) == pytest.approx(0.5, abs=0.01)
+
+
+def test_run_cocoeval_without_predictions_is_zero():
+    stats, _ = run_cocoeval({"images": [], "annotations": [], "categories": []}, [])
+    assert stats["AP"] == 0.0

@@ -1,0 +1,102 @@
+import csv
+import os
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+import train
+from models.yolo import DetectionModel
+from utils.checkpoints import load_model
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    from utils.synthetic import NAMES, generate_dataset
+
+    root = tmp_path_factory.mktemp("tiny")
+    generate_dataset(root / "ds", n_train=8, n_val=4, seed=3)
+    yaml_path = root / "tiny.yaml"
+    yaml_path.write_text(f"path: ds\ntrain: images/train\nval: images/val\nnames: {NAMES}\n")
+    return yaml_path
+
+
+def _args(tiny_data, project, *extra):
+    return train.parse_args(["--data", str(tiny_data), "--imgsz", "64", "--batch-size", "4", "--workers", "0",
+                             "--project", str(project), "--device", "cpu", *extra])
+
+
+def test_smoke_train_validate_save_resume(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("YOLOV5_SPD_CACHE", str(tmp_path / "cache"))
+    result = train.train(_args(tiny_data, tmp_path, "--epochs", "1", "--cfg", "space_depth_n.yaml"))
+    run = tmp_path / "exp"
+    assert result["save_dir"] == str(run)
+    for name in ("results.csv", "results.png", "labels.jpg", "train_batch0.jpg", "hyp.yaml", "opt.yaml"):
+        assert (run / name).is_file(), name
+    last = torch.load(run / "weights" / "last.pt", weights_only=True)
+    assert last["epoch"] == 0 and last["optimizer"] and last["ema"]
+    best = torch.load(run / "weights" / "best.pt", weights_only=True)
+    assert best.get("optimizer") is None and best["versions"]["torch"]
+    assert next(iter(best["model"]["state_dict"].values())).dtype == torch.float16
+    assert load_model(run / "weights" / "best.pt").names[0] == "circle"
+
+    train.train(_args(tiny_data, tmp_path, "--resume", str(run / "weights" / "last.pt"), "--epochs", "2"))
+    with open(run / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows] == ["0", "1"]
+    assert "coco/AP_S" in rows[0]
+    assert torch.load(run / "weights" / "last.pt", weights_only=True)["epoch"] == 1
+
+
+def test_resume_of_a_finished_run_needs_more_epochs(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("YOLOV5_SPD_CACHE", str(tmp_path / "cache"))
+    train.train(_args(tiny_data, tmp_path, "--epochs", "1", "--cfg", "yolov5n.yaml", "--noval"))
+    with pytest.raises(ValueError, match="--epochs"):
+        train.train(_args(tiny_data, tmp_path, "--resume", str(tmp_path / "exp" / "weights" / "last.pt")))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _per_image_loss(model, images):
+    return sum(m.float().square().mean(dim=(1, 2, 3, 4)) for m in model(images))  # (B,) additive per image
+
+
+def _ddp_worker(rank: int, world: int, port: int, images: torch.Tensor, out: str) -> None:
+    from utils import distributed as dist_utils
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.manual_seed(0)
+    model = DetectionModel("yolov5n.yaml", nc=2).train()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.eval()
+    dist_utils.init_distributed(torch.device("cpu"))
+    ddp = torch.nn.parallel.DistributedDataParallel(model)
+    local = images.chunk(world)[rank]
+    loss = _per_image_loss(ddp, local).sum() / len(images) * world  # DDP averages over processes
+    loss.backward()
+    if rank == 0:
+        torch.save({k: p.grad for k, p in model.named_parameters()}, out)
+    dist_utils.cleanup_distributed()
+
+
+def test_two_process_gradients_equal_one_process(tmp_path):
+    images = torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    out = str(tmp_path / "grads.pt")
+    mp.spawn(_ddp_worker, args=(2, _free_port(), images, out), nprocs=2, join=True)
+    ddp_grads = torch.load(out, weights_only=True)
+
+    torch.manual_seed(0)
+    model = DetectionModel("yolov5n.yaml", nc=2).train()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.eval()
+    (_per_image_loss(model, images).sum() / len(images)).backward()
+    for name, p in model.named_parameters():
+        assert torch.allclose(p.grad, ddp_grads[name], rtol=1e-4, atol=1e-7), name
