@@ -32,7 +32,7 @@ from utils.datasets import (
     load_dataset_config,
     scan_dataset,
 )
-from utils.logging import LOGGER, increment_path
+from utils.logging import LOGGER, get_logger, increment_path
 from utils.loss import LossGains, YoloLoss
 from utils.metrics import COCO_KEYS, DetectionEvaluator, fitness
 from utils.optim import ModelEMA, build_optimizer, lr_lambda, warmup
@@ -111,6 +111,7 @@ def train(opt: Namespace) -> dict:
     distributed = dist_utils.init_distributed(device)
     world, rank = dist_utils.world_size(), dist_utils.rank()
     main = rank == 0
+    get_logger(verbose=main)  # other ranks stay quiet
 
     # ---------------------------------------------------------------------------- resume or new run
     resume_ckpt = None
