@@ -59,7 +59,8 @@ def test_matching_is_greedy_and_one_to_one():
 def test_average_precision_of_perfect_and_half():
     # 101-point trapezoids: a perfect curve integrates to 0.995 (the reference's own figure for it)
     assert average_precision(np.array([1.0]), np.array([1.0])) == pytest.approx(0.995)
-    assert average_precision(np.array([0.5, 0.5]), np.array([1.0, 0.5])) == pytest.approx(0.5, abs=0.01)
+    # envelope 1.0 up to recall 0.5, then the curve runs linearly down to (recall 1, precision 0)
+    assert average_precision(np.array([0.5, 0.5]), np.array([1.0, 0.5])) == pytest.approx(0.6225, abs=1e-4)
 
 
 def test_run_cocoeval_without_predictions_is_zero():
