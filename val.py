@@ -50,8 +50,6 @@ def run(data: str = "coco128.yaml", weights: str = "space_depth_s.pt", batch_siz
     if half and torch_device.type == "cpu":
         LOGGER.info("--half is ignored on the CPU (float32 is used)")
         half = False
-    if augment:
-        LOGGER.info("--augment (test-time augmentation) is not implemented yet: running without it")
     model = load_model(resolve_weights(weights), torch_device)
     model.fuse()
     if half:
@@ -63,7 +61,8 @@ def run(data: str = "coco128.yaml", weights: str = "space_depth_s.pt", batch_siz
     names = ["object"] if single_cls else data_config["names"]
     if not single_cls and len(names) != model.nc:
         raise SystemExit(f"{weights}: model has {model.nc} classes but {data} names {len(names)}")
-    scan = scan_dataset(data_config[split], len(data_config["names"]), workers=max(workers, 4))
+    scan = scan_dataset(data_config[split], len(data_config["names"]), workers=max(workers, 4),
+                        annotations=data_config["annotations"].get(split))
     for line in describe_problems(scan, split):
         LOGGER.info(line)
     stride = int(model.stride.max())
@@ -74,8 +73,17 @@ def run(data: str = "coco128.yaml", weights: str = "space_depth_s.pt", batch_siz
     evaluator = DetectionEvaluator(names, official_json=official if not single_cls else None,
                                    use_pycocotools=task != "speed")
     save_dir = increment_path(Path(project) / name, exist_ok=exist_ok)
+    on_batch = None
+    if plots:
+        from utils.plots import plot_batch
+
+        def on_batch(i, images, targets, paths, detections):  # the first three batches, labels and predictions
+            if i < 3:
+                plot_batch(images, targets, save_dir / f"val_batch{i}_labels.jpg", names)
+                plot_batch(images, targets, save_dir / f"val_batch{i}_pred.jpg", names, detections)
+
     result = evaluate(model, loader, evaluator, NmsSettings(conf_thres, iou_thres, max_det, multi_label=True),
-                      half=half)
+                      half=half, on_batch=on_batch, augment=augment)
     report(result, names, verbose, official is not None, batch_size)
     if save_json:
         (save_dir / "predictions.json").write_text(json.dumps(evaluator.coco_predictions))
@@ -143,7 +151,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="", help="cpu, 0, 0,1 ... (default: CUDA if present)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--single-cls", action="store_true")
-    p.add_argument("--augment", action="store_true")
+    p.add_argument("--augment", action="store_true", help="test-time augmentation (3 scales, a flip)")
     p.add_argument("--verbose", action="store_true", help="per-class AP")
     p.add_argument("--save-txt", action="store_true")
     p.add_argument("--save-conf", action="store_true")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from models.blocks import Conv, Focus
@@ -78,6 +80,26 @@ class DetectionModel(nn.Module):
             x = layer(x)
             outputs.append(x if layer.layer_index in self.save else None)
         return x
+
+    def forward_augmented(self, x: torch.Tensor) -> torch.Tensor:
+        """Test-time augmentation (inference): the image at scales 1, 0.83, 0.67, the middle one flipped
+        left-right; decoded boxes are mapped back to ``x``'s pixels and concatenated."""
+        h, w = x.shape[-2:]
+        gs = int(self.stride.max())
+        outputs = []
+        for scale, flip in ((1.0, False), (0.83, True), (0.67, False)):
+            xi = x.flip(-1) if flip else x
+            if scale != 1.0:
+                sh, sw = int(h * scale), int(w * scale)
+                xi = F.interpolate(xi, size=(sh, sw), mode="bilinear", align_corners=False)
+                ph, pw = math.ceil(sh / gs) * gs, math.ceil(sw / gs) * gs
+                xi = F.pad(xi, (0, pw - sw, 0, ph - sh), value=0.447)  # YOLOv5's grey for TTA padding
+            y = self.forward(xi)
+            y[..., :4] /= scale
+            if flip:
+                y[..., 0] = w - y[..., 0]
+            outputs.append(y)
+        return torch.cat(outputs, 1)
 
     @torch.no_grad()
     def fuse(self) -> DetectionModel:

@@ -153,3 +153,20 @@ def test_embedded_dataset_is_deterministic(tmp_path):
     scan = scan_dataset(str(a / "images" / "train"), nc=6)
     sizes = np.concatenate(scan.labels)[:, 3:5] * 320
     assert len(scan.images) == 3 and sizes.max() < 60
+
+
+def test_dataset_given_as_coco_json(tmp_path, shared):
+    # images without a labels/ folder: labels come from the official instances JSON
+    images = tmp_path / "coco" / "images"
+    images.mkdir(parents=True)
+    source = sorted((shared / "data" / "coco128" / "images" / "train2017").glob("*.jpg"))[:6]
+    for f in source:
+        (images / f.name).symlink_to(f)
+    scan = scan_dataset(str(images), nc=80,
+                        annotations=shared / "data" / "coco128" / "annotations" / "instances_train2017.json")
+    yolo = scan_dataset(str(shared / "data" / "coco128" / "images" / "train2017"), nc=80)
+    by_name = dict(zip((Path(p).name for p in yolo.images), yolo.labels))
+    assert len(scan.images) == 6
+    for path, labels in zip(scan.images, scan.labels):
+        reference = by_name[Path(path).name]
+        assert labels.shape[0] >= 1 and set(labels[:, 0]) <= set(reference[:, 0])

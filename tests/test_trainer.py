@@ -100,3 +100,45 @@ def test_two_process_gradients_equal_one_process(tmp_path):
     (_per_image_loss(model, images).sum() / len(images)).backward()
     for name, p in model.named_parameters():
         assert torch.allclose(p.grad, ddp_grads[name], rtol=1e-4, atol=1e-7), name
+
+
+def test_resume_is_exact(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("YOLOV5_SPD_CACHE", str(tmp_path / "cache"))
+    common = ["--cfg", "yolov5n.yaml", "--noval", "--noautoanchor"]
+    train.train(_args(tiny_data, tmp_path, "--epochs", "2", "--name", "straight", *common))
+    train.train(_args(tiny_data, tmp_path, "--epochs", "1", "--name", "split", *common))
+    train.train(_args(tiny_data, tmp_path, "--resume", str(tmp_path / "split" / "weights" / "last.pt"),
+                      "--epochs", "2"))
+    straight = torch.load(tmp_path / "straight" / "weights" / "last.pt", weights_only=True)
+    split = torch.load(tmp_path / "split" / "weights" / "last.pt", weights_only=True)
+    for key, value in straight["model"]["state_dict"].items():
+        assert torch.equal(value, split["model"]["state_dict"][key]), key
+    for key, value in straight["ema"].items():
+        assert torch.equal(value, split["ema"][key]), key
+
+
+def test_sigterm_saves_last_and_exits(tiny_data, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "YOLOV5_SPD_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(root)}
+    cmd = [sys.executable, str(root / "train.py"), "--data", str(tiny_data), "--imgsz", "64", "--batch-size", "2",
+           "--workers", "0", "--project", str(tmp_path), "--device", "cpu", "--epochs", "200", "--cfg",
+           "yolov5n.yaml", "--noval"]
+    process = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    results = tmp_path / "exp" / "results.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        if results.is_file() and len(results.read_text().splitlines()) >= 2:  # epoch 0 done
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output
+    assert "saved" in output
+    last = torch.load(tmp_path / "exp" / "weights" / "last.pt", weights_only=True)
+    assert last["partial_epoch"] and last["epoch"] >= 0

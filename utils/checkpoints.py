@@ -283,3 +283,23 @@ def load_model(weights: str | Path, device: str | torch.device = "cpu") -> torch
     if ckpt.get("ema"):
         payload["state_dict"] = ckpt["ema"]
     return model_from_payload(payload, str(weights)).to(device).eval()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m utils.checkpoints yolov5n.pt yolov5n_converted.pt``: import a YOLOv5-family checkpoint."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Convert a YOLOv5-family checkpoint (pickled model objects) "
+                                     "into a weights_only-loadable YOLOv5-SPD checkpoint, executing nothing.")
+    parser.add_argument("source")
+    parser.add_argument("destination")
+    args = parser.parse_args(argv)
+    try:
+        out = convert_checkpoint(args.source, args.destination)
+    except CheckpointError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -145,6 +145,7 @@ class ScanResult:
     labels: list[np.ndarray] = field(default_factory=list)  # (n, 5): cls, cx, cy, w, h (normalised)
     problems: list[tuple[str, str, str]] = field(default_factory=list)  # (file, kind, message)
     warnings: list[str] = field(default_factory=list)
+    source: str = ""
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -212,10 +213,35 @@ def parse_label_text(text: str, nc: int, source: str) -> tuple[np.ndarray | None
     return labels[np.sort(first)], "", "", duplicates
 
 
-def _check_pair(image: Path, nc: int) -> tuple[Any, ...]:
+def labels_from_coco_json(path: str | Path) -> tuple[dict[str, np.ndarray], int]:
+    """YOLO labels (n, 5) per image file name from a COCO instances JSON; class = rank of the category id
+    among the sorted ids (COCO's 91 ids -> 80 classes). Crowd regions are left out. Returns (labels, nc)."""
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    category_ids = sorted(c["id"] for c in data.get("categories", []))
+    index = {c: i for i, c in enumerate(category_ids)}
+    images = {im["id"]: im for im in data.get("images", [])}
+    rows: dict[str, list[list[float]]] = {Path(im["file_name"]).name: [] for im in images.values()}
+    for ann in data.get("annotations", []):
+        image = images.get(ann["image_id"])
+        x, y, w, h = ann["bbox"]
+        if image is None or ann.get("iscrowd", 0) or w <= 0 or h <= 0:
+            continue
+        iw, ih = image["width"], image["height"]
+        rows[Path(image["file_name"]).name].append(
+            [index[ann["category_id"]], (x + w / 2) / iw, (y + h / 2) / ih, w / iw, h / ih])
+    return {k: np.array(v, dtype=np.float32).reshape(-1, 5) for k, v in rows.items()}, len(category_ids)
+
+
+def _check_pair(image: Path, nc: int, json_labels: dict[str, np.ndarray] | None = None) -> tuple[Any, ...]:
     shape, kind, message = _check_image(image)
     if shape is None:
         return None, None, kind, message, 0
+    if json_labels is not None:
+        labels = json_labels.get(image.name)
+        if labels is None:
+            return None, None, "bad label", f"{image}: not in the annotations JSON", 0
+        return shape, np.clip(labels, 0, [nc - 1, 1, 1, 1, 1]), "", "", 0
     label_file = label_path_for(image)
     if not label_file.is_file():
         return shape, np.zeros((0, 5), np.float32), "", "", 0
@@ -243,10 +269,21 @@ def _fingerprint(files: list[Path], nc: int) -> str:
     return digest.hexdigest()
 
 
-def scan_dataset(source: str | list[str], nc: int, workers: int = 8, use_cache: bool = True) -> ScanResult:
-    """Check every image and label once; the result is cached as JSON keyed by files, sizes and times."""
+def scan_dataset(source: str | list[str], nc: int, workers: int = 8, use_cache: bool = True,
+                 annotations: str | Path | None = None) -> ScanResult:
+    """Check every image and label once; the result is cached as JSON keyed by files, sizes and times.
+
+    ``annotations``: a COCO instances JSON to take the labels from when the images have no ``labels/``
+    folder (a dataset given only as COCO JSON).
+    """
     files = list_images(source)
-    key = _fingerprint(files, nc)
+    json_labels = None
+    if annotations and files and not label_path_for(files[0]).parent.is_dir():
+        json_labels, _ = labels_from_coco_json(annotations)
+    key = _fingerprint(files, nc) + (f"|{annotations}" if json_labels is not None else "")
+    if json_labels is not None:
+        st = Path(annotations).stat()
+        key = hashlib.sha256(f"{key}{st.st_size}{st.st_mtime_ns}".encode()).hexdigest()
     cache_file = cache_dir() / f"{key[:32]}.json"
     if use_cache and cache_file.is_file():
         try:
@@ -255,13 +292,14 @@ def scan_dataset(source: str | list[str], nc: int, workers: int = 8, use_cache: 
                 return ScanResult(
                     images=cached["images"], shapes=[tuple(s) for s in cached["shapes"]],
                     labels=[np.array(x, dtype=np.float32).reshape(-1, 5) for x in cached["labels"]],
-                    problems=[tuple(p) for p in cached["problems"]], warnings=cached["warnings"])
+                    problems=[tuple(p) for p in cached["problems"]], warnings=cached["warnings"],
+                    source=str(source))
         except (OSError, ValueError, KeyError, TypeError):
             pass  # stale or unreadable: rebuilt below
-    result = ScanResult()
+    result = ScanResult(source=str(source))
     with ThreadPoolExecutor(max(1, workers)) as pool:
         for image, (shape, labels, kind, message, dups) in zip(
-                files, pool.map(lambda f: _check_pair(f, nc), files)):
+                files, pool.map(lambda f: _check_pair(f, nc, json_labels), files)):
             if shape is None:
                 result.problems.append((str(image), kind, message))
                 continue
@@ -351,7 +389,7 @@ class YoloDataset(Dataset):
                  hyp: Hyp | dict | None = None, rect: bool = False, stride: int = 32, seed: int = 0,
                  cache_images: bool = False, single_cls: bool = False) -> None:
         if not scan.images:
-            raise DatasetError("no usable image in the dataset")
+            raise DatasetError(f"{scan.source or 'dataset'}: no usable image ({len(scan.problems)} skipped)")
         self.imgsz, self.augment, self.stride, self.seed = imgsz, augment, stride, seed
         self.hyp = hyp if isinstance(hyp, Hyp) else Hyp.from_dict(hyp)
         self.files = list(scan.images)

@@ -59,6 +59,7 @@ def plot_batch(images: torch.Tensor, targets: torch.Tensor, path: Path, names: l
         tile = np.ascontiguousarray(images[i].transpose(1, 2, 0)[..., ::-1])
         if detections is not None:
             det = detections[i].cpu().numpy()
+            det = det[det[:, 4] > 0.25]  # validation keeps everything above 0.001: draw the confident ones
             draw_boxes(tile, det[:, :4], det[:, 5], names, det[:, 4], thickness=1)
         else:
             t = targets[targets[:, 0] == i]

@@ -15,6 +15,7 @@ import time
 from argparse import Namespace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import yaml
@@ -141,8 +142,9 @@ def train(opt: Namespace) -> dict:
     with dist_utils.main_process_first():
         data = load_dataset_config(opt.data)
         names = ["object"] if opt.single_cls else data["names"]
-        train_scan = scan_dataset(data["train"], data["nc"])
-        val_scan = scan_dataset(data["val"], data["nc"]) if data.get("val") else None
+        notes = data["annotations"]
+        train_scan = scan_dataset(data["train"], data["nc"], annotations=notes.get("train"))
+        val_scan = scan_dataset(data["val"], data["nc"], annotations=notes.get("val")) if data.get("val") else None
     if main:
         _report_scan(train_scan, "train", save_dir)
         if val_scan is not None:
@@ -215,7 +217,7 @@ def train(opt: Namespace) -> dict:
     ema = ModelEMA(model) if main else None
     use_amp = device.type == "cuda" and not opt.no_amp
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    start_epoch, best_fitness = 0, -1.0
+    start_epoch, best_fitness, last_step = 0, -1.0, -1
     if resume_ckpt is not None:
         optimizer.load_state_dict(resume_ckpt["optimizer"])
         if resume_ckpt.get("scaler"):
@@ -225,6 +227,7 @@ def train(opt: Namespace) -> dict:
             ema.updates = int(resume_ckpt["ema_updates"])
         start_epoch = int(resume_ckpt["epoch"]) + 1
         best_fitness = float(resume_ckpt["best_fitness"])
+        last_step = int(resume_ckpt.get("last_step", -1))
         restore_rng_state(resume_ckpt.get("rng", {}))
         if start_epoch >= opt.epochs:
             raise ValueError(f"{opt.resume}: already trained {start_epoch} epochs; "
@@ -257,8 +260,11 @@ def train(opt: Namespace) -> dict:
     # ------------------------------------------------------------------------------------ the loop
     nb = len(train_loader)
     warmup_iters = max(round(hyp["warmup_epochs"] * nb), 100) if hyp["warmup_epochs"] > 0 else 0
-    last_step = -1
     best_epoch = start_epoch
+    def save(path: Path, completed_epoch: int, partial: bool = False) -> None:
+        _save(path, model, ema, optimizer, scaler, completed_epoch, best_fitness, opt, hyp, data, partial,
+              last_step)
+
     stop_flag = _SignalFlag()
     metrics: dict = {}
     t_start = time.time()
@@ -309,14 +315,16 @@ def train(opt: Namespace) -> dict:
                         f"{epoch + 1}/{opt.epochs} {mem} box {mean_loss[0]:.4f} obj {mean_loss[1]:.4f} "
                         f"cls {mean_loss[2]:.4f} inst {targets.shape[0]:>4} size {images.shape[-1]}")
                 if main and epoch == start_epoch and i < 3:
-                    plot_batch(images.mul(255).byte(), targets, save_dir / f"train_batch{i}.jpg", names)
+                    picture = save_dir / f"train_batch{i}.jpg"
+                    plot_batch(images.mul(255).byte(), targets, picture, names)
+                    writer.add_image(f"train_batch{i}", cv2.imread(str(picture))[..., ::-1].copy(), epoch,
+                                     dataformats="HWC")
                 if stop_flag.raised is not None:
                     break
             if stop_flag.raised is not None:
                 interrupted = True
                 if main:  # keep what this epoch learned; resume restarts this epoch
-                    _save(weights_dir / "last.pt", model, ema, optimizer, scaler, epoch - 1, best_fitness,
-                          opt, hyp, data, partial=True)
+                    save(weights_dir / "last.pt", epoch - 1, partial=True)
                     LOGGER.info(f"signal {stop_flag.raised}: saved {weights_dir / 'last.pt'}, exiting")
                 break
             lrs = [g["lr"] for g in optimizer.param_groups]
@@ -346,14 +354,11 @@ def train(opt: Namespace) -> dict:
                 if improved:
                     best_fitness, best_epoch = fit, epoch
                 if not opt.nosave or final:
-                    _save(weights_dir / "last.pt", model, ema, optimizer, scaler, epoch, best_fitness, opt, hyp,
-                          data)
+                    save(weights_dir / "last.pt", epoch)
                     if improved:
-                        _save(weights_dir / "best.pt", model, ema, optimizer, scaler, epoch, best_fitness,
-                              opt, hyp, data)
+                        save(weights_dir / "best.pt", epoch)
                     if opt.save_period > 0 and (epoch + 1) % opt.save_period == 0:
-                        _save(weights_dir / f"epoch{epoch + 1}.pt", model, ema, optimizer, scaler, epoch,
-                              best_fitness, opt, hyp, data)
+                        save(weights_dir / f"epoch{epoch + 1}.pt", epoch)
                 if opt.patience and epoch - best_epoch >= opt.patience:
                     LOGGER.info(f"early stop: no improvement for {opt.patience} epochs (best epoch "
                                 f"{best_epoch + 1})")
@@ -431,7 +436,7 @@ def _report_scan(scan, split: str, save_dir: Path) -> None:
 
 
 def _save(path: Path, model, ema, optimizer, scaler, epoch: int, best_fitness: float, opt, hyp: dict,
-          data: dict, partial: bool = False) -> None:
+          data: dict, partial: bool = False, last_step: int = -1) -> None:
     save_checkpoint({
         "format": FORMAT,
         "model": model_payload(model),
@@ -441,6 +446,7 @@ def _save(path: Path, model, ema, optimizer, scaler, epoch: int, best_fitness: f
         "scaler": scaler.state_dict() if scaler.is_enabled() else None,
         "epoch": epoch,
         "partial_epoch": partial,
+        "last_step": last_step,
         "best_fitness": float(best_fitness),
         "rng": rng_state(),
         "options": _plain({k: v for k, v in vars(opt).items() if k not in {"resume", "epochs_given"}}),

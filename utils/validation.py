@@ -30,11 +30,12 @@ def prepare_images(images: torch.Tensor, device: torch.device, half: bool = Fals
 @torch.inference_mode()
 def evaluate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, evaluator: DetectionEvaluator,
              nms: NmsSettings = NmsSettings(), half: bool = False, progress: bool = True,
-             on_batch=None) -> dict:
+             on_batch=None, augment: bool = False) -> dict:
     """Run ``model`` over ``loader``, map detections back to original pixels and score them.
 
     Returns the evaluator's result with ``speed_ms`` = (pre-process, inference, NMS) per image.
-    ``on_batch(batch_index, images, targets, paths, detections)`` may draw pictures.
+    ``on_batch(batch_index, images, targets, paths, detections)`` may draw pictures. ``augment`` runs
+    test-time augmentation (``DetectionModel.forward_augmented``).
     """
     dataset: YoloDataset = loader.dataset
     labels_by_path = dict(zip(dataset.files, dataset.labels))
@@ -49,7 +50,7 @@ def evaluate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, evalua
         t0 = time.perf_counter()
         x = prepare_images(images, device, half)
         t1 = time.perf_counter()
-        predictions = model(x)
+        predictions = model.forward_augmented(x) if augment else model(x)
         if isinstance(predictions, (tuple, list)):
             predictions = predictions[0]
         if device.type == "cuda":
@@ -59,13 +60,13 @@ def evaluate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, evalua
                                          multi_label=nms.multi_label, max_det=nms.max_det)
         t3 = time.perf_counter()
         times = [a + b for a, b in zip(times, (t1 - t0, t2 - t1, t3 - t2))]
+        if on_batch is not None:  # detections still in network-input pixels
+            on_batch(batch_index, images, targets, paths, detections)
         for det, path, (original_hw, gain, pad) in zip(detections, paths, metas):
-            det = det.cpu()
+            det = det.cpu().clone()
             det[:, :4] = unletterbox_boxes(det[:, :4], gain, pad, original_hw)
             evaluator.process(det, labels_by_path[path], path, original_hw)
         seen += len(paths)
-        if on_batch is not None:
-            on_batch(batch_index, images, targets, paths, detections)
     model.train(was_training)
     result = evaluator.result()
     result["speed_ms"] = tuple(1000 * t / max(seen, 1) for t in times)
