@@ -9,7 +9,8 @@ import argparse
 import json
 from pathlib import Path
 
-from utils.checkpoints import CheckpointError, load_model
+from utils.backends import load_any
+from utils.checkpoints import CheckpointError
 from utils.datasets import (
     YoloDataset,
     create_dataloader,
@@ -50,9 +51,9 @@ def run(data: str = "coco128.yaml", weights: str = "space_depth_s.pt", batch_siz
     if half and torch_device.type == "cpu":
         LOGGER.info("--half is ignored on the CPU (float32 is used)")
         half = False
-    model = load_model(resolve_weights(weights), torch_device)
+    model = load_any(resolve_weights(weights), torch_device)
     model.fuse()
-    if half:
+    if half and hasattr(model, "half"):
         model.half()
     data_config = load_dataset_config(data)
     split = "test" if task == "test" else "val"

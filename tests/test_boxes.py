@@ -52,3 +52,19 @@ def test_unletterbox_maps_back_and_clips():
     out = unletterbox_boxes(boxes, 0.5, (16.0, 8.0), (100, 150))  # original image 150 wide, 100 high
     assert out[0].tolist() == [0.0, 0.0, 80.0, 60.0]
     assert out[1].tolist() == [0.0, 0.0, 150.0, 100.0]
+
+
+def test_complete_iou_matches_torchvision_and_stays_finite():
+    import torchvision
+
+    from utils.boxes import complete_iou
+
+    a = torch.tensor([[10.0, 10.0, 4.0, 6.0], [5.0, 5.0, 2.0, 2.0]])
+    b = torch.tensor([[11.0, 9.0, 5.0, 5.0], [5.0, 5.0, 2.0, 2.0]])
+    ours = complete_iou(a, b)
+    theirs = 1 - torchvision.ops.complete_box_iou_loss(xywh_to_xyxy(a), xywh_to_xyxy(b), reduction="none")
+    assert torch.allclose(ours, theirs, atol=1e-5)
+    degenerate = torch.zeros(1, 4, requires_grad=True)
+    value = complete_iou(degenerate, torch.tensor([[1.0, 1.0, 2.0, 2.0]]))
+    value.sum().backward()
+    assert torch.isfinite(value).all() and torch.isfinite(degenerate.grad).all()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torchvision
@@ -87,3 +89,26 @@ def non_max_suppression(prediction: torch.Tensor, conf_thres: float = 0.25, iou_
         keep = torchvision.ops.nms(det[:, :4] + offsets, det[:, 4], iou_thres)[:max_det]
         out.append(det[keep])
     return out
+
+
+def complete_iou(box1: torch.Tensor, box2: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """Element-wise CIoU of (n, 4) cx, cy, w, h boxes.
+
+    torchvision's ``complete_box_iou_loss`` divides width by height without an epsilon, which gives NaN
+    for a predicted box whose sides both underflow to zero (a saturated sigmoid early in training); this
+    keeps every term finite.
+    """
+    (x1, y1, w1, h1), (x2, y2, w2, h2) = box1.unbind(-1), box2.unbind(-1)
+    inter_w = (torch.min(x1 + w1 / 2, x2 + w2 / 2) - torch.max(x1 - w1 / 2, x2 - w2 / 2)).clamp(0)
+    inter_h = (torch.min(y1 + h1 / 2, y2 + h2 / 2) - torch.max(y1 - h1 / 2, y2 - h2 / 2)).clamp(0)
+    inter = inter_w * inter_h
+    union = w1 * h1 + w2 * h2 - inter + eps
+    iou = inter / union
+    cw = torch.max(x1 + w1 / 2, x2 + w2 / 2) - torch.min(x1 - w1 / 2, x2 - w2 / 2)
+    ch = torch.max(y1 + h1 / 2, y2 + h2 / 2) - torch.min(y1 - h1 / 2, y2 - h2 / 2)
+    diagonal = cw**2 + ch**2 + eps
+    centre_distance = (x2 - x1) ** 2 + (y2 - y1) ** 2
+    v = (4 / math.pi**2) * (torch.atan(w2 / (h2 + eps)) - torch.atan(w1 / (h1 + eps))) ** 2
+    with torch.no_grad():
+        alpha = v / (v - iou + (1 + eps))
+    return iou - (centre_distance / diagonal + v * alpha)

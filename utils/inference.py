@@ -17,8 +17,8 @@ import torch
 import torchvision
 
 from utils.augmentations import letterbox
+from utils.backends import load_any
 from utils.boxes import non_max_suppression, unletterbox_boxes
-from utils.checkpoints import load_model
 from utils.distributed import select_device
 
 
@@ -70,8 +70,8 @@ class Detector:
                  iou_thres: float = 0.45, max_det: int = 1000, classes: list[int] | None = None,
                  agnostic: bool = False, half: bool = False) -> None:
         self.device = select_device(device)
-        self.model = load_model(weights, self.device).fuse()
-        self.half = half and self.device.type == "cuda"
+        self.model = load_any(weights, self.device).fuse()
+        self.half = half and self.device.type == "cuda" and hasattr(self.model, "half")
         if self.half:
             self.model.half()
         self.names = list(self.model.names)

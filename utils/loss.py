@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torchvision
 from torch import nn
+
+from utils.boxes import complete_iou
 
 # Five cells may predict a target: its own and the two nearest neighbours along x and y.
 _NEIGHBOUR_OFFSETS = torch.tensor([[0, 0], [1, 0], [0, 1], [-1, 0], [0, -1]], dtype=torch.float32)
@@ -96,11 +97,9 @@ class YoloLoss:
                 pxy = pxy.sigmoid() * 2 - 0.5
                 pwh = (pwh.sigmoid() * 2) ** 2 * anchor
                 pred_box = torch.cat((pxy, pwh), 1)
-                ciou_loss = torchvision.ops.complete_box_iou_loss(
-                    torchvision.ops.box_convert(pred_box, "cxcywh", "xyxy"),
-                    torchvision.ops.box_convert(tbox, "cxcywh", "xyxy"), reduction="none", eps=1e-7)
-                loss_box = loss_box + ciou_loss.mean()
-                iou = (1.0 - ciou_loss).detach().clamp(0).to(obj_target.dtype)
+                ciou = complete_iou(pred_box, tbox)
+                loss_box = loss_box + (1.0 - ciou).mean()
+                iou = ciou.detach().clamp(0).to(obj_target.dtype)
                 obj_target[img, anchor_idx, gj, gi] = iou
                 if self.nc > 1:
                     cls_target = torch.full_like(pcls, self.negative)

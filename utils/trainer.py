@@ -209,8 +209,9 @@ def train(opt: Namespace) -> dict:
             torch.distributed.broadcast(model.detect.anchors, 0)
 
     # ------------------------------------------------------------------------ optimiser, EMA, loss
-    accumulate = max(round(NOMINAL_BATCH / opt.batch_size), 1)
-    weight_decay = hyp["weight_decay"] * opt.batch_size * accumulate / NOMINAL_BATCH
+    nominal_batch = int(hyp.get("nbs", NOMINAL_BATCH))
+    accumulate = max(round(nominal_batch / opt.batch_size), 1)
+    weight_decay = hyp["weight_decay"] * opt.batch_size * accumulate / nominal_batch
     optimizer = build_optimizer(model, opt.optimizer, hyp["lr0"], hyp["momentum"], weight_decay)
     lf = lr_lambda(opt.epochs, hyp["lrf"], cosine=not opt.linear_lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=lf)
@@ -285,7 +286,7 @@ def train(opt: Namespace) -> dict:
                 if step <= warmup_iters and warmup_iters:
                     warmup(optimizer, step, warmup_iters, lf(epoch), hyp, hyp["lr0"])
                     accumulate = max(1, round(np.interp(step, [0, warmup_iters],
-                                                        [1, NOMINAL_BATCH / opt.batch_size])))
+                                                        [1, nominal_batch / opt.batch_size])))
                 if opt.multi_scale:
                     images = _random_rescale(images, imgsz, gs, epoch * 100_003 + i + opt.seed)
                 with torch.autocast(device.type, enabled=use_amp):

@@ -40,7 +40,7 @@ def evaluate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, evalua
     dataset: YoloDataset = loader.dataset
     labels_by_path = dict(zip(dataset.files, dataset.labels))
     device = next(model.parameters()).device
-    was_training = model.training
+    was_training = getattr(model, "training", False)
     model.eval()
     evaluator.reset()
     times = [0.0, 0.0, 0.0]
@@ -67,7 +67,8 @@ def evaluate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, evalua
             det[:, :4] = unletterbox_boxes(det[:, :4], gain, pad, original_hw)
             evaluator.process(det, labels_by_path[path], path, original_hw)
         seen += len(paths)
-    model.train(was_training)
+    if was_training:
+        model.train()
     result = evaluator.result()
     result["speed_ms"] = tuple(1000 * t / max(seen, 1) for t in times)
     return result

@@ -1,0 +1,96 @@
+"""Export a trained model to ONNX and/or TorchScript.
+
+    python export.py --weights runs/train/exp/weights/best.pt --include onnx torchscript --dynamic
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from pathlib import Path
+
+import torch
+
+from utils.backends import METADATA_KEY
+from utils.checkpoints import CheckpointError, load_model
+from utils.distributed import select_device
+from utils.logging import LOGGER
+
+
+def export(weights: str, include: list[str], imgsz: int = 640, batch_size: int = 1, dynamic: bool = False,
+           half: bool = False, simplify: bool = False, opset: int = 17, device: str = "cpu") -> list[Path]:
+    """Write ``<weights>.onnx`` / ``<weights>.torchscript`` beside the checkpoint; returns the paths."""
+    from val import resolve_weights
+
+    path = resolve_weights(weights)
+    torch_device = select_device(device)
+    if half and torch_device.type == "cpu":
+        LOGGER.info("--half needs a CUDA device: exporting float32")
+        half = False
+    model = load_model(path, torch_device).fuse().eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    x = torch.zeros(batch_size, 3, imgsz, imgsz, device=torch_device)
+    if half:
+        model, x = model.half(), x.half()
+    meta = {"names": model.names, "stride": model.stride.tolist(), "imgsz": imgsz, "source": str(path)}
+    outputs = []
+    if "torchscript" in include:
+        out = path.with_suffix(".torchscript")
+        traced = torch.jit.trace(model, x, strict=False)
+        traced.save(str(out), _extra_files={"config.json": json.dumps(meta)})
+        outputs.append(out)
+        LOGGER.info(f"TorchScript: {out}")
+    if "onnx" in include:
+        out = path.with_suffix(".onnx")
+        axes = {"images": {0: "batch", 2: "height", 3: "width"}, "output0": {0: "batch", 1: "boxes"}} if dynamic \
+            else None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            torch.onnx.export(model, x, str(out), opset_version=opset, dynamo=False, input_names=["images"],
+                              output_names=["output0"], dynamic_axes=axes, do_constant_folding=True)
+        import onnx
+
+        proto = onnx.load(str(out))
+        onnx.checker.check_model(proto)
+        if simplify:
+            try:
+                import onnxsim
+
+                proto, ok = onnxsim.simplify(proto)
+                LOGGER.info(f"onnx-simplifier: {'done' if ok else 'check failed, kept the original'}")
+            except ImportError:
+                LOGGER.info("--simplify skipped: onnxsim is not installed (pip install onnxsim)")
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = METADATA_KEY, json.dumps(meta)
+        onnx.save(proto, str(out))
+        outputs.append(out)
+        LOGGER.info(f"ONNX (opset {opset}{', dynamic batch/height/width' if dynamic else ''}): {out}")
+    return outputs
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weights", required=True)
+    p.add_argument("--include", nargs="+", default=["onnx"], choices=["onnx", "torchscript"])
+    p.add_argument("--imgsz", "--img", type=int, default=640)
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width (ONNX)")
+    p.add_argument("--half", action="store_true", help="FP16 export (CUDA only)")
+    p.add_argument("--simplify", action="store_true", help="run onnx-simplifier when installed")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--device", default="cpu")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    try:
+        export(**vars(args))
+    except (CheckpointError, ValueError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+if __name__ == "__main__":
+    main()

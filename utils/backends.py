@@ -1,0 +1,83 @@
+"""Exported models behind the interface val.py and detect.py use: ONNX Runtime and TorchScript.
+
+A backend is called with a float (B, 3, H, W) tensor and returns the decoded (B, N, 5 + nc) predictions, like
+``DetectionModel`` in eval mode; it carries ``names``, ``stride`` and ``nc``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+METADATA_KEY = "yolov5_spd"
+
+
+class OnnxModel:
+    """An exported .onnx file run by ONNX Runtime (an optional dependency: ``pip install .[export]``)."""
+
+    def __init__(self, path: str | Path, device: torch.device = torch.device("cpu")) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ImportError(f"{path}: running ONNX models needs onnxruntime (pip install '.[export]')") from None
+        providers = ["CPUExecutionProvider"]
+        if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        self.session = ort.InferenceSession(str(path), providers=providers)
+        meta = json.loads(self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY, "{}"))
+        if not meta:
+            raise ValueError(f"{path}: not exported by this project (no '{METADATA_KEY}' metadata)")
+        self._apply(meta)
+        self.input_name = self.session.get_inputs()[0].name
+        self.fp16 = self.session.get_inputs()[0].type == "tensor(float16)"
+        self.device = device
+
+    def _apply(self, meta: dict) -> None:
+        self.names = list(meta["names"])
+        self.nc = len(self.names)
+        self.stride = torch.tensor(meta["stride"], dtype=torch.float32)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        array = x.detach().cpu().numpy().astype("float16" if self.fp16 else "float32")
+        out = self.session.run(None, {self.input_name: array})[0]
+        return torch.from_numpy(out).float().to(x.device)
+
+    def eval(self) -> OnnxModel:
+        return self
+
+    def fuse(self) -> OnnxModel:
+        return self
+
+    def parameters(self):
+        yield torch.zeros(0, device=self.device)
+
+
+class TorchScriptModel(OnnxModel):
+    """An exported .torchscript file (``torch.jit.load``; no Python code from the file is run)."""
+
+    def __init__(self, path: str | Path, device: torch.device = torch.device("cpu")) -> None:
+        extra = {"config.json": ""}
+        self.module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
+        if not extra["config.json"]:
+            raise ValueError(f"{path}: not exported by this project (no config.json inside)")
+        self._apply(json.loads(extra["config.json"]))
+        self.fp16 = next(self.module.parameters()).dtype == torch.float16
+        self.device = device
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.module(x.half() if self.fp16 else x.float())
+        return (out[0] if isinstance(out, (tuple, list)) else out).float()
+
+
+def load_any(weights: str | Path, device: torch.device):
+    """A .pt checkpoint (ours or YOLOv5-family), an .onnx or a .torchscript file, ready for inference."""
+    suffix = Path(weights).suffix.lower()
+    if suffix == ".onnx":
+        return OnnxModel(weights, device)
+    if suffix == ".torchscript":
+        return TorchScriptModel(weights, device)
+    from utils.checkpoints import load_model
+
+    return load_model(weights, device)
