@@ -65,3 +65,19 @@ def test_detect_without_model_says_what_to_do(monkeypatch, tmp_path):
     monkeypatch.setattr(detect, "newest_trained_weights", lambda: None)
     with pytest.raises(Exception, match="python train.py"):
         detect.run(source=str(tmp_path))
+
+
+def test_detect_on_a_video_writes_an_annotated_video(yolov5n_weights, shared, tmp_path):
+    frame = cv2.resize(cv2.imread(str(shared / "images" / "bus.jpg")), (320, 416))
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 5, (320, 416))
+    for _ in range(4):
+        writer.write(frame)
+    writer.release()
+    detect.run(weights=str(yolov5n_weights), source=str(video), project=str(tmp_path / "out"), imgsz=320,
+               vid_stride=2, device="cpu")
+    out = cv2.VideoCapture(str(tmp_path / "out" / "exp" / "clip.mp4"))
+    frames = 0
+    while out.read()[0]:
+        frames += 1
+    assert frames == 2
