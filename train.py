@@ -2,8 +2,8 @@
 
     python train.py                                   # space_depth_n on the embedded small-object set
     python train.py --cfg space_depth_s.yaml          # the s model, same quick defaults
-    python train.py --cfg space_depth_s.yaml --data coco.yaml --epochs 300 --imgsz 640 --batch-size 64
-                                                      # the paper's full recipe (hyp.scratch.yaml)
+    python train.py --cfg space_depth_s.yaml --data coco.yaml --hyp hyp.scratch.yaml --epochs 300 --imgsz 640 \
+        --batch-size 64                               # the paper's full recipe
     torchrun --nproc_per_node 2 train.py --cfg space_depth_s.yaml --batch-size 32   # DDP
     python train.py --resume                          # continue the latest run after an interruption
 """
@@ -21,7 +21,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cfg", default="", help="model YAML, path or name in configs/ (default: the --weights "
                    "model, else space_depth_n.yaml)")
     p.add_argument("--data", default="smallobj.yaml", help="dataset YAML (path or name in data/)")
-    p.add_argument("--hyp", default="hyp.scratch.yaml", help="hyper-parameters (path or name in configs/)")
+    p.add_argument("--hyp", default="hyp.quick.yaml", help="hyper-parameters, path or name in configs/ "
+                   "(hyp.scratch.yaml: the paper's recipe)")
     p.add_argument("--weights", default="", help="start from a checkpoint (ours or YOLOv5-family)")
     p.add_argument("--epochs", type=int, default=None, help="total epochs (default 30)")
     p.add_argument("--batch-size", type=int, default=16, help="total batch size over all processes")
@@ -46,7 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rect", action="store_true", help="rectangular training batches (no mosaic)")
     p.add_argument("--single-cls", action="store_true", help="train as one class")
     p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--optimizer", default="SGD", choices=["SGD", "Adam", "AdamW"])
+    p.add_argument("--optimizer", default=None, choices=["SGD", "Adam", "AdamW"],
+                   help="default: the hyp file's 'optimizer', else SGD")
     schedule = p.add_mutually_exclusive_group()
     schedule.add_argument("--cos-lr", dest="linear_lr", action="store_false", default=False,
                           help="cosine learning-rate decay (default, the paper's)")

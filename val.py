@@ -21,6 +21,7 @@ from utils.datasets import (
 from utils.distributed import select_device
 from utils.logging import LOGGER, increment_path
 from utils.metrics import COCO_KEYS, DetectionEvaluator
+from utils.paths import find_named_file
 from utils.validation import NmsSettings, evaluate
 
 ROOT = Path(__file__).resolve().parent
@@ -29,12 +30,9 @@ WEIGHTS_DIR = ROOT / "weights"
 
 def resolve_weights(weights: str | Path) -> Path:
     """A path as given, or a bare file name looked up in ``weights/``; a clear message when absent."""
-    path = Path(weights)
-    if path.is_file():
+    path = find_named_file(weights, WEIGHTS_DIR)
+    if path is not None:
         return path
-    candidate = WEIGHTS_DIR / path.name
-    if candidate.is_file():
-        return candidate
     raise CheckpointError(
         f"{weights}: weights file not found. Put checkpoints in {WEIGHTS_DIR}/ (the SPD-Conv authors' released "
         f"*_best.pt and ultralytics yolov5*.pt are imported automatically, nothing is downloaded) or give a path")

@@ -18,6 +18,7 @@ from torch import nn
 
 from models.blocks import C3, SPP, SPPF, Bottleneck, Concat, Conv, Focus, SpaceToDepth, SPDConv
 from models.head import Detect
+from utils.paths import find_named_file
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -108,12 +109,9 @@ REGISTRY: dict[str, LayerType] = {
 
 def resolve_config_path(cfg: str | Path) -> Path:
     """A path as given, or a bare name (with or without .yaml) looked up in ``configs/``."""
-    path = Path(cfg)
-    if path.is_file():
+    path = find_named_file(cfg, CONFIG_DIR, ".yaml")
+    if path is not None:
         return path
-    for candidate in (CONFIG_DIR / path.name, CONFIG_DIR / f"{path.name}.yaml"):
-        if candidate.is_file():
-            return candidate
     available = ", ".join(sorted(p.name for p in CONFIG_DIR.glob("*.yaml") if not p.name.startswith("hyp")))
     raise ConfigError(f"{cfg}: model config not found (available in configs/: {available})")
 

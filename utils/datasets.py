@@ -30,6 +30,7 @@ from utils.augmentations import (
     resize_longest_side,
 )
 from utils.boxes import xywh_to_xyxy, xyxy_to_xywh
+from utils.paths import find_named_file
 
 IMAGE_SUFFIXES = {".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"}
 COORD_TOLERANCE = 1e-3  # label coordinates may exceed [0, 1] by this much (rounding in exporters); clipped
@@ -51,13 +52,10 @@ def cache_dir() -> Path:
 # -------------------------------------------------------------------------------------- definition
 def resolve_data_path(data: str | Path) -> Path:
     """A dataset YAML as given, or a bare name looked up in ``data/``."""
-    path = Path(data)
-    if path.is_file():
-        return path
-    for candidate in (DATA_DIR / path.name, DATA_DIR / f"{path.name}.yaml"):
-        if candidate.is_file():
-            return candidate
-    raise DatasetError(f"{data}: dataset YAML not found")
+    path = find_named_file(data, DATA_DIR, ".yaml")
+    if path is None:
+        raise DatasetError(f"{data}: dataset YAML not found")
+    return path
 
 
 def load_dataset_config(data: str | Path) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from utils.logging import LOGGER, get_logger, increment_path
 from utils.loss import LossGains, YoloLoss
 from utils.metrics import COCO_KEYS, DetectionEvaluator, fitness
 from utils.optim import ModelEMA, build_optimizer, lr_lambda, warmup
+from utils.paths import find_named_file
 from utils.plots import plot_batch, plot_labels, plot_results
 from utils.validation import NmsSettings, evaluate
 
@@ -74,9 +75,9 @@ class _SignalFlag:
 
 
 def load_hyp(path: str | Path) -> dict:
-    p = Path(path)
-    if not p.is_file():
-        p = ROOT / "configs" / p.name
+    p = find_named_file(path, ROOT / "configs", ".yaml")
+    if p is None:
+        raise FileNotFoundError(f"{path}: hyper-parameter file not found")
     with open(p, encoding="utf-8") as f:
         hyp = yaml.safe_load(f)
     if not isinstance(hyp, dict):
@@ -212,7 +213,8 @@ def train(opt: Namespace) -> dict:
     nominal_batch = int(hyp.get("nbs", NOMINAL_BATCH))
     accumulate = max(round(nominal_batch / opt.batch_size), 1)
     weight_decay = hyp["weight_decay"] * opt.batch_size * accumulate / nominal_batch
-    optimizer = build_optimizer(model, opt.optimizer, hyp["lr0"], hyp["momentum"], weight_decay)
+    optimizer_name = opt.optimizer or hyp.get("optimizer", "SGD")
+    optimizer = build_optimizer(model, optimizer_name, hyp["lr0"], hyp["momentum"], weight_decay)
     lf = lr_lambda(opt.epochs, hyp["lrf"], cosine=not opt.linear_lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=lf)
     ema = ModelEMA(model) if main else None
