@@ -34,12 +34,14 @@ from yolov5.utils.dataloaders import create_dataloader
 images, hyp, imgsz, batch, workers, passes = json.loads(sys.argv[1])
 loader, dataset = create_dataloader(images, imgsz, batch, 32, hyp=hyp, augment=True, cache=False, rect=False,
                                     workers=workers, shuffle=True, seed=0)
-it = iter(loader)
-next(it)
-n, t0 = 0, time.perf_counter()
-for _ in range(passes * len(loader) - 1):
-    imgs, *_ = next(it)
-    n += imgs.shape[0]
+n, t0, seen = 0, 0.0, 0
+for _ in range(passes):
+    for imgs, *_ in loader:
+        seen += 1
+        if seen == 1:
+            t0 = time.perf_counter()
+            continue
+        n += imgs.shape[0]
 print(json.dumps({"images_per_s": n / (time.perf_counter() - t0)}))
 """
 
@@ -64,7 +66,9 @@ def ours(images: str, hyp: dict, imgsz: int, batch: int, workers: int, passes: i
 
 def reference(python: str, images: str, hyp: dict, imgsz: int, batch: int, workers: int, passes: int) -> float:
     args = json.dumps([images, hyp, imgsz, batch, workers, passes])
-    out = subprocess.run([python, "-c", REFERENCE_SCRIPT, args], capture_output=True, text=True, check=True)
+    out = subprocess.run([python, "-c", REFERENCE_SCRIPT, args], capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"the reference loader failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])["images_per_s"]
 
 
