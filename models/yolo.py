@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.blocks import Conv, Focus
+from models.blocks import Conv
 from models.head import Detect
 from models.parser import load_config, parse_model
 
@@ -126,10 +125,3 @@ def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     fused.bias.copy_(bn.bias + (conv_bias - bn.running_mean) * scale)
     return fused.requires_grad_(False)
 
-
-def strip_for_inference(model: DetectionModel) -> DetectionModel:
-    """A fused copy in eval mode."""
-    return copy.deepcopy(model).eval().fuse()
-
-
-__all__ = ["DetectionModel", "Detect", "Focus", "fuse_conv_bn", "strip_for_inference"]

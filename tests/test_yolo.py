@@ -103,3 +103,15 @@ def test_bad_rows_name_the_row(row, message):
 def test_model_summary_lists_layers_and_totals():
     text = DetectionModel("space_depth_n.yaml").info(640)
     assert "SpaceToDepth" in text and "2,256,157 parameters" in text and "8.9 GFLOPs" in text
+
+
+def test_test_time_augmentation_maps_boxes_back():
+    torch.manual_seed(0)
+    model = DetectionModel("yolov5n.yaml", nc=2).eval()
+    x = torch.rand(1, 3, 96, 128)
+    with torch.no_grad():
+        plain, augmented = model(x), model.forward_augmented(x)
+    assert augmented.shape[0] == 1 and augmented.shape[1] > plain.shape[1]
+    assert torch.equal(augmented[:, : plain.shape[1]], plain)  # the first pass is the plain one
+    centres = augmented[0, :, :2]
+    assert centres[:, 0].min() > -64 and centres[:, 0].max() < 128 + 64  # flipped and rescaled back

@@ -183,8 +183,7 @@ def train(opt: Namespace) -> dict:
     batch_size = opt.batch_size // world
     if opt.batch_size % world:
         raise ValueError(f"--batch-size {opt.batch_size} must be a multiple of the {world} processes")
-    hyp_aug = {**hyp, "albumentations": hyp.get("albumentations", 1.0)}
-    train_set = YoloDataset(train_scan, imgsz, batch_size, augment=True, hyp=hyp_aug, rect=opt.rect,
+    train_set = YoloDataset(train_scan, imgsz, batch_size, augment=True, hyp=hyp, rect=opt.rect,
                             stride=gs, seed=opt.seed, cache_images=opt.cache, single_cls=opt.single_cls)
     sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=not opt.rect, seed=opt.seed)
     train_loader = create_dataloader(train_set, batch_size, opt.workers, sampler=sampler, seed=opt.seed)
