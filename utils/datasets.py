@@ -550,10 +550,6 @@ def create_dataloader(dataset: YoloDataset, batch_size: int, workers: int = 2, s
                       ) -> torch.utils.data.DataLoader:
     """Batches of uint8 images and (N, 6) targets; persistent workers, pinned memory on CUDA."""
     workers = max(0, min(workers, os.cpu_count() or 1, batch_size if batch_size > 1 else workers))
-    if workers:
-        # the workers already use every core: OpenCV's own thread pool would only compete with them (and
-        # must be settled before the workers fork, not inside them, where it can deadlock)
-        cv2.setNumThreads(0)
     generator = torch.Generator()
     generator.manual_seed(seed)
     return torch.utils.data.DataLoader(
