@@ -16,33 +16,27 @@ import json
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 import yaml
 
+from benchmarks.timing import images_per_second
 from utils.datasets import YoloDataset, create_dataloader, scan_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_SCRIPT = r"""
-import json, sys, time, logging
+import json, sys, logging
 logging.disable(logging.CRITICAL)
 import torch
 torch.set_num_threads(2)
 from yolov5.utils.dataloaders import create_dataloader
-images, hyp, imgsz, batch, workers, passes = json.loads(sys.argv[1])
+images, hyp, imgsz, batch, workers, passes, root = json.loads(sys.argv[1])
 loader, dataset = create_dataloader(images, imgsz, batch, 32, hyp=hyp, augment=True, cache=False, rect=False,
                                     workers=workers, shuffle=True, seed=0)
-n, t0, seen = 0, 0.0, 0
-for _ in range(passes):
-    for imgs, *_ in loader:
-        seen += 1
-        if seen == 1:
-            t0 = time.perf_counter()
-            continue
-        n += imgs.shape[0]
-print(json.dumps({"images_per_s": n / (time.perf_counter() - t0)}))
+sys.path.insert(0, root)
+from benchmarks.timing import images_per_second
+print(json.dumps({"images_per_s": images_per_second(loader, passes)}))
 """
 
 
@@ -50,22 +44,11 @@ def ours(images: str, hyp: dict, imgsz: int, batch: int, workers: int, passes: i
     scan = scan_dataset(images, 80)
     dataset = YoloDataset(scan, imgsz, batch, augment=True, hyp=hyp)
     loader = create_dataloader(dataset, batch, workers, shuffle=True)
-    total = passes * len(loader)
-    n, t0, seen = 0, 0.0, 0
-    for epoch in range(passes):
-        dataset.set_epoch(epoch)
-        for imgs, *_ in loader:
-            seen += 1
-            if seen == 1:
-                t0 = time.perf_counter()
-                continue
-            n += imgs.shape[0]
-    assert seen == total
-    return n / (time.perf_counter() - t0)
+    return images_per_second(loader, passes, before_pass=dataset.set_epoch)
 
 
 def reference(python: str, images: str, hyp: dict, imgsz: int, batch: int, workers: int, passes: int) -> float:
-    args = json.dumps([images, hyp, imgsz, batch, workers, passes])
+    args = json.dumps([images, hyp, imgsz, batch, workers, passes, str(ROOT)])
     out = subprocess.run([python, "-c", REFERENCE_SCRIPT, args], capture_output=True, text=True)
     if out.returncode:
         raise RuntimeError(f"the reference loader failed:\n{out.stderr[-3000:]}")
