@@ -351,10 +351,12 @@ def train(opt: Namespace) -> dict:
                                 f"mAP50-95 {metrics['mAP50_95']:.3f} | COCO AP {coco.get('AP', 0):.3f} "
                                 f"AP_S {coco.get('AP_S', 0):.3f} AP_M {coco.get('AP_M', 0):.3f} "
                                 f"AP_L {coco.get('AP_L', 0):.3f}")
-                fit = fitness(metrics) if metrics else -epoch
-                improved = fit > best_fitness
+                # without validation (--noval) the newest weights count as the best so far
+                improved = not metrics or fitness(metrics) > best_fitness
                 if improved:
-                    best_fitness, best_epoch = fit, epoch
+                    best_epoch = epoch
+                    if metrics:
+                        best_fitness = fitness(metrics)
                 if not opt.nosave or final:
                     save(weights_dir / "last.pt", epoch)
                     if improved:
