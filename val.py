@@ -49,8 +49,7 @@ def run(data: str = "coco128.yaml", weights: str = "space_depth_s.pt", batch_siz
     if half and torch_device.type == "cpu":
         LOGGER.info("--half is ignored on the CPU (float32 is used)")
         half = False
-    model = load_any(resolve_weights(weights), torch_device)
-    model.fuse()
+    model = load_any(resolve_weights(weights), torch_device).for_inference()
     if half and hasattr(model, "half"):
         model.half()
     data_config = load_dataset_config(data)

@@ -43,7 +43,7 @@ def main() -> None:
     for name in args.configs:
         model = DetectionModel(f"{name}.yaml")
         params, gflops = count_parameters(model), count_gflops(model, args.imgsz)
-        model.eval().fuse()
+        model.for_inference()
         ms = measure(model, x, args.repeats)
         print(f"| {name} | {params:,} | {gflops:.1f} | {ms:.0f} |", flush=True)
 

@@ -55,6 +55,32 @@ def reference(python: str, images: str, hyp: dict, imgsz: int, batch: int, worke
     return json.loads(out.stdout.strip().splitlines()[-1])["images_per_s"]
 
 
+def _reference_python() -> str:
+    return subprocess.run([str(ROOT / "benchmarks" / "reference_env.sh")], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def compare(workers: list[int], data: Path = ROOT.parent / "shared" / "data" / "coco128", imgsz: int = 640,
+            batch: int = 16, passes: int = 2) -> list[tuple[int, float, float, float]]:
+    """Per worker count: (workers, ours without albumentations, ours with it, reference) in images/s."""
+    torch.set_num_threads(2)
+    hyp = yaml.safe_load((ROOT / "configs" / "hyp.scratch.yaml").read_text())
+    hyp.update(copy_paste=0.0)
+    python = _reference_python()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "coco128"
+        shutil.copytree(Path(data) / "images" / "train2017", copy / "images" / "train2017")
+        shutil.copytree(Path(data) / "labels" / "train2017", copy / "labels" / "train2017")
+        images = str(copy / "images" / "train2017")
+        for w in workers:
+            ref = reference(python, images, hyp, imgsz, batch, w, passes)
+            plain = ours(images, {**hyp, "albumentations": 0.0}, imgsz, batch, w, passes)
+            full = ours(images, hyp, imgsz, batch, w, passes)
+            rows.append((w, plain, full, ref))
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "coco128"))
@@ -63,24 +89,11 @@ def main() -> None:
     p.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     p.add_argument("--passes", type=int, default=2)
     args = p.parse_args()
-    torch.set_num_threads(2)
-    hyp = yaml.safe_load((ROOT / "configs" / "hyp.scratch.yaml").read_text())
-    hyp.update(copy_paste=0.0)
-    python = subprocess.run([str(ROOT / "benchmarks" / "reference_env.sh")], capture_output=True, text=True,
-                            check=True).stdout.strip()
-    with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / "coco128"
-        shutil.copytree(Path(args.data) / "images" / "train2017", copy / "images" / "train2017")
-        shutil.copytree(Path(args.data) / "labels" / "train2017", copy / "labels" / "train2017")
-        images = str(copy / "images" / "train2017")
-        print(f"mosaic loader, coco128 train2017 ({args.imgsz}, batch {args.batch}, {args.passes} passes), images/s")
-        print("| workers | ours (no albumentations) | ours (albumentations on) | reference | ratio |")
-        print("|---:|---:|---:|---:|---:|")
-        for w in args.workers:
-            ref = reference(python, images, hyp, args.imgsz, args.batch, w, args.passes)
-            plain = ours(images, {**hyp, "albumentations": 0.0}, args.imgsz, args.batch, w, args.passes)
-            full = ours(images, hyp, args.imgsz, args.batch, w, args.passes)
-            print(f"| {w} | {plain:.1f} | {full:.1f} | {ref:.1f} | {plain / ref:.2f} |", flush=True)
+    print(f"mosaic loader, coco128 train2017 ({args.imgsz}, batch {args.batch}, {args.passes} passes), images/s")
+    print("| workers | ours (no albumentations) | ours (albumentations on) | reference | ratio |")
+    print("|---:|---:|---:|---:|---:|", flush=True)
+    for w, plain, full, ref in compare(args.workers, Path(args.data), args.imgsz, args.batch, args.passes):
+        print(f"| {w} | {plain:.1f} | {full:.1f} | {ref:.1f} | {plain / ref:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,18 @@ def test_space_to_depth_matches_authors_slicing_order():
     assert SpaceToDepth()(x).shape == (2, 12, 4, 3)
 
 
+def test_space_to_depth_channels_last_gives_the_same_values_and_keeps_the_layout():
+    x = torch.randn(2, 6, 8, 10)
+    y = space_to_depth(x.contiguous(memory_format=torch.channels_last))
+    assert torch.equal(y, space_to_depth(x))
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    grad = torch.randn(2, 24, 4, 5)
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        xi = x.clone().contiguous(memory_format=fmt).requires_grad_()
+        (space_to_depth(xi) * grad).sum().backward()
+        assert torch.equal(xi.grad, depth_to_space(grad))
+
+
 def test_space_to_depth_round_trip_is_lossless():
     x = torch.randn(1, 5, 16, 10)
     assert torch.equal(depth_to_space(space_to_depth(x)), x)

@@ -70,6 +70,34 @@ def test_fusion_keeps_outputs():
     assert rel < 1e-4
 
 
+@pytest.mark.parametrize("name", ["space_depth_n", "yolov5n"])
+def test_inference_form_keeps_outputs(name):
+    model = DetectionModel(f"{name}.yaml").eval()
+    x = torch.rand(2, 3, 96, 128)
+    with torch.no_grad():
+        before = model(x)
+        after = model.for_inference()(x)
+    assert next(model.parameters()).is_contiguous(memory_format=torch.channels_last)
+    assert (after - before).abs().max() / before.abs().max() < 1e-4
+
+
+def test_channels_last_training_keeps_loss_and_gradients():
+    from utils.loss import YoloLoss
+
+    targets = torch.tensor([[0, 1, 0.5, 0.5, 0.2, 0.3], [1, 4, 0.3, 0.6, 0.05, 0.08]])
+    x = torch.rand(2, 3, 64, 64)
+    results = []
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        torch.manual_seed(0)
+        model = DetectionModel("space_depth_n.yaml").to(memory_format=fmt)
+        loss, _ = YoloLoss(model.detect.anchors, model.nc)(model(x.contiguous(memory_format=fmt)), targets)
+        loss.backward()
+        results.append((loss.detach(), torch.cat([p.grad.flatten() for p in model.parameters()])))
+    (loss_a, grad_a), (loss_b, grad_b) = results
+    torch.testing.assert_close(loss_a, loss_b, rtol=1e-5, atol=1e-6)
+    assert (grad_a - grad_b).abs().max() / grad_a.abs().max() < 1e-4  # float rounding only
+
+
 def test_bare_config_name_resolves():
     assert resolve_config_path("space_depth_s.yaml").name == "space_depth_s.yaml"
     assert resolve_config_path("space_depth_s").name == "space_depth_s.yaml"

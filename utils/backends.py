@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 METADATA_KEY = "yolov5_spd"
@@ -40,7 +41,7 @@ class OnnxModel:
         self.stride = torch.tensor(meta["stride"], dtype=torch.float32)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        array = x.detach().cpu().numpy().astype("float16" if self.fp16 else "float32")
+        array = np.ascontiguousarray(x.detach().cpu().numpy(), dtype="float16" if self.fp16 else "float32")
         out = self.session.run(None, {self.input_name: array})[0]
         return torch.from_numpy(out).float().to(x.device)
 
@@ -48,6 +49,9 @@ class OnnxModel:
         return self
 
     def fuse(self) -> OnnxModel:
+        return self
+
+    def for_inference(self) -> OnnxModel:
         return self
 
     def parameters(self):

@@ -70,7 +70,7 @@ class Detector:
                  iou_thres: float = 0.45, max_det: int = 1000, classes: list[int] | None = None,
                  agnostic: bool = False, half: bool = False) -> None:
         self.device = select_device(device)
-        self.model = load_any(weights, self.device).fuse()
+        self.model = load_any(weights, self.device).for_inference()
         self.half = half and self.device.type == "cuda" and hasattr(self.model, "half")
         if self.half:
             self.model.half()

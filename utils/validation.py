@@ -22,8 +22,8 @@ class NmsSettings:
 
 
 def prepare_images(images: torch.Tensor, device: torch.device, half: bool = False) -> torch.Tensor:
-    """uint8 (B, 3, H, W) -> float in [0, 1] on ``device``."""
-    images = images.to(device, non_blocking=True)
+    """uint8 (B, 3, H, W) -> float in [0, 1] on ``device``, channels-last like the models that read it."""
+    images = images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
     return images.half().div_(255) if half else images.float().div_(255)
 
 

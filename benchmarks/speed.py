@@ -1,0 +1,224 @@
+"""Speed against the reference implementation (PyPI yolov5==7.0.14 in its own environment), same run, same
+inputs: one fresh process per measurement and side, so threads, allocator and peak memory start equal.
+
+    scripts/env.sh python benchmarks/speed.py                     # everything, about 15 minutes on 2 cores
+    scripts/env.sh python benchmarks/speed.py --tasks latency nms
+
+Figures (float32, ``--threads`` CPU threads, default 2):
+  ceiling   the machine's own fp32 matmul and 3x3-conv GFLOP/s (ours only), to read every figure against
+  latency   batch 1, 640, Conv+BN fused, eval: space_depth_n and yolov5n (the reference builds both from our
+            YAML, SpaceToDepth rows as its own Contract(2): same parameters and FLOPs)
+  train     batch 8, 640, forward + loss + backward + SGD step on fixed images and targets; images/s and the
+            process's peak resident memory
+  nms       validation settings (conf 0.001, IoU 0.6, multi-label, 300 per image) on the official yolov5n's
+            raw output for 8 coco128 val2017 images at 640 (batch 8 x 25,200 x 85), ms per image
+  val       wall time of the whole val command (start-up included), official yolov5n on coco128 val2017 at 640,
+            batch 32, 2 workers; both processes print their mAP so the figures can be compared
+  loader    the mosaic training loader (benchmarks/loader.py), 2 workers
+Ratios are ours/reference for times and memory (lower is better) and reference-relative speed-ups for
+rates (higher is better), as the table's header says.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+from benchmarks.timing import latency_figures, median_ms, nms_figures, synthetic_targets, training_figures
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+TASKS = ["ceiling", "latency", "train", "nms", "val", "loader"]
+
+
+# ----------------------------------------------------------------------------------------- our side (workers)
+def _config(name: str) -> dict:
+    from models.parser import resolve_config_path
+
+    return yaml.safe_load(resolve_config_path(f"{name}.yaml").read_text())
+
+
+def ceiling() -> dict:
+    a, b = torch.rand(2048, 2048), torch.rand(2048, 2048)
+    matmul_ms = median_ms(lambda: a @ b, 5)
+    conv = torch.nn.Conv2d(128, 128, 3, padding=1, bias=False).eval()
+    x = torch.rand(8, 128, 80, 80)
+    with torch.inference_mode():
+        conv_ms = median_ms(lambda: conv(x), 5)
+    conv_flops = 2 * 128 * 128 * 9 * 80 * 80 * 8
+    return {"matmul_gflops": 2 * 2048**3 / matmul_ms / 1e6, "conv3x3_gflops": conv_flops / conv_ms / 1e6}
+
+
+def latency(cfg: dict, imgsz: int, repeats: int) -> dict:
+    from models.yolo import DetectionModel
+
+    x = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0))
+    return latency_figures(DetectionModel(cfg).for_inference(), x, repeats)
+
+
+def train_step(cfg: dict, hyp: dict, imgsz: int, batch: int, steps: int) -> dict:
+    from models.yolo import DetectionModel
+    from utils.loss import LossGains, YoloLoss
+    from utils.optim import build_optimizer
+
+    model = DetectionModel(cfg).train().to(memory_format=torch.channels_last)  # as utils/trainer.py
+    images = torch.rand(batch, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0))
+    return training_figures(model, YoloLoss(model.detect.anchors, cfg["nc"], LossGains.from_hyp(hyp), imgsz),
+                            build_optimizer(model, "SGD", 0.01, 0.937, 5e-4),
+                            images.contiguous(memory_format=torch.channels_last), synthetic_targets(batch, cfg["nc"]),
+                            steps)
+
+
+def nms(predictions: str, repeats: int) -> dict:
+    from utils.boxes import non_max_suppression
+
+    return nms_figures(non_max_suppression, predictions, repeats)
+
+
+WORKERS = {"ceiling": ceiling, "latency": latency, "train": train_step, "nms": nms}
+
+
+# ----------------------------------------------------------------------------------------------- orchestration
+class Sides:
+    """Runs one task in a fresh process of our environment or of the reference's."""
+
+    def __init__(self, threads: int) -> None:
+        self.env = {**os.environ, "BENCH_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
+        self.reference_python = subprocess.run([str(ROOT / "benchmarks" / "reference_env.sh")], capture_output=True,
+                                               text=True, check=True).stdout.strip()
+
+    def ours(self, task: str, **kwargs) -> dict:
+        return self._run([sys.executable, "-m", "benchmarks.speed", "--worker", task, json.dumps(kwargs)])
+
+    def reference(self, task: str, **kwargs) -> dict:
+        # Without our PYTHONPATH: the reference's pickled checkpoints must find its own models.yolo.
+        env = {k: v for k, v in self.env.items() if k != "PYTHONPATH"}
+        return self._run([self.reference_python, str(ROOT / "benchmarks" / "reference_worker.py"), task,
+                          json.dumps(kwargs)], env)
+
+    def _run(self, command: list[str], env: dict | None = None) -> dict:
+        out = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env or self.env)
+        if out.returncode:
+            raise RuntimeError(f"{' '.join(command[:4])} failed:\n{out.stderr[-3000:]}")
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    def timed(self, command: list[str]) -> tuple[float, str]:
+        t0 = time.perf_counter()
+        out = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=self.env)
+        if out.returncode:
+            raise RuntimeError(f"{' '.join(command[:4])} failed:\n{out.stderr[-3000:]}")
+        return time.perf_counter() - t0, out.stdout + out.stderr
+
+
+def coco128_val_copy(tmp: Path) -> Path:
+    """A copy of coco128 val2017 and its dataset YAML (the reference writes .cache files beside the labels)."""
+    source = SHARED / "data" / "coco128"
+    for part in ("images", "labels"):
+        shutil.copytree(source / part / "val2017", tmp / "coco128" / part / "val2017")
+    names = yaml.safe_load((ROOT / "data" / "coco128.yaml").read_text())["names"]
+    data = tmp / "coco128_val.yaml"
+    data.write_text(yaml.safe_dump({"path": str(tmp / "coco128"), "train": "images/val2017",
+                                    "val": "images/val2017", "names": names}))
+    return data
+
+
+def raw_predictions(path: Path, imgsz: int = 640, batch: int = 8) -> None:
+    """The official yolov5n's decoded output for the first ``batch`` coco128 val2017 images (letterboxed)."""
+    import cv2
+    import numpy as np
+
+    from utils.augmentations import letterbox
+    from utils.checkpoints import load_model
+
+    model = load_model(SHARED / "weights" / "yolov5n.pt").eval()
+    files = sorted((SHARED / "data" / "coco128" / "images" / "val2017").glob("*.jpg"))[:batch]
+    images = [letterbox(cv2.imread(str(f)), (imgsz, imgsz))[0] for f in files]
+    x = torch.from_numpy(np.stack(images)[..., ::-1].copy()).permute(0, 3, 1, 2).float() / 255
+    with torch.inference_mode():
+        torch.save(model(x).clone(), path)
+
+
+def row(figure: str, ours: float, reference: float | None, unit: str, higher_is_better: bool) -> str:
+    if reference is None:
+        return f"| {figure} | {ours:.1f} {unit} | | |"
+    ratio = ours / reference
+    kind = "speed-up" if higher_is_better else "ours/ref"
+    return f"| {figure} | {ours:.1f} {unit} | {reference:.1f} {unit} | {ratio:.2f} ({kind}) |"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--tasks", nargs="+", default=TASKS, choices=TASKS)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--worker", nargs=2, metavar=("TASK", "JSON"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+        task, kwargs = args.worker
+        print(json.dumps(WORKERS[task](**json.loads(kwargs))))
+        return
+
+    sides = Sides(args.threads)
+    hyp = yaml.safe_load((ROOT / "configs" / "hyp.scratch.yaml").read_text())
+    print(f"torch {torch.__version__}, {args.threads} threads, float32; reference: PyPI yolov5==7.0.14\n")
+    print("| figure | ours | reference | ratio |\n|---|---:|---:|---:|", flush=True)
+    if "ceiling" in args.tasks:
+        c = sides.ours("ceiling")
+        print(row("machine: fp32 matmul 2048²", c["matmul_gflops"], None, "GFLOP/s", True))
+        print(row("machine: 3x3 conv 128→128, 8×80×80", c["conv3x3_gflops"], None, "GFLOP/s", True), flush=True)
+    for name in ("space_depth_n", "yolov5n"):
+        cfg = _config(name)
+        if "latency" in args.tasks:
+            kw = {"cfg": cfg, "imgsz": 640, "repeats": args.repeats}
+            ours, ref = sides.ours("latency", **kw), sides.reference("latency", **kw)
+            print(row(f"latency {name}, b1 640 fused", ours["ms"], ref["ms"], "ms", False), flush=True)
+        if "train" in args.tasks:
+            kw = {"cfg": cfg, "hyp": hyp, "imgsz": 640, "batch": 8, "steps": args.steps}
+            ours, ref = sides.ours("train", **kw), sides.reference("train", **kw)
+            print(row(f"train step {name}, b8 640", ours["images_per_s"], ref["images_per_s"], "img/s", True))
+            print(row(f"peak memory, training {name} b8 640", ours["peak_rss_mb"], ref["peak_rss_mb"], "MB",
+                      False), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if "nms" in args.tasks:
+            raw_predictions(tmp / "pred.pt")
+            kw = {"predictions": str(tmp / "pred.pt"), "repeats": args.repeats}
+            ours, ref = sides.ours("nms", **kw), sides.reference("nms", **kw)
+            print(row(f"NMS b8×25200×85 val settings ({ours['boxes']} / {ref['boxes']} boxes kept)",
+                      ours["ms_per_image"], ref["ms_per_image"], "ms/img", False), flush=True)
+        if "val" in args.tasks:
+            data, weights = coco128_val_copy(tmp), str(SHARED / "weights" / "yolov5n.pt")
+            ours_s, log = sides.timed([sys.executable, "val.py", "--weights", weights, "--data", str(data), "--imgsz",
+                                       "640", "--batch-size", "32", "--workers", "2", "--project", str(tmp / "ours")])
+            lines = log.splitlines()
+            header = next((i for i, line in enumerate(lines) if line.rstrip().endswith("mAP50-95")), -2)
+            ours_map = lines[header + 1].split() if 0 <= header + 1 < len(lines) else ["?"]
+            kw = {"data": str(data), "weights": weights, "imgsz": 640, "batch": 32, "workers": 2,
+                  "project": str(tmp / "reference")}
+            t0 = time.perf_counter()
+            ref = sides.reference("val", **kw)
+            ref_s = time.perf_counter() - t0
+            print(row(f"val.py coco128 val2017 yolov5n 640 (mAP50-95 ours {ours_map[-1]}, reference "
+                      f"{ref['mAP50-95']:.3f})", ours_s, ref_s, "s", False), flush=True)
+    if "loader" in args.tasks:
+        from benchmarks import loader
+
+        (_, ours_rate, _, ref_rate), = loader.compare([2])
+        print(row("mosaic loader coco128 train2017 640, b16, 2 workers", ours_rate, ref_rate, "img/s", True),
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
