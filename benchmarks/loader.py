@@ -44,7 +44,7 @@ def ours(images: str, hyp: dict, imgsz: int, batch: int, workers: int, passes: i
     scan = scan_dataset(images, 80)
     dataset = YoloDataset(scan, imgsz, batch, augment=True, hyp=hyp)
     loader = create_dataloader(dataset, batch, workers, shuffle=True)
-    return images_per_second(loader, passes, before_pass=dataset.set_epoch)
+    return images_per_second(loader, passes, before_pass=loader.set_epoch)
 
 
 def reference(python: str, images: str, hyp: dict, imgsz: int, batch: int, workers: int, passes: int) -> float:

@@ -50,3 +50,20 @@ def test_hsv_is_deterministic_and_keeps_shape():
     augment_hsv(a, np.random.default_rng(5))
     augment_hsv(b, np.random.default_rng(5))
     assert np.array_equal(a, b) and not np.array_equal(a, image)
+
+
+def test_albumentations_pipeline_keeps_boxes_and_is_seeded():
+    from utils.augmentations import AlbumentationsPipeline
+
+    image = np.random.default_rng(0).integers(0, 255, (64, 80, 3), dtype=np.uint8)
+    boxes = np.array([[4, 5, 30, 40], [50, 10, 70, 60]], dtype=np.float32)
+    classes = np.array([1, 3])
+    always = AlbumentationsPipeline(probability_scale=100)  # every transform fires
+    out, out_boxes, out_classes = always(image, boxes, classes, np.random.default_rng(1))
+    again, *_ = always(image, boxes, classes, np.random.default_rng(1))
+    assert out.shape == image.shape and not np.array_equal(out, image)
+    assert np.array_equal(out, again)
+    np.testing.assert_allclose(out_boxes, boxes)
+    assert np.array_equal(out_classes, classes)
+    never = AlbumentationsPipeline(probability_scale=0)
+    assert never(image, boxes, classes, np.random.default_rng(1))[0] is image

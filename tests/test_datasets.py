@@ -10,6 +10,7 @@ import torch
 from utils.datasets import (
     DatasetError,
     YoloDataset,
+    create_dataloader,
     label_path_for,
     load_dataset_config,
     parse_label_text,
@@ -170,3 +171,36 @@ def test_dataset_given_as_coco_json(tmp_path, shared):
     for path, labels in zip(scan.images, scan.labels):
         reference = by_name[Path(path).name]
         assert labels.shape[0] >= 1 and set(labels[:, 0]) <= set(reference[:, 0])
+
+
+def _textured_dataset(tmp_path: Path, n: int = 5) -> YoloDataset:
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        image = tmp_path / "ds" / "images" / f"{i}.jpg"
+        image.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(image), rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+        _write_label(image, "0 0.5 0.5 0.4 0.4\n")
+    scan = scan_dataset(str(tmp_path / "ds" / "images"), nc=1)
+    return YoloDataset(scan, imgsz=64, batch_size=2, augment=True, hyp={"mosaic": 1.0}, seed=3)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_training_loader_draws_new_augmentations_each_epoch_in_workers(tmp_path, workers):
+    """Persistent workers never see set_epoch: the epoch must travel with the indices."""
+    def epochs(loader, n):
+        out = []
+        for e in range(n):
+            loader.set_epoch(e)
+            out.append([(images.clone(), paths) for images, _, paths, _ in loader])
+        return out
+
+    dataset = _textured_dataset(tmp_path)
+    loader = create_dataloader(dataset, 2, workers, shuffle=False)
+    first, second = epochs(loader, 2)
+    assert len(first) == len(second) == 3  # 5 images, batch 2: epochs do not run into each other
+    assert [p for _, p in first] == [p for _, p in second]
+    assert not torch.equal(first[0][0], second[0][0])  # same images, new mosaics
+    # the same as without workers, and the same again on a fresh loader started at epoch 1 (resume)
+    again = create_dataloader(dataset, 2, 0, shuffle=False)
+    again.set_epoch(1)
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(second, list((x[0].clone(), x[2]) for x in again)))

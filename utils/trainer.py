@@ -275,8 +275,7 @@ def train(opt: Namespace) -> dict:
     try:
         for epoch in range(start_epoch, opt.epochs):
             train_model.train()
-            sampler.set_epoch(epoch)
-            train_set.set_epoch(epoch)
+            train_loader.set_epoch(epoch)  # re-seeds the DistributedSampler and the augmentations
             mean_loss = torch.zeros(3, device=device)
             optimizer.zero_grad(set_to_none=True)
             bar = tqdm(enumerate(train_loader), total=nb, disable=not main,
