@@ -1,7 +1,7 @@
 """SPD vs strided: YOLOv5-SPD-n and YOLOv5n trained from scratch with the same recipe on the embedded
 small-object dataset, at two input sizes, then compared on COCO AP / AP_S, size, speed and training time.
 
-    scripts/env.sh python benchmarks/spd_vs_strided.py            # about 50 minutes on 2 CPU cores
+    scripts/env.sh python benchmarks/spd_vs_strided.py            # about 40 minutes on 2 CPU cores
 
 Same seed, data, hyp (configs/hyp.quick.yaml), epochs and batch for both models at each size; the lower input
 size makes every object smaller in pixels (the embedded images are 320-384 px, so at 128 the objects are
