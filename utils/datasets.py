@@ -550,6 +550,11 @@ def seed_worker(worker_id: int) -> None:
     np.random.seed(seed)
 
 
+def _loader_options(workers: int, generator: torch.Generator) -> dict:
+    return {"num_workers": workers, "pin_memory": torch.cuda.is_available(), "collate_fn": YoloDataset.collate,
+            "worker_init_fn": seed_worker, "generator": generator, "prefetch_factor": 4 if workers > 0 else None}
+
+
 class EpochBatchSampler(torch.utils.data.Sampler):
     """Batches of (epoch, index) pairs, epoch after epoch, without end.
 
@@ -585,10 +590,8 @@ class EpochLoader:
                  generator: torch.Generator) -> None:
         self.dataset = dataset
         self.batch_sampler = EpochBatchSampler(sampler, batch_size)
-        self.loader = torch.utils.data.DataLoader(
-            dataset, batch_sampler=self.batch_sampler, num_workers=workers, pin_memory=torch.cuda.is_available(),
-            collate_fn=YoloDataset.collate, worker_init_fn=seed_worker, generator=generator,
-            prefetch_factor=4 if workers > 0 else None)
+        self.loader = torch.utils.data.DataLoader(dataset, batch_sampler=self.batch_sampler,
+                                                  **_loader_options(workers, generator))
         self._iterator: Iterator | None = None
         self._next_epoch = 0
         self._at_epoch_boundary = True
@@ -630,8 +633,6 @@ def create_dataloader(dataset: YoloDataset, batch_size: int, workers: int = 2, s
             sampler = (torch.utils.data.RandomSampler(dataset, generator=generator) if shuffle
                        else torch.utils.data.SequentialSampler(dataset))
         return EpochLoader(dataset, sampler, batch_size, workers, generator)
-    return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
-        num_workers=workers, pin_memory=torch.cuda.is_available(), collate_fn=YoloDataset.collate,
-        persistent_workers=workers > 0, worker_init_fn=seed_worker, generator=generator,
-        prefetch_factor=4 if workers > 0 else None)
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None,
+                                       sampler=sampler, persistent_workers=workers > 0,
+                                       **_loader_options(workers, generator))
