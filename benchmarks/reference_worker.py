@@ -39,32 +39,37 @@ def build(cfg: dict):
     return Model(reference_config(cfg), ch=3)
 
 
-def latency(cfg: dict, imgsz: int, repeats: int) -> dict:
-    x = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0))
-    return latency_figures(build(cfg).eval().fuse(), x, repeats)
+def latency(cfg: dict, imgsz: int, repeats: int, device: str = "cpu", half: bool = False) -> dict:
+    x = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0)).to(device)
+    model = build(cfg).to(device).eval().fuse()
+    if half:  # as its detect.py / val.py --half
+        model, x = model.half(), x.half()
+    return latency_figures(model, x, repeats)
 
 
-def train_step(cfg: dict, hyp: dict, imgsz: int, batch: int, steps: int) -> dict:
+def train_step(cfg: dict, hyp: dict, imgsz: int, batch: int, steps: int, device: str = "cpu",
+               amp: bool = False) -> dict:
     from yolov5.utils.loss import ComputeLoss
 
-    model = build(cfg).train()
+    model = build(cfg).to(device).train()
     model.hyp = hyp
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.937, nesterov=True)
-    images = torch.rand(batch, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0))
-    return training_figures(model, ComputeLoss(model), optimizer, images, synthetic_targets(batch, cfg["nc"]), steps)
+    images = torch.rand(batch, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0)).to(device)
+    return training_figures(model, ComputeLoss(model), optimizer, images,
+                            synthetic_targets(batch, cfg["nc"]).to(device), steps, amp)
 
 
-def nms(predictions: str, repeats: int) -> dict:
+def nms(predictions: str, repeats: int, device: str = "cpu") -> dict:
     from yolov5.utils.general import non_max_suppression
 
-    return nms_figures(non_max_suppression, predictions, repeats)
+    return nms_figures(non_max_suppression, predictions, repeats, device)
 
 
-def val(data: str, weights: str, imgsz: int, batch: int, workers: int, project: str) -> dict:
+def val(data: str, weights: str, imgsz: int, batch: int, workers: int, project: str, device: str = "cpu") -> dict:
     from yolov5 import val as reference_val
 
     (mp, mr, map50, map50_95, *_), *_ = reference_val.run(
-        data=data, weights=weights, imgsz=imgsz, batch_size=batch, workers=workers, device="cpu", half=False,
+        data=data, weights=weights, imgsz=imgsz, batch_size=batch, workers=workers, device=device, half=False,
         plots=False, project=project, name="val", exist_ok=True)
     return {"mAP50": map50, "mAP50-95": map50_95}
 

@@ -3,8 +3,10 @@ inputs: one fresh process per measurement and side, so threads, allocator and pe
 
     scripts/env.sh python benchmarks/speed.py                     # everything, about 15 minutes on 2 cores
     scripts/env.sh python benchmarks/speed.py --tasks latency nms
+    scripts/env.sh python benchmarks/speed.py --device cuda --models space_depth_n space_depth_s yolov5n yolov5s
 
-Figures (float32, ``--threads`` CPU threads, default 2):
+Figures (float32, ``--threads`` CPU threads, default 2; with ``--device cuda``: latency in fp32 and fp16, training
+under AMP at batch 64 and the GPU memory PyTorch's allocator reserved at most):
   ceiling   the machine's own fp32 matmul and 3x3-conv GFLOP/s (ours only), to read every figure against
   latency   batch 1, 640, Conv+BN fused, eval: space_depth_n and yolov5n (the reference builds both from our
             YAML, SpaceToDepth rows as its own Contract(2): same parameters and FLOPs)
@@ -59,30 +61,34 @@ def ceiling() -> dict:
     return {"matmul_gflops": 2 * 2048**3 / matmul_ms / 1e6, "conv3x3_gflops": conv_flops / conv_ms / 1e6}
 
 
-def latency(cfg: dict, imgsz: int, repeats: int) -> dict:
+def latency(cfg: dict, imgsz: int, repeats: int, device: str = "cpu", half: bool = False) -> dict:
     from models.yolo import DetectionModel
 
-    x = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0))
-    return latency_figures(DetectionModel(cfg).for_inference(), x, repeats)
+    x = torch.rand(1, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0)).to(device)
+    model = DetectionModel(cfg).to(device).for_inference()
+    if half:
+        model, x = model.half(), x.half()
+    return latency_figures(model, x.contiguous(memory_format=torch.channels_last), repeats)
 
 
-def train_step(cfg: dict, hyp: dict, imgsz: int, batch: int, steps: int) -> dict:
+def train_step(cfg: dict, hyp: dict, imgsz: int, batch: int, steps: int, device: str = "cpu",
+               amp: bool = False) -> dict:
     from models.yolo import DetectionModel
     from utils.loss import LossGains, YoloLoss
     from utils.optim import build_optimizer
 
-    model = DetectionModel(cfg).train().to(memory_format=torch.channels_last)  # as utils/trainer.py
-    images = torch.rand(batch, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0))
+    model = DetectionModel(cfg).train().to(device, memory_format=torch.channels_last)  # as utils/trainer.py
+    images = torch.rand(batch, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0)).to(device)
     return training_figures(model, YoloLoss(model.detect.anchors, cfg["nc"], LossGains.from_hyp(hyp), imgsz),
                             build_optimizer(model, "SGD", 0.01, 0.937, 5e-4),
-                            images.contiguous(memory_format=torch.channels_last), synthetic_targets(batch, cfg["nc"]),
-                            steps)
+                            images.contiguous(memory_format=torch.channels_last),
+                            synthetic_targets(batch, cfg["nc"]).to(device), steps, amp)
 
 
-def nms(predictions: str, repeats: int) -> dict:
+def nms(predictions: str, repeats: int, device: str = "cpu") -> dict:
     from utils.boxes import non_max_suppression
 
-    return nms_figures(non_max_suppression, predictions, repeats)
+    return nms_figures(non_max_suppression, predictions, repeats, device)
 
 
 WORKERS = {"ceiling": ceiling, "latency": latency, "train": train_step, "nms": nms}
@@ -94,8 +100,10 @@ class Sides:
 
     def __init__(self, threads: int) -> None:
         self.env = {**os.environ, "BENCH_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
-        self.reference_python = subprocess.run([str(ROOT / "benchmarks" / "reference_env.sh")], capture_output=True,
-                                               text=True, check=True).stdout.strip()
+        # REFERENCE_PYTHON / REFERENCE_PYTHONPATH: a reference installed by other means (a machine with no
+        # package index, say); otherwise reference_env.sh makes its environment once.
+        self.reference_python = os.environ.get("REFERENCE_PYTHON") or subprocess.run(
+            [str(ROOT / "benchmarks" / "reference_env.sh")], capture_output=True, text=True, check=True).stdout.strip()
 
     def ours(self, task: str, **kwargs) -> dict:
         return self._run([sys.executable, "-m", "benchmarks.speed", "--worker", task, json.dumps(kwargs)])
@@ -103,6 +111,8 @@ class Sides:
     def reference(self, task: str, **kwargs) -> dict:
         # Without our PYTHONPATH: the reference's pickled checkpoints must find its own models.yolo.
         env = {k: v for k, v in self.env.items() if k != "PYTHONPATH"}
+        if os.environ.get("REFERENCE_PYTHONPATH"):
+            env["PYTHONPATH"] = os.environ["REFERENCE_PYTHONPATH"]
         return self._run([self.reference_python, str(ROOT / "benchmarks" / "reference_worker.py"), task,
                           json.dumps(kwargs)], env)
 
@@ -159,6 +169,10 @@ def row(figure: str, ours: float, reference: float | None, unit: str, higher_is_
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--tasks", nargs="+", default=TASKS, choices=TASKS)
+    p.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU figures (AMP training, fp16 "
+                                                   "latency beside fp32)")
+    p.add_argument("--models", nargs="+", default=["space_depth_n", "yolov5n"])
+    p.add_argument("--batch", type=int, default=None, help="training batch (default 8 on the CPU, 64 on a GPU)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--steps", type=int, default=5)
@@ -171,42 +185,53 @@ def main() -> None:
         return
 
     sides = Sides(args.threads)
+    cuda = args.device.startswith("cuda")
+    batch = args.batch or (64 if cuda else 8)
     hyp = yaml.safe_load((ROOT / "configs" / "hyp.scratch.yaml").read_text())
-    print(f"torch {torch.__version__}, {args.threads} threads, float32; reference: PyPI yolov5==7.0.14\n")
+    where = torch.cuda.get_device_name() if cuda else f"CPU, {args.threads} threads"
+    print(f"torch {torch.__version__}, {where}; reference: PyPI yolov5==7.0.14\n")
     print("| figure | ours | reference | ratio |\n|---|---:|---:|---:|", flush=True)
-    if "ceiling" in args.tasks:
+    if "ceiling" in args.tasks and not cuda:
         c = sides.ours("ceiling")
         print(row("machine: fp32 matmul 2048²", c["matmul_gflops"], None, "GFLOP/s", True))
         print(row("machine: 3x3 conv 128→128, 8×80×80", c["conv3x3_gflops"], None, "GFLOP/s", True), flush=True)
-    for name in ("space_depth_n", "yolov5n"):
+    for name in args.models:
         cfg = _config(name)
         if "latency" in args.tasks:
-            kw = {"cfg": cfg, "imgsz": 640, "repeats": args.repeats}
-            ours, ref = sides.ours("latency", **kw), sides.reference("latency", **kw)
-            print(row(f"latency {name}, b1 640 fused", ours["ms"], ref["ms"], "ms", False), flush=True)
+            for half in (False, True) if cuda else (False,):
+                kw = {"cfg": cfg, "imgsz": 640, "repeats": args.repeats, "device": args.device, "half": half}
+                ours, ref = sides.ours("latency", **kw), sides.reference("latency", **kw)
+                precision = "fp16" if half else "fp32"
+                print(row(f"latency {name}, b1 640 fused {precision}", ours["ms"], ref["ms"], "ms", False),
+                      flush=True)
         if "train" in args.tasks:
-            kw = {"cfg": cfg, "hyp": hyp, "imgsz": 640, "batch": 8, "steps": args.steps}
+            kw = {"cfg": cfg, "hyp": hyp, "imgsz": 640, "batch": batch, "steps": args.steps, "device": args.device,
+                  "amp": cuda}
             ours, ref = sides.ours("train", **kw), sides.reference("train", **kw)
-            print(row(f"train step {name}, b8 640", ours["images_per_s"], ref["images_per_s"], "img/s", True))
-            print(row(f"peak memory, training {name} b8 640", ours["peak_rss_mb"], ref["peak_rss_mb"], "MB",
+            label = f"{name}, b{batch} 640" + (" AMP" if cuda else "")
+            print(row(f"train step {label}", ours["images_per_s"], ref["images_per_s"], "img/s", True))
+            memory = "peak_cuda_mb" if cuda else "peak_rss_mb"
+            print(row(f"peak {'GPU ' if cuda else ''}memory, training {label}", ours[memory], ref[memory], "MB",
                       False), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if "nms" in args.tasks:
             raw_predictions(tmp / "pred.pt")
-            kw = {"predictions": str(tmp / "pred.pt"), "repeats": args.repeats}
+            kw = {"predictions": str(tmp / "pred.pt"), "repeats": args.repeats, "device": args.device}
             ours, ref = sides.ours("nms", **kw), sides.reference("nms", **kw)
             print(row(f"NMS b8×25200×85 val settings ({ours['boxes']} / {ref['boxes']} boxes kept)",
                       ours["ms_per_image"], ref["ms_per_image"], "ms/img", False), flush=True)
         if "val" in args.tasks:
             data, weights = coco128_val_copy(tmp), str(SHARED / "weights" / "yolov5n.pt")
+            device = "0" if cuda else "cpu"
             ours_s, log = sides.timed([sys.executable, "val.py", "--weights", weights, "--data", str(data), "--imgsz",
-                                       "640", "--batch-size", "32", "--workers", "2", "--project", str(tmp / "ours")])
+                                       "640", "--batch-size", "32", "--workers", "2", "--device", device,
+                                       "--project", str(tmp / "ours")])
             lines = log.splitlines()
             header = next((i for i, line in enumerate(lines) if line.rstrip().endswith("mAP50-95")), -2)
             ours_map = lines[header + 1].split() if 0 <= header + 1 < len(lines) else ["?"]
             kw = {"data": str(data), "weights": weights, "imgsz": 640, "batch": 32, "workers": 2,
-                  "project": str(tmp / "reference")}
+                  "project": str(tmp / "reference"), "device": device}
             t0 = time.perf_counter()
             ref = sides.reference("val", **kw)
             ref_s = time.perf_counter() - t0

@@ -26,21 +26,28 @@ def images_per_second(loader: Iterable, passes: int, before_pass: Callable[[int]
     return n / (time.perf_counter() - t0)
 
 
-def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    """Median wall time of ``fn()`` in milliseconds after ``warmup`` untimed calls."""
-    for _ in range(warmup):
+def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 1, cuda: bool = False) -> float:
+    """Median wall time of ``fn()`` in milliseconds after ``warmup`` untimed calls; with ``cuda`` each call
+    ends when the GPU has finished its work (the time a caller waits for the result)."""
+
+    def call() -> None:
         fn()
+        if cuda:
+            torch.cuda.synchronize()
+
+    for _ in range(warmup):
+        call()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        fn()
+        call()
         times.append(time.perf_counter() - t0)
     return statistics.median(times) * 1000
 
 
-def throughput(step: Callable[[], None], batch: int, steps: int, warmup: int = 1) -> float:
+def throughput(step: Callable[[], None], batch: int, steps: int, warmup: int = 1, cuda: bool = False) -> float:
     """Images per second of a training ``step`` on ``batch`` images (median step time)."""
-    return batch / median_ms(step, steps, warmup) * 1000
+    return batch / median_ms(step, steps, warmup, cuda) * 1000
 
 
 def synthetic_targets(batch: int, nc: int, per_image: int = 12, seed: int = 0) -> torch.Tensor:
@@ -55,32 +62,43 @@ def synthetic_targets(batch: int, nc: int, per_image: int = 12, seed: int = 0) -
 
 
 def latency_figures(model: Callable[[torch.Tensor], object], x: torch.Tensor, repeats: int) -> dict:
-    """Median batch latency of an inference model."""
+    """Median batch latency of an inference model (on a GPU: until its output is ready)."""
     with torch.inference_mode():
-        return {"ms": median_ms(lambda: model(x), repeats)}
+        return {"ms": median_ms(lambda: model(x), repeats, warmup=3 if x.is_cuda else 1, cuda=x.is_cuda)}
 
 
 def training_figures(model: torch.nn.Module, compute_loss: Callable, optimizer: torch.optim.Optimizer,
-                     images: torch.Tensor, targets: torch.Tensor, steps: int) -> dict:
-    """Images/s of forward + loss + backward + optimiser step, and the process's peak resident memory."""
+                     images: torch.Tensor, targets: torch.Tensor, steps: int, amp: bool = False) -> dict:
+    """Images/s of forward + loss + backward + optimiser step (under autocast and a gradient scaler with
+    ``amp``, as both trainers do on CUDA), and peak memory: the process's resident set, and on a GPU the
+    most memory PyTorch's allocator held."""
     import resource
 
+    cuda = images.is_cuda
+    scaler = torch.amp.GradScaler(images.device.type, enabled=amp)
+
     def step() -> None:
-        loss, _ = compute_loss(model(images), targets)
-        loss.backward()
-        optimizer.step()
+        with torch.autocast(images.device.type, enabled=amp):
+            loss, _ = compute_loss(model(images), targets)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
         optimizer.zero_grad(set_to_none=True)
 
-    return {"images_per_s": throughput(step, images.shape[0], steps),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    figures = {"images_per_s": throughput(step, images.shape[0], steps, warmup=3 if cuda else 1, cuda=cuda),
+               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if cuda:
+        figures["peak_cuda_mb"] = torch.cuda.max_memory_reserved() / 2**20
+    return figures
 
 
-def nms_figures(nms: Callable, predictions: str, repeats: int) -> dict:
+def nms_figures(nms: Callable, predictions: str, repeats: int, device: str = "cpu") -> dict:
     """ms per image of ``nms(prediction, conf, iou, multi_label=True, max_det=300)`` at validation settings
     on saved (B, N, 5 + nc) predictions, and how many boxes it keeps."""
-    prediction = torch.load(predictions, weights_only=True)
+    prediction = torch.load(predictions, weights_only=True, map_location=device)
 
     def run() -> list:
         return nms(prediction, 0.001, 0.6, multi_label=True, max_det=300)
 
-    return {"ms_per_image": median_ms(run, repeats) / len(prediction), "boxes": sum(len(o) for o in run())}
+    return {"ms_per_image": median_ms(run, repeats, cuda=prediction.is_cuda) / len(prediction),
+            "boxes": sum(len(o) for o in run())}

@@ -55,7 +55,10 @@ class Detect(nn.Module):
 
     def _grid(self, i: int, h: int, w: int, device: torch.device, dtype: torch.dtype
               ) -> tuple[torch.Tensor, torch.Tensor]:
-        key = (i, h, w, device, dtype, float(self.stride[i]), self.anchors._version)
+        # Identity and in-place version of the two buffers, not their values: reading a GPU value here would
+        # stall every forward pass until the GPU has caught up.
+        key = (i, h, w, device, dtype, self.stride.data_ptr(), self.stride._version, self.anchors.data_ptr(),
+               self.anchors._version)
         cached = self._grid_cache.get(key)
         if cached is not None and not torch.jit.is_tracing():
             return cached

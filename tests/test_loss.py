@@ -61,3 +61,21 @@ def test_label_smoothing_and_focal_loss_run(model):
     (plain, _), _ = _loss(model, targets)
     (smooth, _), _ = _loss(model, targets, label_smoothing=0.1, fl_gamma=1.5)
     assert torch.isfinite(smooth) and smooth != plain
+
+
+@pytest.mark.parametrize("fl_gamma", [0.0, 1.5])
+def test_loss_state_lives_on_the_anchors_device(fl_gamma):
+    # The trainer builds the loss from a model already moved to its GPU: nothing may stay on the CPU.
+    anchors = DetectionModel("yolov5n.yaml", nc=4).detect.anchors.to("meta")
+    fn = YoloLoss(anchors, nc=4, gains=LossGains(fl_gamma=fl_gamma))
+    held = [fn.anchors, *fn._bce_cls.state_dict().values(), *fn._bce_obj.state_dict().values()]
+    assert len(held) >= 3 and all(t.device.type == "meta" for t in held)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_loss_on_cuda_equals_cpu(model):
+    targets = torch.tensor([[0, 2, 0.5, 0.5, 0.2, 0.3], [1, 0, 0.1, 0.9, 0.05, 0.04]])
+    maps = [m.detach() for m in model(torch.rand(2, 3, 128, 128))]
+    cpu_loss, _ = YoloLoss(model.detect.anchors, nc=4, imgsz=128)(maps, targets)
+    cuda_loss, _ = YoloLoss(model.detect.anchors.cuda(), nc=4, imgsz=128)([m.cuda() for m in maps], targets.cuda())
+    torch.testing.assert_close(cuda_loss.cpu(), cpu_loss, rtol=1e-5, atol=1e-6)

@@ -73,8 +73,9 @@ class YoloLoss:
         self.balance = LEVEL_BALANCE.get(self.nl, [1.0] * self.nl)
         self.positive = 1.0 - 0.5 * gains.label_smoothing
         self.negative = 0.5 * gains.label_smoothing
-        self._bce_cls = nn.BCEWithLogitsLoss(pos_weight=torch.tensor([gains.cls_pw]))
-        self._bce_obj = nn.BCEWithLogitsLoss(pos_weight=torch.tensor([gains.obj_pw]))
+        # On the anchors' device from the start: a model already moved to a GPU hands over GPU anchors.
+        self._bce_cls = nn.BCEWithLogitsLoss(pos_weight=torch.tensor([gains.cls_pw], device=anchors.device))
+        self._bce_obj = nn.BCEWithLogitsLoss(pos_weight=torch.tensor([gains.obj_pw], device=anchors.device))
         if gains.fl_gamma > 0:
             self._bce_cls = FocalLoss(self._bce_cls, gains.fl_gamma)
             self._bce_obj = FocalLoss(self._bce_obj, gains.fl_gamma)
