@@ -214,6 +214,10 @@ def train(opt: Namespace) -> dict:
     weight_decay = hyp["weight_decay"] * opt.batch_size * accumulate / nominal_batch
     optimizer_name = opt.optimizer or hyp.get("optimizer", "SGD")
     optimizer = build_optimizer(model, optimizer_name, hyp["lr0"], hyp["momentum"], weight_decay)
+    if main and optimizer_name != "SGD" and hyp["warmup_bias_lr"] > 10 * hyp["lr0"]:
+        LOGGER.warning(f"warmup_bias_lr {hyp['warmup_bias_lr']} with {optimizer_name}: Adam-type optimisers move "
+                       f"every bias by about its lr per step, which wrecks a pretrained head; SGD's value does not "
+                       f"carry over (hyp.quick.yaml uses 0.0)")
     lf = lr_lambda(opt.epochs, hyp["lrf"], cosine=not opt.linear_lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=lf)
     ema = ModelEMA(model) if main else None
