@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from utils.boxes import non_max_suppression, unletterbox_boxes, xywh_to_xyxy, xyxy_to_xywh
+from utils.boxes import class_aware_nms, non_max_suppression, unletterbox_boxes, xywh_to_xyxy, xyxy_to_xywh
 
 
 def test_box_conversions_round_trip_for_tensors_and_arrays():
@@ -68,3 +68,15 @@ def test_complete_iou_matches_torchvision_and_stays_finite():
     value = complete_iou(degenerate, torch.tensor([[1.0, 1.0, 2.0, 2.0]]))
     value.sum().backward()
     assert torch.isfinite(value).all() and torch.isfinite(degenerate.grad).all()
+
+
+def test_class_offset_nms_keeps_what_per_class_nms_keeps():
+    g = torch.Generator().manual_seed(0)
+    xy = torch.rand(3000, 2, generator=g) * 700 - 30  # some boxes start left of / above the image
+    boxes = torch.cat((xy, xy + torch.rand(3000, 2, generator=g) * 120 + 1), 1)
+    scores = torch.rand(3000, generator=g)
+    classes = torch.randint(0, 80, (3000,), generator=g).float()
+    per_class = class_aware_nms(boxes, scores, classes, 0.6)
+    offset = class_aware_nms(boxes, scores, classes, 0.6, offset_classes=True)
+    assert 300 < len(per_class) < 3000
+    assert torch.equal(per_class, offset)
