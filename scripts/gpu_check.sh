@@ -30,7 +30,7 @@ yaml.safe_dump({"path": f"{shared}/data/coco128", "train": "images/val2017", "va
 PY
 data="$work/coco128val.yaml"; weights="$shared/weights/yolov5n.pt"
 
-step pytest "$python" -m pytest -q -x -p no:cacheprovider
+step pytest "$python" -m pytest -q -p no:cacheprovider
 step train_amp "$python" train.py --weights "$weights" --data "$data" --imgsz 640 --batch-size 32 --epochs 3 \
     --device 0 --workers 8 --project "$work/train" --name amp
 step torchrun_nccl "$python" -m torch.distributed.run --nproc_per_node 1 train.py --weights "$weights" \
