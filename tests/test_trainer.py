@@ -125,7 +125,8 @@ def test_sigterm_saves_last_and_exits(tiny_data, tmp_path):
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "YOLOV5_SPD_CACHE": str(tmp_path / "cache"), "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    python_path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "YOLOV5_SPD_CACHE": str(tmp_path / "cache"), "PYTHONPATH": python_path}
     cmd = [sys.executable, str(root / "train.py"), "--data", str(tiny_data), "--imgsz", "64", "--batch-size", "2",
            "--workers", "0", "--project", str(tmp_path), "--device", "cpu", "--epochs", "200", "--cfg",
            "yolov5n.yaml", "--noval"]
