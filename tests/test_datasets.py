@@ -14,8 +14,10 @@ from utils.datasets import (
     label_path_for,
     load_dataset_config,
     parse_label_text,
+    read_rgb,
     rect_batch_shapes,
     scan_dataset,
+    stack_channels_last,
 )
 
 
@@ -204,3 +206,30 @@ def test_training_loader_draws_new_augmentations_each_epoch_in_workers(tmp_path,
     again = create_dataloader(dataset, 2, 0, shuffle=False)
     again.set_epoch(1)
     assert all(torch.equal(a[0], b[0]) for a, b in zip(second, list((x[0].clone(), x[2]) for x in again)))
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_read_rgb_gives_opencvs_pixels_in_rgb(tmp_path, suffix):
+    rng = np.random.default_rng(0)
+    bgr = cv2.GaussianBlur(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), (5, 5), 0)
+    path = tmp_path / f"a{suffix}"
+    cv2.imwrite(str(path), bgr)
+    rgb = read_rgb(str(path))
+    assert rgb.shape == (48, 64, 3) and rgb.dtype == np.uint8
+    assert np.array_equal(rgb, cv2.imread(str(path))[..., ::-1])
+
+
+def test_read_rgb_falls_back_and_reports_undecodable(tmp_path):
+    png_named_jpg = tmp_path / "png.jpg"  # torchvision's JPEG decoder refuses it, OpenCV reads it
+    cv2.imwrite(str(tmp_path / "x.png"), np.full((20, 30, 3), (10, 20, 30), np.uint8))
+    png_named_jpg.write_bytes((tmp_path / "x.png").read_bytes())
+    assert read_rgb(str(png_named_jpg))[0, 0].tolist() == [30, 20, 10]
+    (tmp_path / "text.jpg").write_text("not an image")
+    assert read_rgb(str(tmp_path / "text.jpg")) is None
+
+
+def test_batches_are_channels_last_with_the_same_values():
+    images = tuple(torch.randint(0, 256, (3, 8, 10), dtype=torch.uint8) for _ in range(4))
+    batch = stack_channels_last(images)
+    assert batch.shape == (4, 3, 8, 10) and batch.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(batch, torch.stack(images))

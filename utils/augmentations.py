@@ -61,17 +61,15 @@ def letterbox(image: np.ndarray, shape: tuple[int, int], scale_up: bool = True, 
 
 def augment_hsv(image: np.ndarray, rng: np.random.Generator, hgain: float = 0.5, sgain: float = 0.5,
                 vgain: float = 0.5) -> None:
-    """Random hue, saturation and value gains on a BGR uint8 image, in place, via lookup tables."""
+    """Random hue, saturation and value gains on an RGB uint8 image, in place, via lookup tables (the same
+    gains give the same result as YOLOv5's on the BGR copy of the image)."""
     if not (hgain or sgain or vgain):
         return
     gains = rng.uniform(-1, 1, 3) * (hgain, sgain, vgain) + 1
-    hue, sat, val = cv2.split(cv2.cvtColor(image, cv2.COLOR_BGR2HSV))
     x = np.arange(256, dtype=np.float32)
-    lut_hue = ((x * gains[0]) % 180).astype(np.uint8)
-    lut_sat = np.clip(x * gains[1], 0, 255).astype(np.uint8)
-    lut_val = np.clip(x * gains[2], 0, 255).astype(np.uint8)
-    merged = cv2.merge((cv2.LUT(hue, lut_hue), cv2.LUT(sat, lut_sat), cv2.LUT(val, lut_val)))
-    cv2.cvtColor(merged, cv2.COLOR_HSV2BGR, dst=image)
+    lut = np.stack((((x * gains[0]) % 180), np.clip(x * gains[1], 0, 255), np.clip(x * gains[2], 0, 255)), -1)
+    hsv = cv2.LUT(cv2.cvtColor(image, cv2.COLOR_RGB2HSV), lut.astype(np.uint8)[:, None])  # one table per channel
+    cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB, dst=image)
 
 
 def random_perspective(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, rng: np.random.Generator,
