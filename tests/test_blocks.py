@@ -1,7 +1,9 @@
 import pytest
 import torch
 
-from models.blocks import SPP, SPPF, Conv, Focus, SpaceToDepth, SPDConv, depth_to_space, space_to_depth
+from models.blocks import (SPP, SPPF, Conv, Focus, SpaceToDepth, SPDConv, batch_norm_silu, depth_to_space,
+                           onednn_conv_activation_available, space_to_depth)
+from models.yolo import DetectionModel
 
 
 def test_space_to_depth_matches_authors_slicing_order():
@@ -57,3 +59,48 @@ def test_conv_batchnorm_settings():
     conv = Conv(3, 4, 3)
     assert conv.bn.eps == 1e-3 and conv.bn.momentum == 0.03
     assert conv.conv.bias is None and conv.conv.padding == (1, 1)
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_batch_norm_silu_equals_batchnorm_then_silu(memory_format):
+    torch.manual_seed(0)
+    bns = [torch.nn.BatchNorm2d(6, eps=1e-3, momentum=0.03) for _ in range(2)]
+    with torch.no_grad():
+        bns[0].weight.uniform_(0.5, 1.5)
+        bns[0].bias.uniform_(-0.5, 0.5)
+    bns[1].load_state_dict(bns[0].state_dict())
+    x = (torch.randn(3, 6, 5, 7) * 2 + 1).contiguous(memory_format=memory_format)
+    grad = torch.randn(3, 6, 5, 7)
+    results = []
+    for bn, fn in zip(bns, (batch_norm_silu, lambda t, m: torch.nn.functional.silu(m(t)))):
+        xi = x.clone().requires_grad_(True)
+        y = fn(xi, bn.train())
+        y.backward(grad)
+        results.append((y.detach(), xi.grad, bn.weight.grad, bn.bias.grad, bn.running_mean, bn.running_var,
+                        bn.num_batches_tracked))
+    for ours, expected in zip(*results):
+        torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-6)
+    assert results[0][0].is_contiguous(memory_format=memory_format)
+
+
+def test_conv_training_holds_one_map_per_block_for_backward():
+    conv = Conv(4, 8, 3).train()
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        conv(torch.rand(2, 4, 16, 16, requires_grad=True))
+    maps = {t.untyped_storage().data_ptr() for t in saved if t.dim() == 4 and t.shape[1] == 8}
+    assert len(maps) == 1  # the BatchNorm input; autograd alone keeps SiLU's input too
+
+
+@pytest.mark.skipif(not onednn_conv_activation_available(), reason="no oneDNN conv + SiLU kernel here")
+def test_onednn_inference_equals_plain_and_is_not_traced():
+    model = DetectionModel("space_depth_n.yaml", nc=3).eval()
+    x = torch.rand(1, 3, 64, 96).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        plain = model.fuse().to(memory_format=torch.channels_last)(x)
+        model.for_inference()
+        assert all(m.onednn for m in model.modules() if isinstance(m, Conv))
+        fused = model(x)
+        graph = str(torch.jit.trace(model, x, strict=False).inlined_graph)
+    torch.testing.assert_close(fused, plain, rtol=1e-4, atol=1e-4)
+    assert "_convolution_pointwise" not in graph and "aten::_convolution" in graph  # exports see plain convolutions

@@ -79,3 +79,33 @@ def test_loss_on_cuda_equals_cpu(model):
     cpu_loss, _ = YoloLoss(model.detect.anchors, nc=4, imgsz=128)(maps, targets)
     cuda_loss, _ = YoloLoss(model.detect.anchors.cuda(), nc=4, imgsz=128)([m.cuda() for m in maps], targets.cuda())
     torch.testing.assert_close(cuda_loss.cpu(), cpu_loss, rtol=1e-5, atol=1e-6)
+
+
+def test_loss_gradient_equals_plain_indexing_and_keeps_the_map_layout(model, monkeypatch):
+    import utils.loss as loss_module
+
+    targets = torch.tensor([[0, 2, 0.5, 0.5, 0.2, 0.3], [1, 0, 0.1, 0.9, 0.05, 0.04], [1, 0, 0.1, 0.9, 0.05, 0.04]])
+    # Maps laid out as the channels-last model hands them over: (B, H, W, na, no) memory, (B, na, H, W, no) view.
+    raw = [torch.randn(2, s, s, 3, 9) for s in (16, 8, 4)]
+    fn = YoloLoss(model.detect.anchors, nc=4, imgsz=128)
+    grads, losses = [], []
+    for gather in ("ours", "plain"):
+        if gather == "plain":
+            monkeypatch.setattr(loss_module._ObjectnessAndPositives, "apply",
+                                lambda p, i, a, gj, gi: (p[..., 4], p[i, a, gj, gi]))
+        leaves = [r.clone().requires_grad_(True) for r in raw]
+        maps = [leaf.permute(0, 3, 1, 2, 4) for leaf in leaves]
+        strides = []
+        for p in maps:
+            p.register_hook(lambda g, p=p: strides.append(g.stride() == p.stride()))
+        loss, _ = fn(maps, targets)
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append([leaf.grad for leaf in leaves])
+        if gather == "ours":  # written in the map's own layout: no transposing copy on the way back
+            assert strides == [True, True, True]
+        else:
+            assert strides == [False, False, False]
+    assert torch.equal(losses[0], losses[1])
+    for ours, plain in zip(*grads):
+        torch.testing.assert_close(ours, plain, rtol=0, atol=1e-9)

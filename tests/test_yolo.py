@@ -143,3 +143,15 @@ def test_test_time_augmentation_maps_boxes_back():
     assert torch.equal(augmented[:, : plain.shape[1]], plain)  # the first pass is the plain one
     centres = augmented[0, :, :2]
     assert centres[:, 0].min() > -64 and centres[:, 0].max() < 128 + 64  # flipped and rescaled back
+
+
+def test_channels_last_training_maps_are_views_of_the_head_convolutions():
+    model = DetectionModel("yolov5n.yaml", nc=2).train().to(memory_format=torch.channels_last)
+    outputs = []
+    hooks = [conv.register_forward_hook(lambda m, i, o: outputs.append(o)) for conv in model.detect.m]
+    maps = model(torch.rand(1, 3, 64, 64).contiguous(memory_format=torch.channels_last))
+    for h in hooks:
+        h.remove()
+    for p, conv_out in zip(maps, outputs):
+        assert p.shape[1] == 3 and p.shape[-1] == 7
+        assert p.untyped_storage().data_ptr() == conv_out.untyped_storage().data_ptr()

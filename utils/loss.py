@@ -53,6 +53,36 @@ class FocalLoss(nn.Module):
         return loss.mean() if self.reduction == "mean" else loss.sum()
 
 
+class _ObjectnessAndPositives(torch.autograd.Function):
+    """``(p[..., 4], p[img, anchor, gj, gi])`` of a raw map ``p`` (B, na, H, W, 5 + nc) as one autograd node.
+
+    Indexed separately, autograd would build two zero-filled gradients of the whole map, add them, and
+    return them in the default layout; the model's maps are views of channels-last convolution outputs, so
+    that layout costs two transposing copies more. Here the backward pass writes one gradient with ``p``'s own
+    strides: the same values, a quarter of the memory traffic.
+    """
+
+    @staticmethod
+    def forward(ctx, p: torch.Tensor, img: torch.Tensor, anchor_idx: torch.Tensor, gj: torch.Tensor,
+                gi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ctx.save_for_backward(img, anchor_idx, gj, gi)
+        ctx.shape_and_strides = p.shape, p.stride()
+        return p[..., 4].clone(), p[img, anchor_idx, gj, gi]
+
+    @staticmethod
+    def backward(ctx, grad_obj: torch.Tensor | None, grad_positives: torch.Tensor | None
+                 ) -> tuple[torch.Tensor | None, ...]:
+        img, anchor_idx, gj, gi = ctx.saved_tensors
+        reference = grad_obj if grad_obj is not None else grad_positives
+        shape, strides = ctx.shape_and_strides
+        grad = torch.empty_strided(shape, strides, dtype=reference.dtype, device=reference.device).zero_()
+        if grad_obj is not None:
+            grad[..., 4] = grad_obj
+        if grad_positives is not None and len(img):
+            grad.index_put_((img, anchor_idx, gj, gi), grad_positives, accumulate=True)
+        return grad, None, None, None, None
+
+
 class YoloLoss:
     """Callable: (raw maps, targets (N, 6)) -> (total loss scaled by batch size, [box, obj, cls] detached).
 
@@ -93,8 +123,9 @@ class YoloLoss:
         for i, (p, (img, anchor_idx, gj, gi, tbox, anchor, tcls)) in enumerate(
                 zip(maps, self.build_targets(maps, targets))):
             obj_target = torch.zeros(p.shape[:4], dtype=p.dtype, device=device)
+            obj_logits, positives = _ObjectnessAndPositives.apply(p, img, anchor_idx, gj, gi)
             if len(img):
-                pxy, pwh, _, pcls = p[img, anchor_idx, gj, gi].split((2, 2, 1, self.nc), 1)
+                pxy, pwh, _, pcls = positives.split((2, 2, 1, self.nc), 1)
                 pxy = pxy.sigmoid() * 2 - 0.5
                 pwh = (pwh.sigmoid() * 2) ** 2 * anchor
                 pred_box = torch.cat((pxy, pwh), 1)
@@ -106,7 +137,7 @@ class YoloLoss:
                     cls_target = torch.full_like(pcls, self.negative)
                     cls_target[torch.arange(len(tcls), device=device), tcls] = self.positive
                     loss_cls = loss_cls + self._bce_cls(pcls, cls_target)
-            loss_obj = loss_obj + self._bce_obj(p[..., 4], obj_target) * self.balance[i]
+            loss_obj = loss_obj + self._bce_obj(obj_logits, obj_target) * self.balance[i]
         loss_box = loss_box * self.box_gain
         loss_obj = loss_obj * self.obj_gain
         loss_cls = loss_cls * self.cls_gain
