@@ -20,6 +20,7 @@ from utils.checkpoints import CheckpointError
 from utils.datasets import IMAGE_SUFFIXES
 from utils.inference import Detections, Detector, read_image
 from utils.logging import LOGGER, increment_path
+from utils.memory import keep_freed_memory
 from utils.plots import draw_boxes
 
 ROOT = Path(__file__).resolve().parent
@@ -186,6 +187,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    keep_freed_memory()
     args = parse_args(argv)
     try:
         run(**vars(args))

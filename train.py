@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from utils.memory import keep_freed_memory
 from utils.trainer import TrainingStopped, train
 
 
@@ -65,6 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    keep_freed_memory()
     args = parse_args(argv)
     try:
         train(args)

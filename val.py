@@ -20,6 +20,7 @@ from utils.datasets import (
 )
 from utils.distributed import select_device
 from utils.logging import LOGGER, increment_path
+from utils.memory import keep_freed_memory
 from utils.metrics import COCO_KEYS, DetectionEvaluator
 from utils.paths import find_named_file
 from utils.validation import NmsSettings, evaluate
@@ -163,6 +164,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    keep_freed_memory()
     args = parse_args(argv)
     try:
         run(**vars(args))

@@ -13,6 +13,7 @@ import torch
 
 from models.summary import count_gflops, count_parameters
 from models.yolo import DetectionModel
+from utils.memory import keep_freed_memory
 
 CONFIGS = ["space_depth_n", "space_depth_s", "space_depth_m", "space_depth_l", "yolov5n", "yolov5s", "yolov5m",
            "yolov5l"]
@@ -36,6 +37,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--configs", nargs="+", default=CONFIGS)
     args = p.parse_args()
+    keep_freed_memory()  # as detect.py and val.py
     torch.set_num_threads(args.threads)
     x = torch.rand(1, 3, args.imgsz, args.imgsz)
     print(f"| model | params | GFLOPs ({args.imgsz}) | CPU latency (ms, {args.threads} threads, batch 1) |")

@@ -179,6 +179,9 @@ def main() -> None:
     p.add_argument("--worker", nargs=2, metavar=("TASK", "JSON"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
+        from utils.memory import keep_freed_memory
+
+        keep_freed_memory()  # as train.py, val.py and detect.py
         torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
         task, kwargs = args.worker
         print(json.dumps(WORKERS[task](**json.loads(kwargs))))

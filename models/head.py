@@ -49,6 +49,8 @@ class Detect(nn.Module):
 
     def decode(self, maps: list[torch.Tensor]) -> torch.Tensor:
         """Raw maps -> (B, N, 5 + nc) boxes in input pixels."""
+        if not torch.is_grad_enabled() and not torch.jit.is_tracing() and not torch.jit.is_scripting():
+            return self._decode_in_place(maps)
         out = []
         for i, p in enumerate(maps):
             b, _, h, w, _ = p.shape
@@ -58,6 +60,22 @@ class Detect(nn.Module):
             wh = (y[..., 2:4] * 2) ** 2 * anchor_grid
             out.append(torch.cat((xy, wh, y[..., 4:]), -1).reshape(b, -1, self.no))
         return torch.cat(out, 1)
+
+    def _decode_in_place(self, maps: list[torch.Tensor]) -> torch.Tensor:
+        # The same arithmetic written straight into the output: one pass over each map (the sigmoid, which
+        # also reorders it) instead of three, then the four box columns in place.
+        b = maps[0].shape[0]
+        out = maps[0].new_empty(b, sum(p[0, ..., 0].numel() for p in maps), self.no)
+        start = 0
+        for i, p in enumerate(maps):
+            _, na, h, w, no = p.shape
+            y = out[:, start:start + na * h * w].view(b, na, h, w, no)
+            torch.sigmoid(p, out=y)
+            grid, anchor_grid = self._grid(i, h, w, p.device, p.dtype)
+            y[..., :2].mul_(2).add_(grid).mul_(self.stride[i])
+            y[..., 2:4].mul_(2).square_().mul_(anchor_grid)
+            start += na * h * w
+        return out
 
     def _grid(self, i: int, h: int, w: int, device: torch.device, dtype: torch.dtype
               ) -> tuple[torch.Tensor, torch.Tensor]:

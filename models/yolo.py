@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.blocks import Conv
+from models.blocks import Conv, Focus
 from models.head import Detect
 from models.parser import load_config, parse_model
 
@@ -110,10 +110,14 @@ class DetectionModel(nn.Module):
         return self
 
     def for_inference(self) -> DetectionModel:
-        """Eval mode, BatchNorm folded, channels-last memory (oneDNN's preferred layout on CPUs, tensor cores'
-        on GPUs), and on CPUs each conv + SiLU one oneDNN kernel: the form val.py, detect.py and the Python API
-        run. Outputs equal the plain model's."""
-        self.eval().fuse().to(memory_format=torch.channels_last)
+        """Eval mode, BatchNorm folded, a Focus stem as the one strided conv it equals, channels-last memory
+        (oneDNN's preferred layout on CPUs, tensor cores' on GPUs), and on CPUs each conv + SiLU one oneDNN
+        kernel: the form val.py, detect.py and the Python API run. Outputs equal the plain model's."""
+        self.eval().fuse()
+        for module in self.modules():
+            if isinstance(module, Focus):
+                module.fold()
+        self.to(memory_format=torch.channels_last)
         for module in self.modules():
             if isinstance(module, Conv):
                 module.use_onednn()

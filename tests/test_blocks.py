@@ -1,8 +1,18 @@
 import pytest
 import torch
 
-from models.blocks import (SPP, SPPF, Conv, Focus, SpaceToDepth, SPDConv, batch_norm_silu, depth_to_space,
-                           onednn_conv_activation_available, space_to_depth)
+from models.blocks import (
+    SPP,
+    SPPF,
+    Conv,
+    Focus,
+    SpaceToDepth,
+    SPDConv,
+    batch_norm_silu,
+    depth_to_space,
+    onednn_conv_activation_available,
+    space_to_depth,
+)
 from models.yolo import DetectionModel
 
 
@@ -104,3 +114,15 @@ def test_onednn_inference_equals_plain_and_is_not_traced():
         graph = str(torch.jit.trace(model, x, strict=False).inlined_graph)
     torch.testing.assert_close(fused, plain, rtol=1e-4, atol=1e-4)
     assert "_convolution_pointwise" not in graph and "aten::_convolution" in graph  # exports see plain convolutions
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_folded_focus_equals_space_to_depth_then_conv(k):
+    focus = Focus(3, 8, k).eval()
+    x = torch.rand(2, 3, 32, 48)
+    with torch.no_grad():
+        expected = focus(x)
+        assert focus.fold()
+        folded = focus(x)
+    assert focus.conv.conv.kernel_size == (2 * k, 2 * k) and focus.conv.conv.stride == (2, 2)
+    torch.testing.assert_close(folded, expected, rtol=1e-5, atol=1e-5)

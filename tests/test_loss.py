@@ -97,7 +97,7 @@ def test_loss_gradient_equals_plain_indexing_and_keeps_the_map_layout(model, mon
         maps = [leaf.permute(0, 3, 1, 2, 4) for leaf in leaves]
         strides = []
         for p in maps:
-            p.register_hook(lambda g, p=p: strides.append(g.stride() == p.stride()))
+            p.register_hook(lambda g, p=p, seen=strides: seen.append(g.stride() == p.stride()))
         loss, _ = fn(maps, targets)
         loss.backward()
         losses.append(loss.detach())

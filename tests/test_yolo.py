@@ -85,7 +85,7 @@ def test_channels_last_training_keeps_loss_and_gradients():
     from utils.loss import YoloLoss
 
     targets = torch.tensor([[0, 1, 0.5, 0.5, 0.2, 0.3], [1, 4, 0.3, 0.6, 0.05, 0.08]])
-    x = torch.rand(2, 3, 64, 64)
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     results = []
     for fmt in (torch.contiguous_format, torch.channels_last):
         torch.manual_seed(0)
@@ -95,7 +95,8 @@ def test_channels_last_training_keeps_loss_and_gradients():
         results.append((loss.detach(), torch.cat([p.grad.flatten() for p in model.parameters()])))
     (loss_a, grad_a), (loss_b, grad_b) = results
     torch.testing.assert_close(loss_a, loss_b, rtol=1e-5, atol=1e-6)
-    assert (grad_a - grad_b).abs().max() / grad_a.abs().max() < 1e-4  # float rounding only
+    # float rounding only (another reduction order in BatchNorm's backward): 4e-5 to 1e-4 over input seeds
+    assert (grad_a - grad_b).abs().max() / grad_a.abs().max() < 3e-4
 
 
 def test_bare_config_name_resolves():
@@ -155,3 +156,13 @@ def test_channels_last_training_maps_are_views_of_the_head_convolutions():
     for p, conv_out in zip(maps, outputs):
         assert p.shape[1] == 3 and p.shape[-1] == 7
         assert p.untyped_storage().data_ptr() == conv_out.untyped_storage().data_ptr()
+
+
+def test_inference_decoding_in_place_equals_the_traceable_one():
+    model = DetectionModel("space_depth_n.yaml", nc=3).for_inference()
+    x = torch.rand(2, 3, 64, 96).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        fast = model(x)
+    with torch.enable_grad():  # the path tracing and autograd take
+        traceable = model(x).detach()
+    torch.testing.assert_close(fast, traceable, rtol=1e-6, atol=1e-5)
