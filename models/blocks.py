@@ -67,8 +67,9 @@ class _BatchNormSiLU(torch.autograd.Function):
         x, weight, bias, mean, invstd = ctx.saved_tensors
         scale = weight * invstd
         shape = (1, -1) + (1,) * (x.dim() - 2)
-        y = torch.addcmul((bias - mean * scale).view(shape), x, scale.view(shape))  # the BatchNorm output again
-        grad_y = torch.ops.aten.silu_backward(grad, y)
+        # The BatchNorm output again, in float32 like the forward kernel (under AMP x is half, the rest float).
+        y = torch.addcmul((bias - mean * scale).float().view(shape), x, scale.float().view(shape))
+        grad_y = torch.ops.aten.silu_backward(grad.to(y.dtype), y).to(x.dtype)
         del y
         grad_x, grad_weight, grad_bias = torch.ops.aten.native_batch_norm_backward(
             grad_y, x, weight, None, None, mean, invstd, True, ctx.eps, list(ctx.needs_input_grad[:3]))
