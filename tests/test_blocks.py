@@ -126,3 +126,18 @@ def test_folded_focus_equals_space_to_depth_then_conv(k):
         folded = focus(x)
     assert focus.conv.conv.kernel_size == (2 * k, 2 * k) and focus.conv.conv.stride == (2, 2)
     torch.testing.assert_close(folded, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_batch_norm_silu_with_half_precision_activations_and_float_parameters():
+    # As under CUDA AMP: bfloat16 here so that it runs on a CPU; the same mixed-type kernels.
+    torch.manual_seed(0)
+    bns = [torch.nn.BatchNorm2d(6) for _ in range(2)]
+    x, grad = torch.randn(3, 6, 5, 7).bfloat16(), torch.randn(3, 6, 5, 7).bfloat16()
+    grads = []
+    for bn, fn in zip(bns, (batch_norm_silu, lambda t, m: torch.nn.functional.silu(m(t)))):
+        xi = x.clone().requires_grad_(True)
+        fn(xi, bn).backward(grad)
+        assert xi.grad.dtype == torch.bfloat16 and bn.weight.grad.dtype == torch.float32
+        grads.append((xi.grad.float(), bn.weight.grad, bn.bias.grad))
+    for ours, expected in zip(*grads):
+        torch.testing.assert_close(ours, expected, rtol=0.02, atol=0.02)
