@@ -6,36 +6,11 @@ Shapes are written as (B, C, H, W). Every block keeps the attribute names of the
 
 from __future__ import annotations
 
-import functools
-
 import torch
 from torch import nn
 
 BN_EPS = 1e-3
 BN_MOMENTUM = 0.03
-
-
-@functools.cache
-def onednn_conv_activation_available() -> bool:
-    """Whether oneDNN can run a convolution with its activation as one kernel (a "post-op") on this CPU.
-
-    ``torch.ops.mkldnn._convolution_pointwise`` is the kernel torch.compile's CPU backend emits for conv +
-    SiLU; it is not public API, so it is checked once against conv followed by SiLU on a small input and
-    not used where it is missing or disagrees.
-    """
-    op = getattr(getattr(torch.ops, "mkldnn", None), "_convolution_pointwise", None)
-    if op is None or not torch.backends.mkldnn.is_available():
-        return False
-    conv = nn.Conv2d(8, 16, 3, padding=1).requires_grad_(False)
-    x = torch.rand(1, 8, 12, 12, generator=torch.Generator().manual_seed(0))
-    x = x.contiguous(memory_format=torch.channels_last)
-    try:
-        with torch.inference_mode():
-            fused = op(x, conv.weight, conv.bias, [1, 1], [1, 1], [1, 1], 1, "swish", [], "")
-            expected = nn.functional.silu(conv(x))
-    except (RuntimeError, NotImplementedError):
-        return False
-    return fused.shape == expected.shape and bool(torch.allclose(fused, expected, rtol=1e-4, atol=1e-5))
 
 
 def autopad(kernel: int, padding: int | None = None, dilation: int = 1) -> int:
@@ -95,27 +70,12 @@ class Conv(nn.Module):
         self.bn = nn.BatchNorm2d(c2, eps=BN_EPS, momentum=BN_MOMENTUM)
         # In place: its input is the fresh BatchNorm output, which nothing else reads (same gradients, less memory).
         self.act = nn.SiLU(inplace=True) if act else nn.Identity()
-        self.onednn = False  # set by use_onednn() once BatchNorm is folded in
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.onednn and x.dtype == torch.float32 and x.device.type == "cpu" and not torch.is_grad_enabled() \
-                and not torch.jit.is_tracing() and not torch.jit.is_scripting():
-            c = self.conv
-            return torch.ops.mkldnn._convolution_pointwise(
-                x, c.weight, c.bias, c.padding, c.stride, c.dilation, c.groups,
-                "swish" if isinstance(self.act, nn.SiLU) else "none", [], "")
         if self.bn.training and torch.is_grad_enabled() and type(self.bn) is nn.BatchNorm2d \
                 and self.bn.track_running_stats and isinstance(self.act, nn.SiLU):
             return batch_norm_silu(self.conv(x), self.bn)
         return self.act(self.bn(self.conv(x)))
-
-    def use_onednn(self) -> bool:
-        """Run conv + SiLU as one oneDNN kernel for float32 CPU inference (no gradients, not traced for
-        export); needs BatchNorm folded (``DetectionModel.fuse``). Saves a pass over every activation map
-        (~25 % of YOLOv5-SPD-n's CPU latency). Returns whether it is on."""
-        self.onednn = isinstance(self.bn, nn.Identity) and self.conv.bias is not None \
-            and isinstance(self.act, (nn.SiLU, nn.Identity)) and onednn_conv_activation_available()
-        return self.onednn
 
 
 def space_to_depth(x: torch.Tensor) -> torch.Tensor:

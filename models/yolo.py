@@ -111,17 +111,13 @@ class DetectionModel(nn.Module):
 
     def for_inference(self) -> DetectionModel:
         """Eval mode, BatchNorm folded, a Focus stem as the one strided conv it equals, channels-last memory
-        (oneDNN's preferred layout on CPUs, tensor cores' on GPUs), and on CPUs each conv + SiLU one oneDNN
-        kernel: the form val.py, detect.py and the Python API run. Outputs equal the plain model's."""
+        (oneDNN's preferred layout on CPUs, tensor cores' on GPUs): the form val.py, detect.py and the Python
+        API run. Outputs equal the plain model's."""
         self.eval().fuse()
         for module in self.modules():
             if isinstance(module, Focus):
                 module.fold()
-        self.to(memory_format=torch.channels_last)
-        for module in self.modules():
-            if isinstance(module, Conv):
-                module.use_onednn()
-        return self
+        return self.to(memory_format=torch.channels_last)
 
     def info(self, imgsz: int = 640) -> str:
         from models.summary import model_summary

@@ -10,10 +10,8 @@ from models.blocks import (
     SPDConv,
     batch_norm_silu,
     depth_to_space,
-    onednn_conv_activation_available,
     space_to_depth,
 )
-from models.yolo import DetectionModel
 
 
 def test_space_to_depth_matches_authors_slicing_order():
@@ -100,20 +98,6 @@ def test_conv_training_holds_one_map_per_block_for_backward():
         conv(torch.rand(2, 4, 16, 16, requires_grad=True))
     maps = {t.untyped_storage().data_ptr() for t in saved if t.dim() == 4 and t.shape[1] == 8}
     assert len(maps) == 1  # the BatchNorm input; autograd alone keeps SiLU's input too
-
-
-@pytest.mark.skipif(not onednn_conv_activation_available(), reason="no oneDNN conv + SiLU kernel here")
-def test_onednn_inference_equals_plain_and_is_not_traced():
-    model = DetectionModel("space_depth_n.yaml", nc=3).eval()
-    x = torch.rand(1, 3, 64, 96).contiguous(memory_format=torch.channels_last)
-    with torch.no_grad():
-        plain = model.fuse().to(memory_format=torch.channels_last)(x)
-        model.for_inference()
-        assert all(m.onednn for m in model.modules() if isinstance(m, Conv))
-        fused = model(x)
-        graph = str(torch.jit.trace(model, x, strict=False).inlined_graph)
-    torch.testing.assert_close(fused, plain, rtol=1e-4, atol=1e-4)
-    assert "_convolution_pointwise" not in graph and "aten::_convolution" in graph  # exports see plain convolutions
 
 
 @pytest.mark.parametrize("k", [1, 3])
