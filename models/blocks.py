@@ -53,7 +53,7 @@ class _BatchNormSiLU(torch.autograd.Function):
 
 def batch_norm_silu(x: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
     """``silu(bn(x))`` for a BatchNorm2d in training mode (running statistics updated as ``bn(x)`` does),
-    holding half the activation memory for the backward pass."""
+    holding one map for the backward pass instead of two."""
     if bn.num_batches_tracked is not None:
         bn.num_batches_tracked.add_(1)
     momentum = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
