@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from utils.checkpoints import CheckpointError
 from utils.memory import keep_freed_memory
 from utils.trainer import TrainingStopped, train
 
@@ -22,9 +23,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cfg", default="", help="model YAML, path or name in configs/ (default: the --weights "
                    "model, else space_depth_n.yaml)")
     p.add_argument("--data", default="smallobj.yaml", help="dataset YAML (path or name in data/)")
-    p.add_argument("--hyp", default="hyp.quick.yaml", help="hyper-parameters, path or name in configs/ "
-                   "(hyp.scratch.yaml: the paper's recipe)")
-    p.add_argument("--weights", default="", help="start from a checkpoint (ours or YOLOv5-family)")
+    p.add_argument("--hyp", default=None, help="hyper-parameters, path or name in configs/ (default: "
+                   "hyp.quick.yaml, or hyp.finetune.yaml with --weights; hyp.scratch.yaml: the paper's recipe)")
+    p.add_argument("--weights", default="", help="start from a checkpoint (ours or YOLOv5-family); a YOLOv5 "
+                   "checkpoint moves exactly into the SPD form of its graph (--cfg space_depth_*.yaml or --spd)")
+    p.add_argument("--spd", action="store_true", help="train the SPD form of --cfg (or of the --weights graph): "
+                   "every stride-2 Conv becomes a stride-1 Conv + SpaceToDepth")
+    p.add_argument("--partial-transfer", action="store_true", help="when --weights cannot be mapped exactly "
+                   "onto --cfg, copy the tensors that match by name and shape instead of stopping")
     p.add_argument("--epochs", type=int, default=None, help="total epochs (default 30)")
     p.add_argument("--batch-size", type=int, default=16, help="total batch size over all processes")
     p.add_argument("--imgsz", "--img", "--img-size", type=int, default=256, help="training image size")
@@ -38,6 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm under DDP on GPUs")
     p.add_argument("--cache", action="store_true", help="cache decoded, resized images in RAM")
     p.add_argument("--noval", action="store_true", help="validate only after the final epoch")
+    p.add_argument("--val-first", action="store_true", help="also validate the starting weights before the "
+                   "first step (row -1 of results.csv)")
     p.add_argument("--nosave", action="store_true", help="save only the final checkpoint")
     p.add_argument("--patience", type=int, default=100, help="early stop after this many epochs without "
                    "improvement (0: never)")
@@ -58,8 +66,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     args = p.parse_args(argv)
     args.epochs_given = args.epochs is not None
-    if not args.cfg and not args.weights:
+    if not args.cfg and not args.weights:  # (--spd alone: the SPD form of space_depth_n is itself)
         args.cfg = "space_depth_n.yaml"
+    if args.hyp is None:
+        args.hyp = "hyp.finetune.yaml" if args.weights else "hyp.quick.yaml"
+        if args.weights and not args.resume:
+            print(f"--weights without --hyp: fine-tuning with {args.hyp} (pass --hyp to choose another)",
+                  file=sys.stderr)
     if args.epochs is None:
         args.epochs = 30
     return args
@@ -70,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
         train(args)
-    except (TrainingStopped, ValueError, FileNotFoundError) as exc:
+    except (TrainingStopped, CheckpointError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
 

@@ -21,7 +21,7 @@ from utils.datasets import (
 from utils.distributed import select_device
 from utils.logging import LOGGER, increment_path
 from utils.memory import keep_freed_memory
-from utils.metrics import COCO_KEYS, DetectionEvaluator
+from utils.metrics import COCO_KEYS, DetectionEvaluator, tiny_bins_line
 from utils.paths import find_named_file
 from utils.validation import NmsSettings, evaluate
 
@@ -115,6 +115,7 @@ def report(result: dict, names: list[str], verbose: bool, official: bool, batch_
             "same set of objects at every input size)")
         LOGGER.info(f"COCO evaluation (pycocotools) against {gt}:")
         LOGGER.info("  " + "  ".join(f"{k} {result['coco'][k]:.4f}" for k in COCO_KEYS))
+        LOGGER.info("  tiny objects: " + tiny_bins_line(result["coco"]))
     pre, inf, nms = result["speed_ms"]
     LOGGER.info(f"speed: {pre:.1f} ms pre-process, {inf:.1f} ms inference, {nms:.1f} ms NMS per image "
                 f"(batch size {batch_size}, rectangular batches: figures depend on the batch size)")

@@ -208,9 +208,9 @@ class C3(nn.Module):
 class SPP(nn.Module):
     """Spatial pyramid pooling with parallel max-pools: (B, c1, H, W) -> (B, c2, H, W)."""
 
-    def __init__(self, c1: int, c2: int, k: tuple[int, ...] | list[int] = (5, 9, 13)) -> None:
+    def __init__(self, c1: int, c2: int, k: tuple[int, ...] | list[int] = (5, 9, 13), e: float = 0.5) -> None:
         super().__init__()
-        hidden = c1 // 2
+        hidden = int(c1 * e)  # e: only SPD forms of YOLOv5 graphs set it (models.spd_transfer)
         self.cv1 = Conv(c1, hidden, 1, 1)
         self.cv2 = Conv(hidden * (len(k) + 1), c2, 1, 1)
         self.m = nn.ModuleList(nn.MaxPool2d(kernel_size=size, stride=1, padding=size // 2) for size in k)
@@ -223,9 +223,9 @@ class SPP(nn.Module):
 class SPPF(nn.Module):
     """Fast SPP: three chained k x k max-pools equal SPP(k, 2k-1, 3k-2): (B, c1, H, W) -> (B, c2, H, W)."""
 
-    def __init__(self, c1: int, c2: int, k: int = 5) -> None:
+    def __init__(self, c1: int, c2: int, k: int = 5, e: float = 0.5) -> None:
         super().__init__()
-        hidden = c1 // 2
+        hidden = int(c1 * e)  # e: only SPD forms of YOLOv5 graphs set it (models.spd_transfer)
         self.cv1 = Conv(c1, hidden, 1, 1)
         self.cv2 = Conv(hidden * 4, c2, 1, 1)
         self.m = nn.MaxPool2d(kernel_size=k, stride=1, padding=k // 2)

@@ -273,6 +273,30 @@ def model_from_payload(payload: dict, source: str = "checkpoint") -> torch.nn.Mo
     return model.float()
 
 
+def model_from_weights(ckpt: dict, cfg: str | Path | dict | None = None, nc: int | None = None,
+                       spd: bool = False, allow_partial: bool = False):
+    """A DetectionModel for ``cfg`` (default: the checkpoint's own graph; ``spd``: its SPD form) starting from
+    the checkpoint's weights (EMA when present). Returns (model, :class:`models.spd_transfer.TransferReport`).
+
+    The weights move exactly (the same graph, or a YOLOv5 graph into its SPD form); another graph raises
+    :class:`models.spd_transfer.TransferError` unless ``allow_partial``.
+    """
+    from models.spd_transfer import spd_config, transfer_state
+    from models.yolo import DetectionModel
+
+    payload = ckpt["model"]
+    state = ckpt.get("ema") or payload["state_dict"]
+    target_cfg = cfg or payload["config"]
+    if spd:
+        target_cfg = spd_config(target_cfg).config
+    model = DetectionModel(target_cfg, nc=nc if nc is not None else int(payload["config"].get("nc", 80)))
+    report = transfer_state(state, payload["config"], model, allow_partial)
+    names = list(payload.get("names") or [])
+    if len(names) == model.nc:
+        model.names = names
+    return model, report
+
+
 def load_model(weights: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
     """Any supported ``.pt`` (ours or YOLOv5-family) -> a float32 DetectionModel in eval mode.
 
@@ -286,17 +310,33 @@ def load_model(weights: str | Path, device: str | torch.device = "cpu") -> torch
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m utils.checkpoints yolov5n.pt yolov5n_converted.pt``: import a YOLOv5-family checkpoint."""
+    """``python -m utils.checkpoints SRC DST [--cfg space_depth_n.yaml | --spd]``: import a YOLOv5-family
+    checkpoint into our format, optionally moving its weights exactly into the SPD form of its graph."""
     import argparse
 
+    from models.parser import ConfigError
+    from models.spd_transfer import TransferError
+
     parser = argparse.ArgumentParser(description="Convert a YOLOv5-family checkpoint (pickled model objects) "
-                                     "into a weights_only-loadable YOLOv5-SPD checkpoint, executing nothing.")
+                                     "into a weights_only-loadable YOLOv5-SPD checkpoint, executing nothing; "
+                                     "with --cfg or --spd, map its weights exactly into an SPD model.")
     parser.add_argument("source")
     parser.add_argument("destination")
+    parser.add_argument("--cfg", default="", help="target model config (e.g. space_depth_n.yaml)")
+    parser.add_argument("--spd", action="store_true", help="target the SPD form of the source's own graph "
+                        "(or of --cfg)")
+    parser.add_argument("--partial", action="store_true", help="if the graphs cannot be mapped exactly, copy "
+                        "the tensors that match by name and shape (not function-preserving)")
     args = parser.parse_args(argv)
     try:
-        out = convert_checkpoint(args.source, args.destination)
-    except CheckpointError as exc:
+        ckpt = load_checkpoint(args.source)
+        if args.cfg or args.spd:
+            model, report = model_from_weights(ckpt, args.cfg or None, spd=args.spd, allow_partial=args.partial)
+            print(report.line(args.source))
+            ckpt = {"format": FORMAT, "model": model_payload(model), "ema": None, "epoch": -1,
+                    "imported_from": str(args.source)}
+        out = save_checkpoint(ckpt, args.destination)
+    except (CheckpointError, TransferError, ConfigError) as exc:
         raise SystemExit(f"error: {exc}") from None
     print(f"wrote {out}")
 

@@ -15,6 +15,7 @@ import contextlib
 import copy
 import io
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,18 @@ import torch
 import torchvision
 
 COCO_KEYS = ["AP", "AP50", "AP75", "AP_S", "AP_M", "AP_L", "AR1", "AR10", "AR100", "AR_S", "AR_M", "AR_L"]
+# Finer bins inside COCO's "small" (area < 32^2, original-image pixels), as tiny-object benchmarks (AI-TOD)
+# use them: very tiny < 8^2, tiny 8^2-16^2, small 16^2-32^2. AP@[.5:.95] and AR (100 detections) per bin,
+# the object count in n_*; NaN where a bin has no objects (shown as n/a).
+TINY_BINS = {"vt": (0.0, 8.0**2), "t": (8.0**2, 16.0**2), "s16": (16.0**2, 32.0**2)}
+TINY_KEYS = [f"{kind}_{b}" for kind in ("AP", "AR", "n") for b in TINY_BINS]
+
+
+def format_metric(value: float | None, digits: int = 3) -> str:
+    """A figure for logs: 'n/a' where there was nothing to measure (NaN or None)."""
+    if value is None or value != value:
+        return "n/a"
+    return f"{value:.{digits}f}"
 IOU_THRESHOLDS = torch.linspace(0.5, 0.95, 10)
 
 
@@ -167,14 +180,29 @@ def load_coco_json(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def tiny_bins_line(coco: dict[str, float]) -> str:
+    """The tiny-object bins as one log line: 'AP_vt (<8², 12 objects) 0.051 AR 0.210 | ...'."""
+    labels = {"vt": "<8²", "t": "8-16²", "s16": "16-32²"}
+    parts = []
+    for b, label in labels.items():
+        n = coco.get(f"n_{b}")
+        count = "?" if n is None else int(n)
+        parts.append(f"AP_{b} ({label} px, {count} objects) {format_metric(coco.get(f'AP_{b}'))} "
+                     f"AR {format_metric(coco.get(f'AR_{b}'))}")
+    return " | ".join(parts)
+
+
 def run_cocoeval(ground_truth: dict[str, Any], predictions: list[dict[str, Any]],
                  image_ids: list[int] | None = None) -> tuple[dict[str, float], str]:
     """pycocotools bbox evaluation. Returns the 12 figures and pycocotools' printed summary."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
+    counts = _tiny_bin_counts(ground_truth, image_ids)
     if not predictions:
-        return dict.fromkeys(COCO_KEYS, 0.0), "no predictions: every COCO figure is 0"
+        empty = {f"{kind}_{b}": (0.0 if counts[b] else math.nan) for kind in ("AP", "AR") for b in TINY_BINS}
+        return {**dict.fromkeys(COCO_KEYS, 0.0), **empty, **{f"n_{b}": float(n) for b, n in counts.items()}}, \
+            "no predictions: every COCO figure is 0"
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         gt = COCO()
@@ -185,11 +213,39 @@ def run_cocoeval(ground_truth: dict[str, Any], predictions: list[dict[str, Any]]
         evaluator = COCOeval(gt, dt, "bbox")
         if image_ids is not None:
             evaluator.params.imgIds = image_ids
+        # the tiny bins ride along as extra area ranges (summarize() looks up COCO's four by label)
+        evaluator.params.areaRng = list(evaluator.params.areaRng) + [list(r) for r in TINY_BINS.values()]
+        evaluator.params.areaRngLbl = list(evaluator.params.areaRngLbl) + list(TINY_BINS)
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
     stats = [max(float(s), 0.0) for s in evaluator.stats]  # -1 (no such objects) reads as 0
-    return dict(zip(COCO_KEYS, stats)), buffer.getvalue()
+    figures = dict(zip(COCO_KEYS, stats))
+    for b in TINY_BINS:
+        a = evaluator.params.areaRngLbl.index(b)
+        m = evaluator.params.maxDets.index(100)
+        precision = evaluator.eval["precision"][:, :, :, a, m]  # (iou, recall, class)
+        recall = evaluator.eval["recall"][:, :, a, m]  # (iou, class)
+        figures[f"AP_{b}"] = float(precision[precision > -1].mean()) if counts[b] and (precision > -1).any() \
+            else (0.0 if counts[b] else math.nan)
+        figures[f"AR_{b}"] = float(recall[recall > -1].mean()) if counts[b] and (recall > -1).any() \
+            else (0.0 if counts[b] else math.nan)
+        figures[f"n_{b}"] = float(counts[b])
+    return figures, buffer.getvalue()
+
+
+def _tiny_bin_counts(ground_truth: dict[str, Any], image_ids: list[int] | None) -> dict[str, int]:
+    """Non-crowd objects per tiny bin (pycocotools' rule: area within [low, high])."""
+    wanted = set(image_ids) if image_ids is not None else None
+    counts = dict.fromkeys(TINY_BINS, 0)
+    for ann in ground_truth.get("annotations", []):
+        if ann.get("iscrowd", 0) or (wanted is not None and ann["image_id"] not in wanted):
+            continue
+        area = ann.get("area", 0.0)
+        for b, (low, high) in TINY_BINS.items():
+            if low <= area <= high:
+                counts[b] += 1
+    return counts
 
 
 # ------------------------------------------------------------------------------------------- evaluator

@@ -22,10 +22,11 @@ import yaml
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
+from models.spd_transfer import spd_config
 from models.yolo import DetectionModel
 from utils import distributed as dist_utils
 from utils.anchors import check_anchors
-from utils.checkpoints import FORMAT, load_checkpoint, load_model, model_payload, save_checkpoint
+from utils.checkpoints import FORMAT, load_checkpoint, load_model, model_from_weights, model_payload, save_checkpoint
 from utils.datasets import (
     YoloDataset,
     create_dataloader,
@@ -35,7 +36,7 @@ from utils.datasets import (
 )
 from utils.logging import LOGGER, get_logger, increment_path
 from utils.loss import LossGains, YoloLoss
-from utils.metrics import COCO_KEYS, DetectionEvaluator, fitness
+from utils.metrics import COCO_KEYS, TINY_KEYS, DetectionEvaluator, fitness, tiny_bins_line
 from utils.optim import ModelEMA, build_optimizer, lr_lambda, warmup
 from utils.paths import find_named_file
 from utils.plots import plot_batch, plot_labels, plot_results
@@ -45,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOMINAL_BATCH = 64
 CSV_KEYS = (["epoch", "train/box_loss", "train/obj_loss", "train/cls_loss", "metrics/precision",
              "metrics/recall", "metrics/mAP50", "metrics/mAP50-95"]
-            + [f"coco/{k}" for k in COCO_KEYS] + ["lr/pg0", "lr/pg1", "lr/pg2"])
+            + [f"coco/{k}" for k in COCO_KEYS + TINY_KEYS] + ["lr/pg0", "lr/pg1", "lr/pg2"])
 
 
 class TrainingStopped(RuntimeError):
@@ -159,18 +160,15 @@ def train(opt: Namespace) -> dict:
         model.load_state_dict(resume_ckpt["model"]["state_dict"])
     elif opt.weights:
         source = load_checkpoint(_resolve_weights(opt.weights))
-        cfg = opt.cfg or source["model"]["config"]
-        model = DetectionModel(cfg, nc=nc)
-        state = source.get("ema") or source["model"]["state_dict"]
-        own = model.state_dict()
-        exclude = {"anchors"} if opt.cfg else set()
-        transfer = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape
-                    and k.rsplit(".", 1)[-1] not in exclude}
-        model.load_state_dict(transfer, strict=False)
-        pretrained_head = any(k.endswith(".anchors") for k in transfer)
-        LOGGER.info(f"transferred {len(transfer)}/{len(own)} tensors from {opt.weights}")
+        model, report = model_from_weights(source, opt.cfg, nc, spd=getattr(opt, "spd", False),
+                                           allow_partial=getattr(opt, "partial_transfer", False))
+        # The head keeps its anchors only when its weights came with them (AutoAnchor runs otherwise).
+        pretrained_head = f"model.{len(model.model) - 1}.m.0.weight" not in report.skipped \
+            and report.mode != "partial"
+        line = report.line(opt.weights)
+        (LOGGER.info if report.function_preserving else LOGGER.warning)(line)
     else:
-        model = DetectionModel(opt.cfg, nc=nc)
+        model = DetectionModel(spd_config(opt.cfg).config if getattr(opt, "spd", False) else opt.cfg, nc=nc)
     model.names = names
     model.to(device, memory_format=torch.channels_last)  # 1.2-1.3x faster training steps on CPUs (benchmarks)
     for name, p in model.named_parameters():
@@ -271,6 +269,18 @@ def train(opt: Namespace) -> dict:
         _save(path, model, ema, optimizer, scaler, completed_epoch, best_fitness, opt, hyp, data, partial,
               last_step)
 
+    if main and getattr(opt, "val_first", False) and resume_ckpt is None and val_loader is not None:
+        # where the starting weights stand (a pretrained model's figure), as row "-1" of results.csv
+        rng = rng_state()  # the loader draws worker seeds: keep the run identical to one without this
+        start = evaluate(ema.ema, val_loader, evaluator, NmsSettings(), progress=False)
+        restore_rng_state(rng)
+        LOGGER.info(f"before training: {_val_line(start)}")
+        row = _results_row(-1, torch.zeros(3), start, [0.0] * len(optimizer.param_groups))
+        with open(results_csv, "a", newline="") as f:
+            csv.writer(f).writerow(row)
+        for key, value in zip(CSV_KEYS[1:], row[1:]):
+            writer.add_scalar(key, value, -1)
+
     stop_flag = _SignalFlag()
     metrics: dict = {}
     t_start = time.time()
@@ -279,6 +289,8 @@ def train(opt: Namespace) -> dict:
     try:
         for epoch in range(start_epoch, opt.epochs):
             train_model.train()
+            if hyp.get("freeze_bn_stats", False):
+                freeze_batchnorm_statistics(model)
             train_loader.set_epoch(epoch)  # re-seeds the DistributedSampler and the augmentations
             mean_loss = torch.zeros(3, device=device)
             optimizer.zero_grad(set_to_none=True)
@@ -349,11 +361,7 @@ def train(opt: Namespace) -> dict:
                 for key, value in zip(CSV_KEYS[1:], row[1:]):
                     writer.add_scalar(key, value, epoch)
                 if metrics:
-                    coco = metrics.get("coco", {})
-                    LOGGER.info(f"  val: P {metrics['P']:.3f} R {metrics['R']:.3f} mAP50 {metrics['mAP50']:.3f} "
-                                f"mAP50-95 {metrics['mAP50_95']:.3f} | COCO AP {coco.get('AP', 0):.3f} "
-                                f"AP_S {coco.get('AP_S', 0):.3f} AP_M {coco.get('AP_M', 0):.3f} "
-                                f"AP_L {coco.get('AP_L', 0):.3f}")
+                    LOGGER.info(f"  val: {_val_line(metrics)}")
                 # without validation (--noval) the newest weights count as the best so far
                 improved = not metrics or fitness(metrics) > best_fitness
                 if improved:
@@ -425,11 +433,30 @@ def _random_rescale(images: torch.Tensor, imgsz: int, gs: int, seed: int) -> tor
     return torch.nn.functional.interpolate(images, size=shape, mode="bilinear", align_corners=False)
 
 
+def _val_line(metrics: dict) -> str:
+    coco = metrics.get("coco", {})
+    line = (f"P {metrics['P']:.3f} R {metrics['R']:.3f} mAP50 {metrics['mAP50']:.3f} mAP50-95 "
+            f"{metrics['mAP50_95']:.3f} | COCO AP {coco.get('AP', 0):.3f} AP_S {coco.get('AP_S', 0):.3f} "
+            f"AP_M {coco.get('AP_M', 0):.3f} AP_L {coco.get('AP_L', 0):.3f}")
+    return line + (f"\n  tiny objects: {tiny_bins_line(coco)}" if "n_vt" in coco else "")
+
+
+def freeze_batchnorm_statistics(model: torch.nn.Module) -> None:
+    """BatchNorm layers normalise with their running statistics and stop updating them (their affine
+    weights still train). A fine-tuned model keeps the statistics it was trained with, and an SPD model made
+    from a YOLOv5 computes in training what its source computes (batch statistics would also count the
+    three new phase groups)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()
+
+
 def _results_row(epoch: int, mean_loss: torch.Tensor, metrics: dict, lrs: list[float]) -> list:
     coco = metrics.get("coco", {})
     return ([epoch, *[round(float(v), 5) for v in mean_loss.tolist()],
              *[round(float(metrics.get(k, 0.0)), 5) for k in ("P", "R", "mAP50", "mAP50_95")],
-             *[round(float(coco.get(k, 0.0)), 5) for k in COCO_KEYS], *[float(v) for v in lrs]])
+             *[round(float(coco.get(k, 0.0)), 5) for k in COCO_KEYS],
+             *[round(float(coco.get(k, math.nan)), 5) for k in TINY_KEYS], *[float(v) for v in lrs]])
 
 
 def _report_scan(scan, split: str, save_dir: Path) -> None:
