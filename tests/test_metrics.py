@@ -66,3 +66,27 @@ def test_average_precision_of_perfect_and_half():
 def test_run_cocoeval_without_predictions_is_zero():
     stats, _ = run_cocoeval({"images": [], "annotations": [], "categories": []}, [])
     assert stats["AP"] == 0.0
+
+
+def _gt_with_sides(sides):
+    anns = [{"id": i + 1, "image_id": 1, "category_id": 0, "bbox": [10.0 + 40 * i, 10.0, s, s], "area": s * s,
+             "iscrowd": 0} for i, s in enumerate(sides)]
+    return {"images": [{"id": 1, "width": 400, "height": 100}], "annotations": anns,
+            "categories": [{"id": 0, "name": "a"}]}
+
+
+def test_tiny_bins_count_and_score_by_original_area():
+    from utils.metrics import format_metric, tiny_bins_line
+
+    gt = _gt_with_sides([5.0, 12.0, 20.0, 40.0])  # one object in each tiny bin, one medium
+    found = [a for a in gt["annotations"] if a["area"] < 16**2]  # the <8² and 8-16² objects, exactly
+    predictions = [{"image_id": 1, "category_id": 0, "bbox": a["bbox"], "score": 0.9} for a in found]
+    stats, _ = run_cocoeval(gt, predictions)
+    assert (stats["n_vt"], stats["n_t"], stats["n_s16"]) == (1, 1, 1)
+    assert stats["AP_vt"] == pytest.approx(1.0) and stats["AP_t"] == pytest.approx(1.0)
+    assert stats["AP_s16"] == 0.0 and stats["AR_s16"] == 0.0
+    assert "AP_vt (<8² px, 1 objects) 1.000" in tiny_bins_line(stats)
+
+    no_tiny, _ = run_cocoeval(_gt_with_sides([20.0, 40.0]), predictions)
+    assert np.isnan(no_tiny["AP_vt"]) and no_tiny["n_vt"] == 0 and format_metric(no_tiny["AP_vt"]) == "n/a"
+    assert no_tiny["AP_s16"] == 0.0

@@ -29,7 +29,7 @@ def _args(tiny_data, project, *extra):
 
 def test_smoke_train_validate_save_resume(tiny_data, tmp_path, monkeypatch):
     monkeypatch.setenv("YOLOV5_SPD_CACHE", str(tmp_path / "cache"))
-    result = train.train(_args(tiny_data, tmp_path, "--epochs", "1", "--cfg", "space_depth_n.yaml"))
+    result = train.train(_args(tiny_data, tmp_path, "--epochs", "1", "--cfg", "space_depth_n.yaml", "--val-first"))
     run = tmp_path / "exp"
     assert result["save_dir"] == str(run)
     for name in ("results.csv", "results.png", "labels.jpg", "train_batch0.jpg", "hyp.yaml", "opt.yaml"):
@@ -44,8 +44,8 @@ def test_smoke_train_validate_save_resume(tiny_data, tmp_path, monkeypatch):
     train.train(_args(tiny_data, tmp_path, "--resume", str(run / "weights" / "last.pt"), "--epochs", "2"))
     with open(run / "results.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [r["epoch"] for r in rows] == ["0", "1"]
-    assert "coco/AP_S" in rows[0]
+    assert [r["epoch"] for r in rows] == ["-1", "0", "1"]  # -1: --val-first, the starting weights
+    assert "coco/AP_S" in rows[0] and "coco/AP_t" in rows[0]
     assert torch.load(run / "weights" / "last.pt", weights_only=True)["epoch"] == 1
 
 
@@ -143,3 +143,20 @@ def test_sigterm_saves_last_and_exits(tiny_data, tmp_path):
     assert "saved" in output
     last = torch.load(tmp_path / "exp" / "weights" / "last.pt", weights_only=True)
     assert last["partial_epoch"] and last["epoch"] >= 0
+
+
+def test_weights_without_hyp_pick_the_fine_tuning_recipe():
+    assert train.parse_args([]).hyp == "hyp.quick.yaml"
+    assert train.parse_args(["--weights", "yolov5n.pt"]).hyp == "hyp.finetune.yaml"
+    assert train.parse_args(["--weights", "yolov5n.pt", "--hyp", "hyp.scratch.yaml"]).hyp == "hyp.scratch.yaml"
+
+
+def test_frozen_batchnorm_statistics_do_not_move_in_training():
+    from utils.trainer import freeze_batchnorm_statistics
+
+    model = DetectionModel("space_depth_n.yaml", nc=2).train()
+    freeze_batchnorm_statistics(model)
+    bn = model.model[1].bn
+    before = bn.running_mean.clone()
+    sum(m.sum() for m in model(torch.rand(2, 3, 64, 64))).backward()
+    assert torch.equal(bn.running_mean, before) and bn.weight.grad is not None
