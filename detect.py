@@ -21,6 +21,7 @@ from utils.datasets import IMAGE_SUFFIXES
 from utils.inference import Detections, Detector, read_image
 from utils.logging import LOGGER, increment_path
 from utils.memory import keep_freed_memory
+from utils.paths import safe_path_component
 from utils.plots import draw_boxes
 
 ROOT = Path(__file__).resolve().parent
@@ -120,7 +121,7 @@ def _write_txt(det: Detections, path: Path, save_conf: bool) -> None:
 
 def _write_crops(image: np.ndarray, det: Detections, folder: Path, stem: str) -> None:
     for k, (box, cls) in enumerate(zip(det.boxes.astype(int), det.classes)):
-        out = folder / det.names[int(cls)]
+        out = folder / safe_path_component(det.names[int(cls)])
         out.mkdir(parents=True, exist_ok=True)
         x1, y1, x2, y2 = box
         if x2 > x1 and y2 > y1:

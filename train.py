@@ -82,10 +82,12 @@ def main(argv: list[str] | None = None) -> None:
     keep_freed_memory()
     args = parse_args(argv)
     try:
-        train(args)
+        result = train(args)
     except (TrainingStopped, CheckpointError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
+    if "signal" in result:  # interrupted: last.pt is saved, but the run did not finish
+        raise SystemExit(128 + result["signal"])
 
 
 if __name__ == "__main__":

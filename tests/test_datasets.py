@@ -233,3 +233,49 @@ def test_batches_are_channels_last_with_the_same_values():
     batch = stack_channels_last(images)
     assert batch.shape == (4, 3, 8, 10) and batch.is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(batch, torch.stack(images))
+
+
+def _data_yaml(tmp_path, names_block: str) -> Path:
+    path = tmp_path / "d.yaml"
+    path.write_text(f"path: .\nval: images\n{names_block}")
+    return path
+
+
+def test_names_mapping_is_indexed_by_integer_ids(tmp_path):
+    config = load_dataset_config(_data_yaml(tmp_path, "names:\n  '0': a\n  '1': b\n  '2': c\n  '10': d\n"
+                                            "  '3': e\n  '4': f\n  '5': g\n  '6': h\n  '7': i\n  '8': j\n  '9': k\n"))
+    assert config["names"][:4] == ["a", "b", "c", "e"] and config["names"][10] == "d"
+
+
+@pytest.mark.parametrize("block, message", [
+    ("names: {0: person, 2: car, 7: truck}\n", r"exactly 0..2; missing \[1\], unexpected \[7\]"),
+    ("names: {a: person}\n", "not a class id"),
+])
+def test_names_mapping_with_gaps_is_an_error(tmp_path, block, message):
+    with pytest.raises(DatasetError, match=message):
+        load_dataset_config(_data_yaml(tmp_path, block))
+
+
+@pytest.mark.parametrize("row", ["nan 0.5 0.5 0.2 0.2", "0 nan 0.5 0.2 0.2", "0 0.5 0.5 inf 0.2", "0 0.5 -inf 0.2 0.2"])
+def test_non_finite_label_values_are_bad_labels_with_file_and_line(row):
+    labels, kind, message, _ = parse_label_text(f"0 0.5 0.5 0.1 0.1\n{row}\n", 2, "a.txt")
+    assert labels is None and kind == "bad label" and message.startswith("a.txt:2: NaN or infinite")
+
+
+def test_label_file_with_byte_order_mark_is_read(tmp_path):
+    images = tmp_path / "images"
+    _write_image(images / "a.jpg")
+    _write_label(images / "a.jpg", "\ufeff0 0.5 0.5 0.2 0.2\n".encode())
+    scan = scan_dataset(str(images), nc=1)
+    assert scan.n_boxes == 1 and not scan.problems
+
+
+def test_images_without_any_label_file_are_an_error_naming_the_folder(tmp_path):
+    images = tmp_path / "images"
+    for name in ("a.jpg", "b.jpg"):
+        _write_image(images / name)
+    (tmp_path / "lables").mkdir()  # the usual typo
+    with pytest.raises(DatasetError, match=r"no label files; looked for them in .*labels"):
+        scan_dataset(str(images), nc=1)
+    _write_label(images / "a.jpg", "0 0.5 0.5 0.2 0.2\n")
+    assert scan_dataset(str(images), nc=1).n_boxes == 1  # one labelled, one background image: fine

@@ -81,3 +81,12 @@ def test_detect_on_a_video_writes_an_annotated_video(yolov5n_weights, shared, tm
     while out.read()[0]:
         frames += 1
     assert frames == 2
+
+
+@pytest.mark.parametrize("name", ["../../x", "/abs/x", "..", "a\\b", "\x00", ""])
+def test_class_names_never_leave_the_folder(name, tmp_path):
+    from utils.paths import safe_path_component
+
+    component = safe_path_component(name)
+    target = (tmp_path / component).resolve()
+    assert target.parent == tmp_path.resolve() and component not in ("", ".", "..")

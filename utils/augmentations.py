@@ -6,6 +6,7 @@ Every function takes an explicit ``numpy.random.Generator`` so that a seed repro
 from __future__ import annotations
 
 import math
+import os
 import warnings
 
 import cv2
@@ -149,6 +150,7 @@ class AlbumentationsPipeline:
     """
 
     def __init__(self, probability_scale: float = 1.0) -> None:
+        os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # its import would otherwise ask PyPI for news
         import albumentations as A
 
         p = probability_scale

@@ -33,6 +33,7 @@ from utils.augmentations import (
     resize_longest_side,
 )
 from utils.boxes import xywh_to_xyxy, xyxy_to_xywh
+from utils.logging import LOGGER
 from utils.paths import find_named_file
 
 IMAGE_SUFFIXES = {".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"}
@@ -61,6 +62,26 @@ def resolve_data_path(data: str | Path) -> Path:
     return path
 
 
+def names_from_mapping(names: dict, source: str) -> list[str]:
+    """A ``{id: name}`` mapping as a list indexed by the integer ids, which must be exactly 0..nc-1
+    (never sorted as text: {'0', '1', '2', '10'} would put '10' third)."""
+    ids: dict[int, Any] = {}
+    for key, value in names.items():
+        try:
+            index = int(str(key).strip())
+        except ValueError:
+            raise DatasetError(f"{source}: 'names' key {key!r} is not a class id (an integer)") from None
+        if index in ids:
+            raise DatasetError(f"{source}: 'names' has class id {index} twice")
+        ids[index] = value
+    expected = set(range(len(ids)))
+    missing, extra = sorted(expected - set(ids)), sorted(set(ids) - expected)
+    if missing or extra:
+        raise DatasetError(f"{source}: 'names' ids must be exactly 0..{len(ids) - 1}; missing {missing}, "
+                           f"unexpected {extra}")
+    return [str(ids[i]) for i in range(len(ids))]
+
+
 def load_dataset_config(data: str | Path) -> dict[str, Any]:
     """Read a dataset YAML; split paths are resolved against ``path`` (itself relative to the YAML)."""
     path = resolve_data_path(data)
@@ -72,7 +93,7 @@ def load_dataset_config(data: str | Path) -> dict[str, Any]:
         raise DatasetError(f"{path}: expected a mapping")
     names = config.get("names")
     if isinstance(names, dict):
-        names = [str(names[k]) for k in sorted(names)]
+        names = names_from_mapping(names, str(path))
     if not isinstance(names, list) or not names:
         raise DatasetError(f"{path}: 'names' must be a non-empty list or {{id: name}} mapping")
     root = (path.parent / str(config.get("path", "."))).resolve()
@@ -204,6 +225,8 @@ def parse_label_text(text: str, nc: int, source: str) -> tuple[np.ndarray | None
             values = [float(v) for v in parts]
         except ValueError:
             return None, "bad label", f"{source}:{line_no}: non-numeric value in {line.strip()!r}", 0
+        if not all(math.isfinite(v) for v in values):
+            return None, "bad label", f"{source}:{line_no}: NaN or infinite value in {line.strip()!r}", 0
         if len(values) > 5 and len(values) % 2 == 1 and len(values) >= 7:  # polygon: cls x1 y1 x2 y2 ...
             xy = np.array(values[1:]).reshape(-1, 2)
             lo, hi = xy.min(0), xy.max(0)
@@ -257,12 +280,12 @@ def _check_pair(image: Path, nc: int, json_labels: dict[str, np.ndarray] | None 
         labels = json_labels.get(image.name)
         if labels is None:
             return None, None, "bad label", f"{image}: not in the annotations JSON", 0
-        return shape, np.clip(labels, 0, [nc - 1, 1, 1, 1, 1]), "", "", 0
+        return shape, np.concatenate([labels[:, :1], np.clip(labels[:, 1:], 0, 1)], 1), "", "", 0
     label_file = label_path_for(image)
     if not label_file.is_file():
         return shape, np.zeros((0, 5), np.float32), "", "", 0
     try:
-        text = label_file.read_bytes().decode("utf-8")
+        text = label_file.read_bytes().decode("utf-8-sig")  # a byte-order mark is allowed
     except UnicodeDecodeError:
         return None, None, "bad label", f"{label_file}: not UTF-8 text", 0
     except OSError as exc:
@@ -295,7 +318,9 @@ def scan_dataset(source: str | list[str], nc: int, workers: int = 8, use_cache: 
     files = list_images(source)
     json_labels = None
     if annotations and files and not label_path_for(files[0]).parent.is_dir():
-        json_labels, _ = labels_from_coco_json(annotations)
+        json_labels, json_nc = labels_from_coco_json(annotations)
+        if json_nc > nc:
+            raise DatasetError(f"{annotations}: {json_nc} categories but the dataset YAML names {nc} classes")
     key = _fingerprint(files, nc) + (f"|{annotations}" if json_labels is not None else "")
     if json_labels is not None:
         st = Path(annotations).stat()
@@ -324,12 +349,27 @@ def scan_dataset(source: str | list[str], nc: int, workers: int = 8, use_cache: 
             result.images.append(str(image))
             result.shapes.append(shape)
             result.labels.append(labels)
+    if json_labels is None:
+        _check_labels_exist([Path(p) for p in result.images], source)
     if use_cache:
         _write_json_atomic(cache_file, {
             "key": key, "images": result.images, "shapes": result.shapes,
             "labels": [x.tolist() for x in result.labels], "problems": result.problems,
             "warnings": result.warnings})
     return result
+
+
+def _check_labels_exist(files: list[Path], source: str | list[str]) -> None:
+    """Images but not one label file is a mistake (a misspelled labels/ folder), not an empty dataset."""
+    if not files:
+        return
+    missing = sum(not label_path_for(f).is_file() for f in files)
+    if missing == len(files):
+        raise DatasetError(f"{source}: {len(files)} images but no label files; looked for them in "
+                           f"{label_path_for(files[0]).parent} (images/ -> labels/, same name, .txt)")
+    if missing > len(files) / 2:
+        LOGGER.warning(f"{source}: {missing} of {len(files)} images have no label file (background images); "
+                       f"labels are read from {label_path_for(files[0]).parent}")
 
 
 def _write_json_atomic(path: Path, payload: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 
@@ -14,3 +15,11 @@ def find_named_file(name: str | Path, folder: Path, suffix: str = "") -> Path | 
         if candidate.is_file():
             return candidate
     return None
+
+
+def safe_path_component(name: str) -> str:
+    """A class name (from a checkpoint or a YAML: untrusted) as one harmless file or folder name: separators,
+    control characters and leading dots become '_', so '../../x' or '/abs/x' stays inside the folder."""
+    cleaned = re.sub(r"[\\/\x00-\x1f\x7f:*?\"<>|]", "_", str(name)).strip()
+    cleaned = re.sub(r"^\.+", lambda m: "_" * len(m.group()), cleaned)
+    return cleaned[:100] or "_"

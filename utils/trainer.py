@@ -402,7 +402,10 @@ def train(opt: Namespace) -> dict:
         hours = (time.time() - t_start) / 3600
         LOGGER.info(f"{epoch - start_epoch + 1} epochs completed in {hours:.3f} hours; results in {save_dir}")
     dist_utils.cleanup_distributed()
-    return {"save_dir": str(save_dir), **{k: v for k, v in metrics.items() if k != "curves"}}
+    out = {"save_dir": str(save_dir), **{k: v for k, v in metrics.items() if k != "curves"}}
+    if interrupted:
+        out["signal"] = int(stop_flag.raised)  # train.py exits 128 + signal, as a shell does
+    return out
 
 
 # ------------------------------------------------------------------------------------------- helpers
