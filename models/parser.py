@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from torch import nn
 
 from models.blocks import C3, SPP, SPPF, Bottleneck, Concat, Conv, Focus, SpaceToDepth, SPDConv
 from models.head import Detect
 from utils.paths import find_named_file
+from utils.yaml_files import load_yaml_text
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -124,9 +124,11 @@ def load_config(cfg: str | Path | dict) -> dict:
         path = resolve_config_path(cfg)
         source = str(path)
         try:
-            config = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+            config = load_yaml_text(path.read_text(encoding="utf-8"), str(path))
+        except YamlError as exc:
+            raise ConfigError(str(exc)) from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not UTF-8 text") from None
         if not isinstance(config, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
     for key in ("backbone", "head"):
@@ -137,7 +139,23 @@ def load_config(cfg: str | Path | dict) -> dict:
     config.setdefault("nc", 80)
     config.setdefault("ch", 3)
     config["_source"] = source
+    _check_scalars(config, source)
     return config
+
+
+# Sane ranges: a config (or a checkpoint's) outside them would build a model too large to allocate.
+_LIMITS = {"depth_multiple": (0.0, 4.0), "width_multiple": (0.0, 4.0), "nc": (1, 100_000), "ch": (1, 64)}
+
+
+def _check_scalars(config: dict, source: str) -> None:
+    for key, (low, high) in _LIMITS.items():
+        value = config[key]
+        integral = key in ("nc", "ch")
+        if isinstance(value, bool) or not isinstance(value, int if integral else (int, float)) \
+                or not (low < value <= high if not integral else low <= value <= high):
+            kind = "an integer" if integral else "a number"
+            raise ConfigError(f"{source}: '{key}' must be {kind} in {'[' if integral else '('}{low}, {high}], "
+                              f"got {value!r}")
 
 
 def _resolve_arg(value: Any, config: dict) -> Any:

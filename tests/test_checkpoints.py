@@ -106,3 +106,64 @@ def test_converted_yolov5n_loads_weights_only(yolov5n_weights, tmp_path):
     raw = torch.load(out, weights_only=True)
     assert raw["format"] == FORMAT and raw["model"]["names"][0] == "person"
     assert load_model(out).nc == 80
+
+
+def _saved(tmp_path, mutate=None, name="m.pt"):
+    model = DetectionModel("yolov5n.yaml", nc=2)
+    model.names = ["a", "b"]
+    payload = {"format": FORMAT, "model": model_payload(model), "epoch": 0}
+    if mutate:
+        mutate(payload)
+    return save_checkpoint(payload, tmp_path / name)
+
+
+def test_flipped_bytes_fail_the_crc_check(tmp_path):
+    path = _saved(tmp_path)
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 4096] = bytes(b ^ 0xFF for b in data[middle:middle + 4096])
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="damaged checkpoint"):
+        load_model(path)
+
+
+def test_non_finite_weights_are_refused(tmp_path):
+    def poison(payload):
+        payload["model"]["state_dict"]["model.0.conv.weight"][0, 0, 0, 0] = float("nan")
+
+    with pytest.raises(CheckpointError, match="model.0.conv.weight holds NaN"):
+        load_model(_saved(tmp_path, poison))
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda p: p["model"].update(names=["a", "b", "c"]), "3 class names for a model with 2 classes"),
+    (lambda p: p["model"]["config"].update(width_multiple=400), "'width_multiple' must be a number"),
+    (lambda p: p["model"].update(config="yolov5n.yaml"), "config is a str"),
+])
+def test_inconsistent_checkpoints_are_one_clear_error(tmp_path, mutate, message):
+    with pytest.raises(CheckpointError, match=message):
+        load_model(_saved(tmp_path, mutate))
+
+
+def test_checkpoints_get_ordinary_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = _saved(tmp_path)
+    finally:
+        os.umask(old)
+    assert oct(path.stat().st_mode & 0o777) == oct(0o644)
+
+
+def test_disk_full_is_one_line_and_leaves_the_old_file(tmp_path, monkeypatch):
+    import errno
+
+    path = _saved(tmp_path)
+    before = path.read_bytes()
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(CheckpointError, match=f"No space left on device: {path}"):
+        _saved(tmp_path)
+    assert path.read_bytes() == before and not list(tmp_path.glob(".*.tmp"))

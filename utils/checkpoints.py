@@ -12,10 +12,12 @@ record of its state, and any other global (``os.system``, ``builtins.eval`` ...)
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import tempfile
 import types
+import zipfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -36,15 +38,36 @@ def save_checkpoint(payload: dict, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint is an ordinary file
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if exc.errno == errno.ENOSPC:
+            raise CheckpointError(f"No space left on device: {path} (the previous file, if any, is intact)") from None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the ``.NAME.*.tmp`` files a killed save can leave behind in ``folder``."""
+    removed = []
+    for tmp in Path(folder).glob(".*.pt.*.tmp"):
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed
 
 
 def model_payload(model: torch.nn.Module, half: bool = False) -> dict:
@@ -64,6 +87,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    _check_archive(path)
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
@@ -77,6 +101,27 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path}: unknown checkpoint format {ckpt.get('format')!r}")
     return ckpt
+
+
+def _check_archive(path: Path) -> None:
+    """A zip checkpoint (torch.save's format) whose members fail their CRC is corrupt: refuse it rather than
+    load flipped bytes as weights."""
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, RuntimeError, EOFError) as exc:
+        raise CheckpointError(f"{path}: damaged checkpoint archive ({_one_line(exc)})") from None
+    if bad is not None:
+        raise CheckpointError(f"{path}: damaged checkpoint (member {bad} fails its CRC check)")
+
+
+def check_finite(state: dict[str, torch.Tensor], source: str) -> None:
+    """Weights with NaN or infinity detect nothing: refuse them, naming the first such tensor."""
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all():
+            raise CheckpointError(f"{source}: tensor {key} holds NaN or infinite values")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -259,8 +304,18 @@ def model_from_payload(payload: dict, source: str = "checkpoint") -> torch.nn.Mo
     """Rebuild a DetectionModel from a ``model_payload`` dict, checking every tensor matches."""
     from models.yolo import DetectionModel
 
-    model = DetectionModel(payload["config"], ch=int(payload["config"].get("ch", 3)))
-    model.names = list(payload.get("names") or model.names)
+    config = payload.get("config")
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{source}: the model config is a {type(config).__name__}, not a mapping")
+    try:
+        model = DetectionModel(config, ch=int(config.get("ch", 3)))
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"{source}: bad model config ({_one_line(exc)})") from None
+    names = list(payload.get("names") or model.names)
+    if len(names) != model.nc:
+        raise CheckpointError(f"{source}: {len(names)} class names for a model with {model.nc} classes")
+    model.names = [str(n) for n in names]
+    check_finite(payload["state_dict"], source)
     expected = model.state_dict()
     state = {k: v for k, v in payload["state_dict"].items() if k in expected}
     missing = sorted(set(expected) - set(state))
@@ -286,6 +341,7 @@ def model_from_weights(ckpt: dict, cfg: str | Path | dict | None = None, nc: int
 
     payload = ckpt["model"]
     state = ckpt.get("ema") or payload["state_dict"]
+    check_finite(state, str(ckpt.get("imported_from", "checkpoint")))
     target_cfg = cfg or payload["config"]
     if spd:
         target_cfg = spd_config(target_cfg).config

@@ -20,7 +20,6 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-import yaml
 from torch.utils.data import Dataset
 from torchvision.io import ImageReadMode, decode_jpeg, read_file
 
@@ -35,6 +34,7 @@ from utils.augmentations import (
 from utils.boxes import xywh_to_xyxy, xyxy_to_xywh
 from utils.logging import LOGGER
 from utils.paths import find_named_file
+from utils.yaml_files import YamlError, load_yaml_text
 
 IMAGE_SUFFIXES = {".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"}
 COORD_TOLERANCE = 1e-3  # label coordinates may exceed [0, 1] by this much (rounding in exporters); clipped
@@ -86,9 +86,11 @@ def load_dataset_config(data: str | Path) -> dict[str, Any]:
     """Read a dataset YAML; split paths are resolved against ``path`` (itself relative to the YAML)."""
     path = resolve_data_path(data)
     try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+        config = load_yaml_text(path.read_text(encoding="utf-8"), str(path))
+    except YamlError as exc:
+        raise DatasetError(str(exc)) from None
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path}: not UTF-8 text") from None
     if not isinstance(config, dict):
         raise DatasetError(f"{path}: expected a mapping")
     names = config.get("names")

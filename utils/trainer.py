@@ -10,6 +10,7 @@ import csv
 import math
 import os
 import platform
+import shutil
 import signal
 import time
 from argparse import Namespace
@@ -26,7 +27,15 @@ from models.spd_transfer import spd_config
 from models.yolo import DetectionModel
 from utils import distributed as dist_utils
 from utils.anchors import check_anchors
-from utils.checkpoints import FORMAT, load_checkpoint, load_model, model_from_weights, model_payload, save_checkpoint
+from utils.checkpoints import (
+    FORMAT,
+    load_checkpoint,
+    load_model,
+    model_from_weights,
+    model_payload,
+    remove_stale_temporaries,
+    save_checkpoint,
+)
 from utils.datasets import (
     YoloDataset,
     create_dataloader,
@@ -41,6 +50,7 @@ from utils.optim import ModelEMA, build_optimizer, lr_lambda, warmup
 from utils.paths import find_named_file
 from utils.plots import plot_batch, plot_labels, plot_results
 from utils.validation import NmsSettings, evaluate, prepare_images
+from utils.yaml_files import load_yaml_text
 
 ROOT = Path(__file__).resolve().parent.parent
 NOMINAL_BATCH = 64
@@ -79,11 +89,40 @@ def load_hyp(path: str | Path) -> dict:
     p = find_named_file(path, ROOT / "configs", ".yaml")
     if p is None:
         raise FileNotFoundError(f"{path}: hyper-parameter file not found")
-    with open(p, encoding="utf-8") as f:
-        hyp = yaml.safe_load(f)
+    try:
+        hyp = load_yaml_text(p.read_text(encoding="utf-8"), str(p))
+    except UnicodeDecodeError:
+        raise ValueError(f"{p}: not UTF-8 text") from None
     if not isinstance(hyp, dict):
-        raise ValueError(f"{path}: a hyp file must be a mapping")
+        raise ValueError(f"{p}: a hyp file must be a mapping")
+    check_hyp(hyp, str(p))
     return hyp
+
+
+# Every key a hyp file may hold; the second set may be left out.
+HYP_REQUIRED = {"lr0", "lrf", "momentum", "weight_decay", "warmup_epochs", "warmup_momentum", "warmup_bias_lr",
+                "box", "cls", "cls_pw", "obj", "obj_pw", "anchor_t", "hsv_h", "hsv_s", "hsv_v", "degrees",
+                "translate", "scale", "shear", "perspective", "flipud", "fliplr", "mosaic", "mixup"}
+HYP_OPTIONAL = {"optimizer", "nbs", "fl_gamma", "albumentations", "freeze_bn_stats", "iou_t", "anchors",
+                "copy_paste"}
+
+
+def check_hyp(hyp: dict, source: str) -> None:
+    """Unknown (mistyped) or missing keys and non-numeric values are an error naming the key."""
+    import difflib
+
+    for key in hyp:
+        if key not in HYP_REQUIRED | HYP_OPTIONAL:
+            near = difflib.get_close_matches(str(key), sorted(HYP_REQUIRED | HYP_OPTIONAL), n=1)
+            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            raise ValueError(f"{source}: unknown hyper-parameter '{key}'{hint}")
+    missing = sorted(HYP_REQUIRED - set(hyp))
+    if missing:
+        raise ValueError(f"{source}: missing hyper-parameters {', '.join(missing)} (see configs/hyp.scratch.yaml)")
+    for key, value in hyp.items():
+        if key not in {"optimizer", "anchors", "freeze_bn_stats"} and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+            raise ValueError(f"{source}: hyper-parameter '{key}' must be a finite number, got {value!r}")
 
 
 def rng_state() -> dict:
@@ -109,7 +148,79 @@ def _find_latest_last(project: Path) -> Path:
 
 
 def train(opt: Namespace) -> dict:
-    """Train a detector as described by ``opt`` (train.py's options). Returns the final metrics."""
+    """Train a detector as described by ``opt`` (train.py's options). Returns the final metrics.
+
+    A run that fails before its first checkpoint leaves no folder behind (only one this call created)."""
+    check_options(opt)
+    run = _RunFolder()
+    try:
+        return _train(opt, run)
+    except BaseException:
+        run.discard_if_empty()
+        raise
+    finally:
+        run.release()
+
+
+class _RunFolder:
+    """The run folder: created by this process (so removable if nothing was saved) and locked while training,
+    so that a second run into the same folder (--exist-ok, --resume) is refused instead of interleaved."""
+
+    def __init__(self) -> None:
+        self.path: Path | None = None
+        self.created = False
+        self._lock = None
+
+    def open(self, path: Path, main: bool) -> Path:
+        self.path = path
+        if not main:
+            return path
+        self.created = not path.exists()
+        (path / "weights").mkdir(parents=True, exist_ok=True)
+        lock = open(path / ".train.lock", "w")  # noqa: SIM115 (held for the whole run)
+        try:
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # not POSIX: no lock
+            pass
+        except OSError:
+            lock.close()
+            self.created = False
+            raise ValueError(f"{path}: another training run is writing to this folder") from None
+        self._lock = lock
+        for stale in remove_stale_temporaries(path / "weights"):
+            LOGGER.info(f"removed {stale.name}, left by an interrupted save")
+        return path
+
+    def discard_if_empty(self) -> None:
+        if self.created and self.path is not None and not any((self.path / "weights").glob("*.pt")):
+            self.release()
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+            if self.path is not None:
+                (self.path / ".train.lock").unlink(missing_ok=True)
+
+
+def check_options(opt: Namespace) -> None:
+    """Values no run can use: one clear line each (ValueError)."""
+    checks = [(opt.batch_size >= 1 or opt.batch_size == -1, f"--batch-size must be >= 1, got {opt.batch_size}"),
+              (opt.epochs >= 1, f"--epochs must be >= 1, got {opt.epochs}"),
+              (opt.imgsz >= 32, f"--imgsz must be >= 32 pixels, got {opt.imgsz}"),
+              (opt.workers >= 0, f"--workers must be >= 0, got {opt.workers}"),
+              (all(f >= 0 for f in opt.freeze), f"--freeze takes layer counts or indices >= 0, got {opt.freeze}")]
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(message)
+    if opt.batch_size == -1:
+        raise ValueError("--batch-size -1 (AutoBatch) needs a CUDA GPU; give a batch size")
+
+
+def _train(opt: Namespace, run: _RunFolder) -> dict:
     device = dist_utils.select_device(opt.device)
     distributed = dist_utils.init_distributed(device)
     world, rank = dist_utils.world_size(), dist_utils.rank()
@@ -121,6 +232,10 @@ def train(opt: Namespace) -> dict:
     if opt.resume:
         last = Path(opt.resume) if isinstance(opt.resume, str) else _find_latest_last(Path(opt.project))
         resume_ckpt = load_checkpoint(last)
+        if not resume_ckpt.get("optimizer") or "options" not in resume_ckpt:
+            raise ValueError(f"{last}: holds weights only (a best.pt, or an imported or converted file), not a "
+                             f"training state; resume from the run's weights/last.pt, or start a new run from "
+                             f"these weights with --weights {last}")
         saved = dict(resume_ckpt["options"])
         extra_epochs = opt.epochs if opt.epochs_given else None
         opt = Namespace(**{**vars(opt), **saved, "resume": str(last), "device": opt.device})
@@ -129,11 +244,11 @@ def train(opt: Namespace) -> dict:
         save_dir = last.parent.parent
         LOGGER.info(f"resuming {last} from epoch {resume_ckpt['epoch'] + 1} of {opt.epochs}")
     else:
-        save_dir = increment_path(Path(opt.project) / opt.name, exist_ok=opt.exist_ok, mkdir=main)
+        save_dir = increment_path(Path(opt.project) / opt.name, exist_ok=opt.exist_ok, mkdir=False)
     weights_dir = save_dir / "weights"
     hyp = dict(resume_ckpt["hyp"]) if resume_ckpt else load_hyp(opt.hyp)
+    run.open(save_dir, main)
     if main:
-        weights_dir.mkdir(parents=True, exist_ok=True)
         (save_dir / "hyp.yaml").write_text(yaml.safe_dump(hyp, sort_keys=False))
         (save_dir / "opt.yaml").write_text(yaml.safe_dump(_plain(vars(opt)), sort_keys=False))
     seed = int(opt.seed) + rank
@@ -171,8 +286,12 @@ def train(opt: Namespace) -> dict:
         model = DetectionModel(spd_config(opt.cfg).config if getattr(opt, "spd", False) else opt.cfg, nc=nc)
     model.names = names
     model.to(device, memory_format=torch.channels_last)  # 1.2-1.3x faster training steps on CPUs (benchmarks)
+    frozen = _freeze_layers(opt.freeze)
+    if any(i >= len(model.model) - 1 for i in frozen):
+        raise ValueError(f"--freeze {' '.join(map(str, opt.freeze))}: the model has {len(model.model)} layers and "
+                         f"its head (layer {len(model.model) - 1}) must train")
     for name, p in model.named_parameters():
-        p.requires_grad_(not any(name.startswith(f"model.{i}.") for i in _freeze_layers(opt.freeze)))
+        p.requires_grad_(not any(name.startswith(f"model.{i}.") for i in frozen))
     if main:
         LOGGER.info(model.info(opt.imgsz))
 
@@ -260,6 +379,8 @@ def train(opt: Namespace) -> dict:
             plot_labels(train_set.labels, names, save_dir / "labels.jpg")
             with open(results_csv, "w", newline="") as f:
                 csv.writer(f).writerow(CSV_KEYS)
+        else:
+            _drop_rows_from(results_csv, start_epoch)
 
     # ------------------------------------------------------------------------------------ the loop
     nb = len(train_loader)
@@ -434,6 +555,21 @@ def _random_rescale(images: torch.Tensor, imgsz: int, gs: int, seed: int) -> tor
         return images
     shape = [math.ceil(x * factor / gs) * gs for x in images.shape[2:]]
     return torch.nn.functional.interpolate(images, size=shape, mode="bilinear", align_corners=False)
+
+
+def _drop_rows_from(results_csv: Path, epoch: int) -> None:
+    """Resuming at ``epoch``: rows of that epoch and later (written before the checkpoint that a kill or
+    a full disk lost) are removed, so that no epoch appears twice."""
+    if not results_csv.is_file():
+        return
+    with open(results_csv, newline="") as f:
+        rows = list(csv.reader(f))
+    kept = rows[:1] + [r for r in rows[1:] if r and int(float(r[0])) < epoch]
+    if len(kept) != len(rows):
+        tmp = results_csv.with_name(f".{results_csv.name}.tmp")
+        with open(tmp, "w", newline="") as f:
+            csv.writer(f).writerows(kept)
+        os.replace(tmp, results_csv)
 
 
 def _val_line(metrics: dict) -> str:
