@@ -18,7 +18,7 @@ from torch import nn
 from models.blocks import C3, SPP, SPPF, Bottleneck, Concat, Conv, Focus, SpaceToDepth, SPDConv
 from models.head import Detect
 from utils.paths import find_named_file
-from utils.yaml_files import load_yaml_text
+from utils.yaml_files import YamlError, load_yaml_text
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
