@@ -82,10 +82,10 @@ def run(data: str = "coco128.yaml", weights: str = "space_depth_s.pt", batch_siz
                 plot_batch(images, targets, save_dir / f"val_batch{i}_pred.jpg", names, detections)
 
     result = evaluate(model, loader, evaluator, NmsSettings(conf_thres, iou_thres, max_det, multi_label=True),
-                      half=half, on_batch=on_batch, augment=augment)
+                      half=half, on_batch=on_batch, augment=augment, single_cls=single_cls)
     report(result, names, verbose, official is not None, batch_size)
     if save_json:
-        (save_dir / "predictions.json").write_text(json.dumps(evaluator.coco_predictions))
+        (save_dir / "predictions.json").write_text(json.dumps(yolov5_json_predictions(evaluator)))
     if save_txt:
         write_label_files(evaluator, save_dir / "labels", scan, save_conf)
     if plots and result.get("curves") is not None:
@@ -119,6 +119,21 @@ def report(result: dict, names: list[str], verbose: bool, official: bool, batch_
     pre, inf, nms = result["speed_ms"]
     LOGGER.info(f"speed: {pre:.1f} ms pre-process, {inf:.1f} ms inference, {nms:.1f} ms NMS per image "
                 f"(batch size {batch_size}, rectangular batches: figures depend on the batch size)")
+
+
+def yolov5_json_predictions(evaluator: DetectionEvaluator) -> list[dict]:
+    """Predictions as yolov5's val.py writes them: image_id from the annotations JSON when there is one, else
+    int(stem) for numeric file names, else the stem; only image_id, category_id, bbox and score."""
+    stems = {im["id"]: Path(im["file_name"]).stem for im in evaluator.gt_images}
+
+    def image_id(internal: int) -> int | str:
+        if evaluator.official is not None:
+            return internal
+        stem = stems[internal]
+        return int(stem) if stem.isnumeric() else stem
+
+    return [{"image_id": image_id(p["image_id"]), "category_id": p["category_id"], "bbox": p["bbox"],
+             "score": p["score"]} for p in evaluator.coco_predictions]
 
 
 def write_label_files(evaluator: DetectionEvaluator, folder: Path, scan, save_conf: bool) -> None:

@@ -90,3 +90,16 @@ def test_class_names_never_leave_the_folder(name, tmp_path):
     component = safe_path_component(name)
     target = (tmp_path / component).resolve()
     assert target.parent == tmp_path.resolve() and component not in ("", ".", "..")
+
+
+def test_tile_merge_keeps_classes_apart_anywhere_on_a_large_image(monkeypatch):
+    """Two classes far apart never suppress each other (a fixed class offset let (8000, 8000) hit (320, 320))."""
+    import torch
+
+    detector = Detector.__new__(Detector)
+    detector.agnostic, detector.iou_thres, detector.max_det, detector.names = False, 0.45, 100, ["a", "b"]
+    boxes = torch.tensor([[8000.0, 8000, 8100, 8100, 0.9, 0], [320, 320, 420, 420, 0.8, 1]])
+    monkeypatch.setattr(Detector, "_run", lambda self, image: boxes.clone() if image.shape[0] == 9000
+                        else torch.zeros((0, 6)))
+    found = detector.predict_one(np.zeros((9000, 9000, 3), np.uint8), slice_hw=(4500, 4500), overlap=0.0)
+    assert sorted(found.classes.tolist()) == [0, 1]

@@ -41,3 +41,28 @@ def test_yolov5n_official_json_matches_reference(shared, yolov5n_weights, tmp_pa
 def test_missing_weights_message_says_where_they_go():
     with pytest.raises(CheckpointError, match="weights/"):
         val.resolve_weights("small_best.pt")
+
+
+def test_single_cls_and_yolov5_json_on_a_multi_class_model(tmp_path, monkeypatch):
+    """--single-cls with a 6-class model scores class-0 predictions against class-0 labels; the saved JSON has
+    yolov5's four keys and numeric stems as image ids."""
+    from models.yolo import DetectionModel
+    from utils.checkpoints import FORMAT, model_payload, save_checkpoint
+    from utils.synthetic import NAMES, generate_dataset
+
+    monkeypatch.setenv("YOLOV5_SPD_CACHE", str(tmp_path / "cache"))
+    generate_dataset(tmp_path / "ds", n_train=1, n_val=3, seed=1)
+    data = tmp_path / "d.yaml"
+    data.write_text(f"path: ds\ntrain: images/train\nval: images/val\nnames: {NAMES}\n")
+    model = DetectionModel("yolov5n.yaml", nc=len(NAMES))
+    model.names = list(NAMES)
+    weights = save_checkpoint({"format": FORMAT, "model": model_payload(model), "epoch": 0}, tmp_path / "m.pt")
+    result = val.run(data=str(data), weights=str(weights), imgsz=64, batch_size=2, project=str(tmp_path),
+                     single_cls=True, save_json=True, plots=True, workers=0, device="cpu")
+    assert result["images"] == 3
+    predictions = json.loads((tmp_path / "exp" / "predictions.json").read_text())
+    assert predictions and all(set(p) == {"image_id", "category_id", "bbox", "score"} for p in predictions)
+    assert {p["category_id"] for p in predictions} == {0}
+    stems = {p.stem for p in (tmp_path / "ds" / "images" / "val").iterdir()}
+    expected = {int(s) if s.isnumeric() else s for s in stems}
+    assert {p["image_id"] for p in predictions} <= expected

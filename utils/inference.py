@@ -14,11 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torchvision
 
 from utils.augmentations import letterbox
 from utils.backends import load_any
-from utils.boxes import non_max_suppression, unletterbox_boxes
+from utils.boxes import class_aware_nms, non_max_suppression, unletterbox_boxes
 from utils.distributed import select_device
 
 
@@ -110,9 +109,8 @@ class Detector:
                     tile_det[:, [1, 3]] += y
                     parts.append(tile_det)
             det = torch.cat(parts, 0)
-            offsets = det[:, 5:6] * (0 if self.agnostic else 7680.0)
-            keep = torchvision.ops.nms(det[:, :4] + offsets, det[:, 4], self.iou_thres)[:self.max_det]
-            det = det[keep]
+            classes = torch.zeros_like(det[:, 5]) if self.agnostic else det[:, 5]
+            det = det[class_aware_nms(det[:, :4], det[:, 4], classes, self.iou_thres)[:self.max_det]]
         return Detections(det[:, :4].numpy(), det[:, 4].numpy(), det[:, 5].numpy().astype(int), self.names,
                           image.shape[:2], source)
 

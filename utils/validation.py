@@ -30,12 +30,13 @@ def prepare_images(images: torch.Tensor, device: torch.device, half: bool = Fals
 @torch.inference_mode()
 def evaluate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, evaluator: DetectionEvaluator,
              nms: NmsSettings = NmsSettings(), half: bool = False, progress: bool = True,
-             on_batch=None, augment: bool = False) -> dict:
+             on_batch=None, augment: bool = False, single_cls: bool = False) -> dict:
     """Run ``model`` over ``loader``, map detections back to original pixels and score them.
 
     Returns the evaluator's result with ``speed_ms`` = (pre-process, inference, NMS) per image.
     ``on_batch(batch_index, images, targets, paths, detections)`` may draw pictures. ``augment`` runs
-    test-time augmentation (``DetectionModel.forward_augmented``).
+    test-time augmentation (``DetectionModel.forward_augmented``). ``single_cls``: every prediction is class 0,
+    like the labels (class-agnostic NMS), whatever the model's class count.
     """
     dataset: YoloDataset = loader.dataset
     labels_by_path = dict(zip(dataset.files, dataset.labels))
@@ -57,7 +58,10 @@ def evaluate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, evalua
             torch.cuda.synchronize()
         t2 = time.perf_counter()
         detections = non_max_suppression(predictions.float(), nms.conf_thres, nms.iou_thres,
-                                         multi_label=nms.multi_label, max_det=nms.max_det)
+                                         multi_label=nms.multi_label, max_det=nms.max_det, agnostic=single_cls)
+        if single_cls:
+            for det in detections:
+                det[:, 5] = 0
         t3 = time.perf_counter()
         times = [a + b for a, b in zip(times, (t1 - t0, t2 - t1, t3 - t2))]
         if on_batch is not None:  # detections still in network-input pixels
