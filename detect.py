@@ -62,7 +62,7 @@ def run(weights: str = "", source: str = str(ROOT / "data" / "images"), imgsz: i
             raise CheckpointError("no --weights given and no trained model in runs/train/*/weights/best.pt: "
                                   "train one with 'python train.py' or pass --weights")
         weights = str(newest)
-    from val import resolve_weights
+    from utils.checkpoints import resolve_weights
 
     detector = Detector(resolve_weights(weights), device, imgsz, conf_thres, iou_thres, max_det, classes,
                         agnostic_nms, half)

@@ -21,7 +21,7 @@ from utils.logging import LOGGER
 def export(weights: str, include: list[str], imgsz: int = 640, batch_size: int = 1, dynamic: bool = False,
            half: bool = False, simplify: bool = False, opset: int = 17, device: str = "cpu") -> list[Path]:
     """Write ``<weights>.onnx`` / ``<weights>.torchscript`` beside the checkpoint; returns the paths."""
-    from val import resolve_weights
+    from utils.checkpoints import resolve_weights
 
     path = resolve_weights(weights)
     torch_device = select_device(device)

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from utils.backends import load_any
-from utils.checkpoints import CheckpointError
+from utils.checkpoints import CheckpointError, load_checkpoint, resolve_weights
 from utils.datasets import (
     YoloDataset,
     create_dataloader,
@@ -22,35 +22,44 @@ from utils.distributed import select_device
 from utils.logging import LOGGER, increment_path
 from utils.memory import keep_freed_memory
 from utils.metrics import COCO_KEYS, DetectionEvaluator, tiny_bins_line
-from utils.paths import find_named_file
 from utils.validation import NmsSettings, evaluate
 
-ROOT = Path(__file__).resolve().parent
-WEIGHTS_DIR = ROOT / "weights"
+DEFAULT_DATA = "coco128.yaml"
 
 
-def resolve_weights(weights: str | Path) -> Path:
-    """A path as given, or a bare file name looked up in ``weights/``; a clear message when absent."""
-    path = find_named_file(weights, WEIGHTS_DIR)
-    if path is not None:
-        return path
-    raise CheckpointError(
-        f"{weights}: weights file not found. Put checkpoints in {WEIGHTS_DIR}/ (the SPD-Conv authors' released "
-        f"*_best.pt and ultralytics yolov5*.pt are imported automatically, nothing is downloaded) or give a path")
+def dataset_for(weights: str | Path, data: str | None) -> str:
+    """``data`` when given; else the dataset YAML the checkpoint was trained on, when it names one that
+    exists; else coco128.yaml. Says which."""
+    if data:
+        return data
+    trained_on = None
+    if Path(weights).suffix == ".pt":
+        ckpt = load_checkpoint(weights)
+        trained_on = (ckpt.get("dataset") or ckpt.get("data") or {}).get("yaml")
+    if trained_on and Path(trained_on).is_file():
+        LOGGER.info(f"--data not given: validating on {trained_on}, the dataset {weights} was trained on")
+        return trained_on
+    LOGGER.info(f"--data not given: validating on {DEFAULT_DATA}"
+                + (f" ({weights} was trained on {trained_on}, which is not here)" if trained_on else ""))
+    return DEFAULT_DATA
 
 
-def run(data: str = "coco128.yaml", weights: str = "space_depth_s.pt", batch_size: int = 32, imgsz: int = 640,
+def run(data: str | None = None, weights: str = "space_depth_s.pt", batch_size: int = 32, imgsz: int = 640,
         conf_thres: float = 0.001, iou_thres: float = 0.6, max_det: int = 300, task: str = "val",
         device: str = "", workers: int = 2, single_cls: bool = False, augment: bool = False,
         verbose: bool = False, save_txt: bool = False, save_conf: bool = False, save_json: bool = False,
         project: str = "runs/val", name: str = "exp", exist_ok: bool = False, half: bool = False,
         plots: bool = True) -> dict:
     """Evaluate ``weights`` on a split of ``data``; returns the metrics dict (also written as JSON)."""
+    if batch_size < 1 or imgsz < 32:
+        raise ValueError(f"--batch-size must be >= 1 and --imgsz >= 32, got {batch_size} and {imgsz}")
+    weights = resolve_weights(weights)
+    data = dataset_for(weights, data)
     torch_device = select_device(device)
     if half and torch_device.type == "cpu":
         LOGGER.info("--half is ignored on the CPU (float32 is used)")
         half = False
-    model = load_any(resolve_weights(weights), torch_device).for_inference()
+    model = load_any(weights, torch_device).for_inference()
     if half and hasattr(model, "half"):
         model.half()
     data_config = load_dataset_config(data)
@@ -155,7 +164,8 @@ def write_label_files(evaluator: DetectionEvaluator, folder: Path, scan, save_co
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default="coco128.yaml", help="dataset YAML (path or name in data/)")
+    p.add_argument("--data", default=None, help="dataset YAML (path or name in data/; default: the one the "
+                   "checkpoint was trained on, else coco128.yaml)")
     p.add_argument("--weights", default="space_depth_s.pt", help="checkpoint (path or name in weights/)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--imgsz", "--img", "--img-size", type=int, default=640)

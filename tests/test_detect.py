@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -103,3 +104,18 @@ def test_tile_merge_keeps_classes_apart_anywhere_on_a_large_image(monkeypatch):
                         else torch.zeros((0, 6)))
     found = detector.predict_one(np.zeros((9000, 9000, 3), np.uint8), slice_hw=(4500, 4500), overlap=0.0)
     assert sorted(found.classes.tolist()) == [0, 1]
+
+
+def test_torch_hub_custom_loads_through_the_safe_reader(tmp_path):
+    import torch
+
+    from models.yolo import DetectionModel
+    from utils.checkpoints import FORMAT, model_payload, save_checkpoint
+
+    model = DetectionModel("yolov5n.yaml", nc=2)
+    model.names = ["a", "b"]
+    weights = save_checkpoint({"format": FORMAT, "model": model_payload(model), "epoch": 0}, tmp_path / "best.pt")
+    root = str(Path(detect.__file__).resolve().parent)
+    hub_model = torch.hub.load(root, "custom", path=str(weights), source="local", conf=0.0)
+    found = hub_model(np.full((96, 128, 3), 114, np.uint8))
+    assert len(found) == 1 and found[0].image_shape == (96, 128) and hub_model.names == ["a", "b"]

@@ -66,3 +66,19 @@ def test_single_cls_and_yolov5_json_on_a_multi_class_model(tmp_path, monkeypatch
     stems = {p.stem for p in (tmp_path / "ds" / "images" / "val").iterdir()}
     expected = {int(s) if s.isnumeric() else s for s in stems}
     assert {p["image_id"] for p in predictions} <= expected
+
+
+def test_without_data_the_checkpoints_dataset_is_used(tmp_path, monkeypatch, caplog):
+    from models.yolo import DetectionModel
+    from utils.checkpoints import FORMAT, model_payload, save_checkpoint
+
+    data = tmp_path / "mine.yaml"
+    data.write_text("path: .\nval: images\nnames: [a]\n")
+    model = DetectionModel("yolov5n.yaml", nc=1)
+    model.names = ["a"]
+    weights = save_checkpoint({"format": FORMAT, "model": model_payload(model), "epoch": 0,
+                               "dataset": {"yaml": str(data), "names": ["a"]}}, tmp_path / "best.pt")
+    assert val.dataset_for(weights, None) == str(data)
+    assert val.dataset_for(weights, "other.yaml") == "other.yaml"
+    data.unlink()
+    assert val.dataset_for(weights, None) == "coco128.yaml"

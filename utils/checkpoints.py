@@ -79,6 +79,21 @@ def model_payload(model: torch.nn.Module, half: bool = False) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- reading
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
+def resolve_weights(weights: str | Path) -> Path:
+    """A path as given, or a bare file name looked up in ``weights/``; a clear message when absent."""
+    from utils.paths import find_named_file
+
+    path = find_named_file(weights, WEIGHTS_DIR)
+    if path is not None:
+        return path
+    raise CheckpointError(
+        f"{weights}: weights file not found. Put checkpoints in {WEIGHTS_DIR}/ (the SPD-Conv authors' released "
+        f"*_best.pt and ultralytics yolov5*.pt are imported automatically, nothing is downloaded) or give a path")
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     """Read any supported ``.pt`` file as our checkpoint format, never executing code from it.
 

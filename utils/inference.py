@@ -114,6 +114,10 @@ class Detector:
         return Detections(det[:, :4].numpy(), det[:, 4].numpy(), det[:, 5].numpy().astype(int), self.names,
                           image.shape[:2], source)
 
+    def __call__(self, source: np.ndarray | str | Path | list, **kwargs) -> list[Detections]:
+        """``detector(images)`` is :meth:`predict` (the hub model's calling convention)."""
+        return self.predict(source, **kwargs)
+
     def predict(self, source: np.ndarray | str | Path | list, slice_hw: tuple[int, int] | None = None,
                 overlap: float = 0.2) -> list[Detections]:
         """A numpy BGR image, a path, or a list of them -> one Detections per image."""

@@ -34,6 +34,7 @@ from utils.checkpoints import (
     model_from_weights,
     model_payload,
     remove_stale_temporaries,
+    resolve_weights,
     save_checkpoint,
 )
 from utils.datasets import (
@@ -274,7 +275,7 @@ def _train(opt: Namespace, run: _RunFolder) -> dict:
         model = DetectionModel(resume_ckpt["model"]["config"])
         model.load_state_dict(resume_ckpt["model"]["state_dict"])
     elif opt.weights:
-        source = load_checkpoint(_resolve_weights(opt.weights))
+        source = load_checkpoint(resolve_weights(opt.weights))
         model, report = model_from_weights(source, opt.cfg, nc, spd=getattr(opt, "spd", False),
                                            allow_partial=getattr(opt, "partial_transfer", False))
         # The head keeps its anchors only when its weights came with them (AutoAnchor runs otherwise).
@@ -532,12 +533,6 @@ def _train(opt: Namespace, run: _RunFolder) -> dict:
 # ------------------------------------------------------------------------------------------- helpers
 def _plain(values: dict) -> dict:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in values.items()}
-
-
-def _resolve_weights(weights: str) -> Path:
-    from val import resolve_weights
-
-    return resolve_weights(weights)
 
 
 def _freeze_layers(freeze: list[int]) -> list[int]:
