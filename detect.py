@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from utils.checkpoints import CheckpointError
-from utils.datasets import IMAGE_SUFFIXES
+from utils.datasets import IMAGE_SUFFIXES, set_max_pixels
 from utils.inference import Detections, Detector, read_image
 from utils.logging import LOGGER, increment_path
 from utils.memory import keep_freed_memory
@@ -54,8 +54,17 @@ def run(weights: str = "", source: str = str(ROOT / "data" / "images"), imgsz: i
         save_txt: bool = False, save_conf: bool = False, save_json: bool = False, save_crop: bool = False,
         nosave: bool = False, project: str = "runs/detect", name: str = "exp", exist_ok: bool = False,
         line_thickness: int = 2, hide_labels: bool = False, hide_conf: bool = False, vid_stride: int = 1,
-        slice_hw: list[int] | None = None, overlap: float = 0.2) -> list[Detections]:
+        slice_hw: list[int] | None = None, overlap: float = 0.2, max_pixels: int | None = None) -> list[Detections]:
     """Detect on every file of ``source``; returns the detections of the images (not of video frames)."""
+    problems = [(imgsz < 32, f"--imgsz must be >= 32, got {imgsz}"),
+                (vid_stride < 1, f"--vid-stride must be >= 1, got {vid_stride}"),
+                (slice_hw is not None and min(slice_hw) < 32, f"--slice needs tiles of at least 32x32, got {slice_hw}"),
+                (not 0 <= overlap < 1, f"--overlap must be in [0, 1), got {overlap}")]
+    for bad, message in problems:
+        if bad:
+            raise ValueError(message)
+    if max_pixels is not None:
+        set_max_pixels(max_pixels)
     if not weights:
         newest = newest_trained_weights()
         if newest is None:
@@ -67,11 +76,14 @@ def run(weights: str = "", source: str = str(ROOT / "data" / "images"), imgsz: i
     detector = Detector(resolve_weights(weights), device, imgsz, conf_thres, iou_thres, max_det, classes,
                         agnostic_nms, half)
     LOGGER.info(f"model {weights}: {len(detector.names)} classes, image size {imgsz}")
+    files = list_sources(source)
+    if not files:
+        raise FileNotFoundError(f"{source}: no images or videos found")
     save_dir = increment_path(Path(project) / name, exist_ok=exist_ok)
     slice_pair = tuple(slice_hw) if slice_hw else None
     style = dict(thickness=line_thickness, hide_labels=hide_labels, hide_conf=hide_conf)
     results, records, failures = [], [], 0
-    for file in list_sources(source):
+    for file in files:
         if file.suffix.lower() in VIDEO_SUFFIXES:
             _run_video(detector, file, save_dir, vid_stride, nosave, slice_pair, overlap, style)
             continue
@@ -181,6 +193,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--hide-labels", action="store_true")
     p.add_argument("--hide-conf", action="store_true")
     p.add_argument("--vid-stride", type=int, default=1)
+    p.add_argument("--max-pixels", type=int, default=None, help="skip images with more pixels than this "
+                   "(default 100,000,000: decompression bombs)")
     p.add_argument("--slice", dest="slice_hw", type=int, nargs=2, metavar=("H", "W"),
                    help="also run on overlapping H x W tiles (small objects in big images)")
     p.add_argument("--overlap", type=float, default=0.2, help="tile overlap ratio for --slice")

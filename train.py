@@ -36,6 +36,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--imgsz", "--img", "--img-size", type=int, default=256, help="training image size")
     p.add_argument("--device", default="", help="cpu, 0, 0,1 ... (default: CUDA if present)")
     p.add_argument("--workers", type=int, default=2, help="data loader worker processes per rank")
+    p.add_argument("--max-pixels", type=int, default=None, help="skip images with more pixels than this "
+                   "(default 100,000,000: decompression bombs)")
     p.add_argument("--project", default="runs/train")
     p.add_argument("--name", default="exp")
     p.add_argument("--exist-ok", action="store_true")

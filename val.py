@@ -17,6 +17,7 @@ from utils.datasets import (
     describe_problems,
     load_dataset_config,
     scan_dataset,
+    set_max_pixels,
 )
 from utils.distributed import select_device
 from utils.logging import LOGGER, increment_path
@@ -49,10 +50,12 @@ def run(data: str | None = None, weights: str = "space_depth_s.pt", batch_size: 
         device: str = "", workers: int = 2, single_cls: bool = False, augment: bool = False,
         verbose: bool = False, save_txt: bool = False, save_conf: bool = False, save_json: bool = False,
         project: str = "runs/val", name: str = "exp", exist_ok: bool = False, half: bool = False,
-        plots: bool = True) -> dict:
+        plots: bool = True, max_pixels: int | None = None) -> dict:
     """Evaluate ``weights`` on a split of ``data``; returns the metrics dict (also written as JSON)."""
     if batch_size < 1 or imgsz < 32:
         raise ValueError(f"--batch-size must be >= 1 and --imgsz >= 32, got {batch_size} and {imgsz}")
+    if max_pixels is not None:
+        set_max_pixels(max_pixels)
     weights = resolve_weights(weights)
     data = dataset_for(weights, data)
     torch_device = select_device(device)
@@ -175,6 +178,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--task", default="val", choices=["val", "test", "speed"])
     p.add_argument("--device", default="", help="cpu, 0, 0,1 ... (default: CUDA if present)")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--max-pixels", type=int, default=None, help="skip images with more pixels than this "
+                   "(default 100,000,000: decompression bombs)")
     p.add_argument("--single-cls", action="store_true")
     p.add_argument("--augment", action="store_true", help="test-time augmentation (3 scales, a flip)")
     p.add_argument("--verbose", action="store_true", help="per-class AP")

@@ -279,3 +279,46 @@ def test_images_without_any_label_file_are_an_error_naming_the_folder(tmp_path):
         scan_dataset(str(images), nc=1)
     _write_label(images / "a.jpg", "0 0.5 0.5 0.2 0.2\n")
     assert scan_dataset(str(images), nc=1).n_boxes == 1  # one labelled, one background image: fine
+
+
+def test_images_over_the_pixel_limit_are_skipped_before_decoding(tmp_path, monkeypatch):
+    import utils.datasets as datasets
+
+    images = tmp_path / "images"
+    _write_image(images / "big.png", h=64, w=80)
+    _write_label(images / "big.png", "0 0.5 0.5 0.2 0.2\n")
+    _write_image(images / "ok.jpg", h=20, w=20)
+    _write_label(images / "ok.jpg", "0 0.5 0.5 0.2 0.2\n")
+    monkeypatch.setattr(datasets, "MAX_IMAGE_PIXELS", 1000)
+    decode = cv2.imdecode
+
+    def guarded(buffer, flags):
+        assert len(buffer) < 1000, "the over-limit image was decoded"
+        return decode(buffer, flags)
+
+    monkeypatch.setattr(cv2, "imdecode", guarded)
+    scan = scan_dataset(str(images), nc=1)
+    assert [Path(p).name for p in scan.images] == ["ok.jpg"]
+    assert scan.problems[0][1] == "huge image" and "80x64 pixels, over the limit of 1,000" in scan.problems[0][2]
+
+
+def test_jpeg_with_bytes_after_the_end_marker_is_valid(tmp_path):
+    images = tmp_path / "images"
+    _write_image(images / "motion.jpg")
+    with open(images / "motion.jpg", "ab") as f:
+        f.write(b"\x00ftypmp42" + bytes(range(256)) * 8)  # a phone's video tail
+    _write_label(images / "motion.jpg", "0 0.5 0.5 0.2 0.2\n")
+    scan = scan_dataset(str(images), nc=1)
+    assert len(scan.images) == 1 and not scan.problems
+
+
+def test_file_names_that_are_not_utf8_are_reported(tmp_path):
+    images = os.fsencode(tmp_path / "images")
+    os.makedirs(images)
+    ok, buffer = cv2.imencode(".jpg", np.full((40, 40, 3), 90, np.uint8))
+    for name in (b"good", b"bad\xff"):
+        with open(images + b"/" + name + b".jpg", "wb") as f:
+            f.write(buffer.tobytes())
+    _write_label(tmp_path / "images" / "good.jpg", "0 0.5 0.5 0.2 0.2\n")
+    scan = scan_dataset(str(tmp_path / "images"), nc=1)
+    assert len(scan.images) == 1 and scan.problems[0][1] == "bad file name"

@@ -119,3 +119,22 @@ def test_torch_hub_custom_loads_through_the_safe_reader(tmp_path):
     hub_model = torch.hub.load(root, "custom", path=str(weights), source="local", conf=0.0)
     found = hub_model(np.full((96, 128, 3), 114, np.uint8))
     assert len(found) == 1 and found[0].image_shape == (96, 128) and hub_model.names == ["a", "b"]
+
+
+def test_detect_handles_a_one_pixel_strip_and_refuses_an_empty_folder(tmp_path):
+    from models.yolo import DetectionModel
+    from utils.checkpoints import FORMAT, model_payload, save_checkpoint
+
+    model = DetectionModel("yolov5n.yaml", nc=1)
+    model.names = ["a"]
+    weights = save_checkpoint({"format": FORMAT, "model": model_payload(model), "epoch": 0}, tmp_path / "m.pt")
+    images = tmp_path / "imgs"
+    images.mkdir()
+    cv2.imwrite(str(images / "strip.png"), np.full((1, 3000, 3), 100, np.uint8))
+    found = detect.run(weights=str(weights), source=str(images), project=str(tmp_path / "out"), imgsz=64)
+    assert len(found) == 1 and found[0].image_shape == (1, 3000)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no images or videos found"):
+        detect.run(weights=str(weights), source=str(tmp_path / "empty"), project=str(tmp_path / "out"))
+    with pytest.raises(ValueError, match="--slice needs tiles"):
+        detect.run(weights=str(weights), source=str(images), slice_hw=[0, 0])

@@ -46,7 +46,7 @@ def letterbox(image: np.ndarray, shape: tuple[int, int], scale_up: bool = True, 
     gain = min(shape[0] / h, shape[1] / w)
     if not scale_up:
         gain = min(gain, 1.0)
-    new_w, new_h = int(round(w * gain)), int(round(h * gain))
+    new_w, new_h = max(1, int(round(w * gain))), max(1, int(round(h * gain)))  # a 1x3000 strip keeps 1 row
     dw, dh = shape[1] - new_w, shape[0] - new_h
     if minimal:
         dw, dh = dw % stride, dh % stride

@@ -190,8 +190,12 @@ def _check_image(path: Path) -> tuple[tuple[int, int] | None, str, str]:
         return None, "unreadable image", f"{path}: cannot read ({exc.strerror})"
     if not data:
         return None, "empty image", f"{path}: zero-byte file"
-    if data[:2] == b"\xff\xd8" and data.rstrip(b"\x00")[-2:] != b"\xff\xd9":
+    if data[:2] == b"\xff\xd8" and data.rfind(b"\xff\xd9") < 0:  # bytes after the marker (motion photos) are fine
         return None, "truncated image", f"{path}: truncated JPEG (no end-of-image marker)"
+    size = image_size_from_header(data)
+    if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
+        return None, "huge image", (f"{path}: {size[1]}x{size[0]} pixels, over the limit of {MAX_IMAGE_PIXELS:,} "
+                                    f"(raise it with --max-pixels)")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         return None, "undecodable image", f"{path}: not a decodable image"
@@ -199,6 +203,32 @@ def _check_image(path: Path) -> tuple[tuple[int, int] | None, str, str]:
     if min(h, w) < MIN_IMAGE_SIDE:
         return None, "tiny image", f"{path}: image is {w}x{h}, smaller than {MIN_IMAGE_SIDE} px"
     return (h, w), "", ""
+
+
+MAX_IMAGE_PIXELS = 100_000_000  # a decompression bomb (a 389 KB PNG of 20000x20000) is refused before decoding
+
+
+def set_max_pixels(limit: int) -> None:
+    """Raise or lower the decode limit (--max-pixels) for this process and the loader workers it forks."""
+    global MAX_IMAGE_PIXELS
+    if limit < 1:
+        raise ValueError(f"--max-pixels must be >= 1, got {limit}")
+    MAX_IMAGE_PIXELS = int(limit)
+
+
+def image_size_from_header(data: bytes) -> tuple[int, int] | None:
+    """(h, w) read from the file header without decoding the pixels; None when the format is not known."""
+    import io
+
+    from PIL import Image  # Pillow comes with matplotlib; only the header is parsed
+
+    Image.MAX_IMAGE_PIXELS = None  # Pillow's own bomb check would raise before telling the size; ours follows
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            w, h = image.size
+            return h, w
+    except Exception:  # not an image PIL knows: OpenCV decides below
+        return None
 
 
 def read_rgb(path: str) -> np.ndarray | None:
@@ -299,7 +329,7 @@ def _check_pair(image: Path, nc: int, json_labels: dict[str, np.ndarray] | None 
 
 
 def _fingerprint(files: list[Path], nc: int) -> str:
-    digest = hashlib.sha256(f"v{CACHE_VERSION} nc={nc}".encode())
+    digest = hashlib.sha256(f"v{CACHE_VERSION} nc={nc} max_pixels={MAX_IMAGE_PIXELS}".encode())
     for f in files:
         for p in (f, label_path_for(f)):
             try:
@@ -317,7 +347,7 @@ def scan_dataset(source: str | list[str], nc: int, workers: int = 8, use_cache: 
     ``annotations``: a COCO instances JSON to take the labels from when the images have no ``labels/``
     folder (a dataset given only as COCO JSON).
     """
-    files = list_images(source)
+    files, misnamed = _utf8_names(list_images(source))
     json_labels = None
     if annotations and files and not label_path_for(files[0]).parent.is_dir():
         json_labels, json_nc = labels_from_coco_json(annotations)
@@ -340,6 +370,8 @@ def scan_dataset(source: str | list[str], nc: int, workers: int = 8, use_cache: 
         except (OSError, ValueError, KeyError, TypeError):
             pass  # stale or unreadable: rebuilt below
     result = ScanResult(source=str(source))
+    result.problems += [(ascii(str(f)), "bad file name", f"{ascii(str(f))}: file name is not valid UTF-8; rename it")
+                        for f in misnamed]
     with ThreadPoolExecutor(max(1, workers)) as pool:
         for image, (shape, labels, kind, message, dups) in zip(
                 files, pool.map(lambda f: _check_pair(f, nc, json_labels), files)):
@@ -359,6 +391,18 @@ def scan_dataset(source: str | list[str], nc: int, workers: int = 8, use_cache: 
             "labels": [x.tolist() for x in result.labels], "problems": result.problems,
             "warnings": result.warnings})
     return result
+
+
+def _utf8_names(files: list[Path]) -> tuple[list[Path], list[Path]]:
+    """(usable, misnamed): file names that are not valid UTF-8 cannot be logged, cached or labelled."""
+    usable, misnamed = [], []
+    for f in files:
+        try:
+            str(f).encode("utf-8")
+            usable.append(f)
+        except UnicodeEncodeError:
+            misnamed.append(f)
+    return usable, misnamed
 
 
 def _check_labels_exist(files: list[Path], source: str | list[str]) -> None:

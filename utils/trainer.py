@@ -43,6 +43,7 @@ from utils.datasets import (
     describe_problems,
     load_dataset_config,
     scan_dataset,
+    set_max_pixels,
 )
 from utils.logging import LOGGER, get_logger, increment_path
 from utils.loss import LossGains, YoloLoss
@@ -153,6 +154,8 @@ def train(opt: Namespace) -> dict:
 
     A run that fails before its first checkpoint leaves no folder behind (only one this call created)."""
     check_options(opt)
+    if getattr(opt, "max_pixels", None) is not None:
+        set_max_pixels(opt.max_pixels)
     run = _RunFolder()
     try:
         return _train(opt, run)
