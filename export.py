@@ -23,6 +23,13 @@ def export(weights: str, include: list[str], imgsz: int = 640, batch_size: int =
     """Write ``<weights>.onnx`` / ``<weights>.torchscript`` beside the checkpoint; returns the paths."""
     from utils.checkpoints import resolve_weights
 
+    problems = [(imgsz < 32, f"--imgsz must be >= 32, got {imgsz}"),
+                (batch_size < 1, f"--batch-size must be >= 1, got {batch_size}"),
+                (not 11 <= opset <= 21, f"--opset {opset}: supported opsets are 11 to 21 (default 17)")]
+    for bad, message in problems:
+        if bad:
+            raise ValueError(message)
+
     path = resolve_weights(weights)
     torch_device = select_device(device)
     if half and torch_device.type == "cpu":

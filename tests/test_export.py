@@ -60,3 +60,17 @@ def test_detector_runs_exported_models(exported, shared):
     boxes = [Detector(p, device="cpu", imgsz=320).predict(shared / "images" / "zidane.jpg")[0].boxes
              for p in (weights, paths[".onnx"])]
     assert np.allclose(boxes[0], boxes[1], atol=1e-2)
+
+
+@pytest.mark.parametrize("suffix", [".onnx", ".torchscript"])
+def test_garbage_exports_are_one_clear_error(suffix, tmp_path):
+    garbage = tmp_path / f"garbage{suffix}"
+    garbage.write_bytes(b"\x00not a model" * 100)
+    with pytest.raises(ValueError, match=f"garbage{suffix}: not a readable"):
+        load_any(garbage, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("kwargs, message", [({"opset": 5}, "supported opsets"), ({"imgsz": 0}, "--imgsz")])
+def test_export_option_mistakes(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        export.export("any.pt", ["onnx"], **kwargs)

@@ -15,6 +15,11 @@ import torch
 METADATA_KEY = "yolov5_spd"
 
 
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else exc.__class__.__name__
+
+
 class OnnxModel:
     """An exported .onnx file run by ONNX Runtime (an optional dependency: ``pip install .[export]``)."""
 
@@ -26,8 +31,13 @@ class OnnxModel:
         providers = ["CPUExecutionProvider"]
         if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
-        self.session = ort.InferenceSession(str(path), providers=providers)
-        meta = json.loads(self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY, "{}"))
+        if not Path(path).is_file():
+            raise ValueError(f"{path}: no such file")
+        try:
+            self.session = ort.InferenceSession(str(path), providers=providers)
+            meta = json.loads(self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY, "{}"))
+        except Exception as exc:  # ONNX Runtime raises its own exception types for malformed files
+            raise ValueError(f"{path}: not a readable ONNX model ({_first_line(exc)})") from None
         if not meta:
             raise ValueError(f"{path}: not exported by this project (no '{METADATA_KEY}' metadata)")
         self._apply(meta)
@@ -63,7 +73,12 @@ class TorchScriptModel(OnnxModel):
 
     def __init__(self, path: str | Path, device: torch.device = torch.device("cpu")) -> None:
         extra = {"config.json": ""}
-        self.module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
+        if not Path(path).is_file():
+            raise ValueError(f"{path}: no such file")
+        try:
+            self.module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
+        except Exception as exc:  # a garbage or foreign file: torch raises RuntimeError or worse
+            raise ValueError(f"{path}: not a readable TorchScript model ({_first_line(exc)})") from None
         if not extra["config.json"]:
             raise ValueError(f"{path}: not exported by this project (no config.json inside)")
         self._apply(json.loads(extra["config.json"]))
