@@ -22,7 +22,8 @@ from utils.datasets import (
 from utils.distributed import select_device
 from utils.logging import LOGGER, increment_path
 from utils.memory import keep_freed_memory
-from utils.metrics import COCO_KEYS, DetectionEvaluator, tiny_bins_line
+from utils.metrics import COCO_KEYS, DetectionEvaluator, format_metric, tiny_bins_line
+from utils.plots import plot_validation, validation_batch_plotter
 from utils.validation import NmsSettings, evaluate
 
 DEFAULT_DATA = "coco128.yaml"
@@ -84,14 +85,7 @@ def run(data: str | None = None, weights: str = "space_depth_s.pt", batch_size: 
     evaluator = DetectionEvaluator(names, official_json=official if not single_cls else None,
                                    use_pycocotools=task != "speed")
     save_dir = increment_path(Path(project) / name, exist_ok=exist_ok)
-    on_batch = None
-    if plots:
-        from utils.plots import plot_batch
-
-        def on_batch(i, images, targets, paths, detections):  # the first three batches, labels and predictions
-            if i < 3:
-                plot_batch(images, targets, save_dir / f"val_batch{i}_labels.jpg", names)
-                plot_batch(images, targets, save_dir / f"val_batch{i}_pred.jpg", names, detections)
+    on_batch = validation_batch_plotter(save_dir, names) if plots else None
 
     result = evaluate(model, loader, evaluator, NmsSettings(conf_thres, iou_thres, max_det, multi_label=True),
                       half=half, on_batch=on_batch, augment=augment, single_cls=single_cls)
@@ -100,11 +94,8 @@ def run(data: str | None = None, weights: str = "space_depth_s.pt", batch_size: 
         (save_dir / "predictions.json").write_text(json.dumps(yolov5_json_predictions(evaluator)))
     if save_txt:
         write_label_files(evaluator, save_dir / "labels", scan, save_conf)
-    if plots and result.get("curves") is not None:
-        from utils.plots import plot_confusion_matrix, plot_pr_curves
-
-        plot_pr_curves(result["curves"], names, save_dir)
-        plot_confusion_matrix(evaluator.confusion.matrix, names, save_dir / "confusion_matrix.png")
+    if plots:
+        plot_validation(result, evaluator.confusion.matrix, names, save_dir)
     summary = {k: v for k, v in result.items() if k not in {"curves", "coco_summary"}}
     summary.update(weights=str(weights), data=str(data), imgsz=imgsz, batch_size=batch_size,
                    conf_thres=conf_thres, iou_thres=iou_thres, max_det=max_det)
@@ -126,7 +117,7 @@ def report(result: dict, names: list[str], verbose: bool, official: bool, batch_
             "a ground truth built from the YOLO labels (areas in original-image pixels, so 'small' is the "
             "same set of objects at every input size)")
         LOGGER.info(f"COCO evaluation (pycocotools) against {gt}:")
-        LOGGER.info("  " + "  ".join(f"{k} {result['coco'][k]:.4f}" for k in COCO_KEYS))
+        LOGGER.info("  " + "  ".join(f"{k} {format_metric(result['coco'][k], 4)}" for k in COCO_KEYS))
         LOGGER.info("  tiny objects: " + tiny_bins_line(result["coco"]))
     pre, inf, nms = result["speed_ms"]
     LOGGER.info(f"speed: {pre:.1f} ms pre-process, {inf:.1f} ms inference, {nms:.1f} ms NMS per image "

@@ -160,3 +160,19 @@ def test_frozen_batchnorm_statistics_do_not_move_in_training():
     before = bn.running_mean.clone()
     sum(m.sum() for m in model(torch.rand(2, 3, 64, 64))).backward()
     assert torch.equal(bn.running_mean, before) and bn.weight.grad is not None
+
+
+def test_results_csv_has_yolov5_columns_and_the_run_ends_with_validation_pictures(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("YOLOV5_SPD_CACHE", str(tmp_path / "cache"))
+    train.train(_args(tiny_data, tmp_path, "--epochs", "1", "--cfg", "yolov5n.yaml"))
+    run = tmp_path / "exp"
+    with open(run / "results.csv") as f:
+        header = next(csv.reader(f))
+    assert header[:14] == ["epoch", "train/box_loss", "train/obj_loss", "train/cls_loss", "metrics/precision",
+                           "metrics/recall", "metrics/mAP_0.5", "metrics/mAP_0.5:0.95", "val/box_loss",
+                           "val/obj_loss", "val/cls_loss", "x/lr0", "x/lr1", "x/lr2"]
+    with open(run / "results.csv") as f:
+        row = next(csv.DictReader(f))
+    assert float(row["val/box_loss"]) > 0 and row["coco/AP_L"] == "nan"  # no large objects: n/a, not 0
+    for name in ("PR_F1_curves.png", "confusion_matrix.png", "val_batch0_labels.jpg", "val_batch0_pred.jpg"):
+        assert (run / name).is_file(), name

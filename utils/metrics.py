@@ -219,7 +219,7 @@ def run_cocoeval(ground_truth: dict[str, Any], predictions: list[dict[str, Any]]
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
-    stats = [max(float(s), 0.0) for s in evaluator.stats]  # -1 (no such objects) reads as 0
+    stats = [float(s) if s >= 0 else math.nan for s in evaluator.stats]  # -1: no such objects (n/a)
     figures = dict(zip(COCO_KEYS, stats))
     for b in TINY_BINS:
         a = evaluator.params.areaRngLbl.index(b)

@@ -136,16 +136,38 @@ def plot_results(csv_path: Path) -> None:
         rows = list(csv.DictReader(f))
     if not rows:
         return
-    keys = [k for k in rows[0] if k != "epoch"]
+    def values(key: str) -> list[float]:
+        return [float(r[key]) if r[key] not in ("", None) else float("nan") for r in rows]
+
+    # object counts are constants, and a column with nothing measured (n/a throughout) is an empty panel
+    keys = [k for k in rows[0] if k != "epoch" and not k.startswith("coco/n_")
+            and not all(np.isnan(values(k)))]
     cols = 5
     rows_n = int(np.ceil(len(keys) / cols))
     fig, axes = plt.subplots(rows_n, cols, figsize=(3.2 * cols, 2.6 * rows_n))
     epochs = [int(r["epoch"]) for r in rows]
     for ax, key in zip(np.ravel(axes), keys):
-        ax.plot(epochs, [float(r[key]) for r in rows], marker=".")
+        ax.plot(epochs, values(key), marker=".")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_title(key, fontsize=9)
     for ax in np.ravel(axes)[len(keys):]:
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(csv_path.with_name("results.png"), dpi=100)
     plt.close(fig)
+
+
+def validation_batch_plotter(save_dir: Path, names: list[str], batches: int = 3):
+    """An ``evaluate(on_batch=...)`` callback drawing the first batches' labels and predictions."""
+    def on_batch(i, images, targets, paths, detections) -> None:
+        if i < batches:
+            plot_batch(images, targets, save_dir / f"val_batch{i}_labels.jpg", names)
+            plot_batch(images, targets, save_dir / f"val_batch{i}_pred.jpg", names, detections)
+    return on_batch
+
+
+def plot_validation(result: dict, confusion_matrix: np.ndarray, names: list[str], save_dir: Path) -> None:
+    """The PR / F1 / P / R curves and the confusion matrix of one evaluation."""
+    if result.get("curves") is not None:
+        plot_pr_curves(result["curves"], names, save_dir)
+        plot_confusion_matrix(confusion_matrix, names, save_dir / "confusion_matrix.png")

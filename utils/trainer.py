@@ -47,18 +47,19 @@ from utils.datasets import (
 )
 from utils.logging import LOGGER, get_logger, increment_path
 from utils.loss import LossGains, YoloLoss
-from utils.metrics import COCO_KEYS, TINY_KEYS, DetectionEvaluator, fitness, tiny_bins_line
+from utils.metrics import COCO_KEYS, TINY_KEYS, DetectionEvaluator, fitness, format_metric, tiny_bins_line
 from utils.optim import ModelEMA, build_optimizer, lr_lambda, warmup
 from utils.paths import find_named_file
-from utils.plots import plot_batch, plot_labels, plot_results
+from utils.plots import plot_batch, plot_labels, plot_results, plot_validation, validation_batch_plotter
 from utils.validation import NmsSettings, evaluate, prepare_images
 from utils.yaml_files import load_yaml_text
 
 ROOT = Path(__file__).resolve().parent.parent
 NOMINAL_BATCH = 64
+# yolov5's columns first (its tools read them), then the COCO figures
 CSV_KEYS = (["epoch", "train/box_loss", "train/obj_loss", "train/cls_loss", "metrics/precision",
-             "metrics/recall", "metrics/mAP50", "metrics/mAP50-95"]
-            + [f"coco/{k}" for k in COCO_KEYS + TINY_KEYS] + ["lr/pg0", "lr/pg1", "lr/pg2"])
+             "metrics/recall", "metrics/mAP_0.5", "metrics/mAP_0.5:0.95", "val/box_loss", "val/obj_loss",
+             "val/cls_loss", "x/lr0", "x/lr1", "x/lr2"] + [f"coco/{k}" for k in COCO_KEYS + TINY_KEYS])
 
 
 class TrainingStopped(RuntimeError):
@@ -397,10 +398,10 @@ def _train(opt: Namespace, run: _RunFolder) -> dict:
     if main and getattr(opt, "val_first", False) and resume_ckpt is None and val_loader is not None:
         # where the starting weights stand (a pretrained model's figure), as row "-1" of results.csv
         rng = rng_state()  # the loader draws worker seeds: keep the run identical to one without this
-        start = evaluate(ema.ema, val_loader, evaluator, NmsSettings(), progress=False)
+        start = evaluate(ema.ema, val_loader, evaluator, NmsSettings(), progress=False, loss_fn=loss_fn)
         restore_rng_state(rng)
         LOGGER.info(f"before training: {_val_line(start)}")
-        row = _results_row(-1, torch.zeros(3), start, [0.0] * len(optimizer.param_groups))
+        row = _results_row(-1, torch.full((3,), math.nan), start, [math.nan] * len(optimizer.param_groups))
         with open(results_csv, "a", newline="") as f:
             csv.writer(f).writerow(row)
         for key, value in zip(CSV_KEYS[1:], row[1:]):
@@ -477,7 +478,8 @@ def _train(opt: Namespace, run: _RunFolder) -> dict:
             if main:
                 final = epoch + 1 == opt.epochs
                 if val_loader is not None and (not opt.noval or final):
-                    metrics = evaluate(ema.ema, val_loader, evaluator, NmsSettings(), progress=False)
+                    metrics = evaluate(ema.ema, val_loader, evaluator, NmsSettings(), progress=False,
+                                       loss_fn=loss_fn)
                 else:
                     metrics = {}
                 row = _results_row(epoch, mean_loss, metrics, lrs)
@@ -519,7 +521,8 @@ def _train(opt: Namespace, run: _RunFolder) -> dict:
             _write_slim(best, data)
             if val_loader is not None:  # the figure a user will quote: the kept model, as saved
                 metrics = evaluate(load_model(best, device), val_loader, evaluator, NmsSettings(),
-                                   progress=False)
+                                   progress=False, on_batch=validation_batch_plotter(save_dir, names))
+                plot_validation(metrics, evaluator.confusion.matrix, names, save_dir)
                 coco = metrics.get("coco", {})
                 LOGGER.info(f"{best}: mAP50 {metrics['mAP50']:.3f} mAP50-95 {metrics['mAP50_95']:.3f} | "
                             f"COCO AP {coco.get('AP', 0):.4f} AP50 {coco.get('AP50', 0):.4f} "
@@ -573,8 +576,8 @@ def _drop_rows_from(results_csv: Path, epoch: int) -> None:
 def _val_line(metrics: dict) -> str:
     coco = metrics.get("coco", {})
     line = (f"P {metrics['P']:.3f} R {metrics['R']:.3f} mAP50 {metrics['mAP50']:.3f} mAP50-95 "
-            f"{metrics['mAP50_95']:.3f} | COCO AP {coco.get('AP', 0):.3f} AP_S {coco.get('AP_S', 0):.3f} "
-            f"AP_M {coco.get('AP_M', 0):.3f} AP_L {coco.get('AP_L', 0):.3f}")
+            f"{metrics['mAP50_95']:.3f} | COCO " + " ".join(f"{k} {format_metric(coco.get(k))}"
+                                                          for k in ("AP", "AP_S", "AP_M", "AP_L")))
     return line + (f"\n  tiny objects: {tiny_bins_line(coco)}" if "n_vt" in coco else "")
 
 
@@ -590,10 +593,11 @@ def freeze_batchnorm_statistics(model: torch.nn.Module) -> None:
 
 def _results_row(epoch: int, mean_loss: torch.Tensor, metrics: dict, lrs: list[float]) -> list:
     coco = metrics.get("coco", {})
+    val_loss = metrics.get("val_loss", [math.nan] * 3)
     return ([epoch, *[round(float(v), 5) for v in mean_loss.tolist()],
              *[round(float(metrics.get(k, 0.0)), 5) for k in ("P", "R", "mAP50", "mAP50_95")],
-             *[round(float(coco.get(k, 0.0)), 5) for k in COCO_KEYS],
-             *[round(float(coco.get(k, math.nan)), 5) for k in TINY_KEYS], *[float(v) for v in lrs]])
+             *[round(float(v), 5) for v in val_loss], *[float(v) for v in lrs],
+             *[round(float(coco.get(k, math.nan)), 5) for k in COCO_KEYS + TINY_KEYS]])
 
 
 def _report_scan(scan, split: str, save_dir: Path) -> None:

@@ -30,13 +30,14 @@ def prepare_images(images: torch.Tensor, device: torch.device, half: bool = Fals
 @torch.inference_mode()
 def evaluate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, evaluator: DetectionEvaluator,
              nms: NmsSettings = NmsSettings(), half: bool = False, progress: bool = True,
-             on_batch=None, augment: bool = False, single_cls: bool = False) -> dict:
+             on_batch=None, augment: bool = False, single_cls: bool = False, loss_fn=None) -> dict:
     """Run ``model`` over ``loader``, map detections back to original pixels and score them.
 
     Returns the evaluator's result with ``speed_ms`` = (pre-process, inference, NMS) per image.
     ``on_batch(batch_index, images, targets, paths, detections)`` may draw pictures. ``augment`` runs
     test-time augmentation (``DetectionModel.forward_augmented``). ``single_cls``: every prediction is class 0,
-    like the labels (class-agnostic NMS), whatever the model's class count.
+    like the labels (class-agnostic NMS), whatever the model's class count. ``loss_fn`` (the training loss):
+    also returns the mean validation losses (box, obj, cls) as ``val_loss``.
     """
     dataset: YoloDataset = loader.dataset
     labels_by_path = dict(zip(dataset.files, dataset.labels))
@@ -46,12 +47,16 @@ def evaluate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, evalua
     evaluator.reset()
     times = [0.0, 0.0, 0.0]
     seen = 0
+    loss_sum = torch.zeros(3, device=device)
     for batch_index, (images, targets, paths, metas) in enumerate(
             tqdm(loader, desc="validating", disable=not progress, leave=False)):
         t0 = time.perf_counter()
         x = prepare_images(images, device, half)
         t1 = time.perf_counter()
-        predictions = model.forward_augmented(x) if augment else model(x)
+        if loss_fn is not None and not augment:
+            predictions = _forward_with_loss(model, x, targets, loss_fn, loss_sum)
+        else:
+            predictions = model.forward_augmented(x) if augment else model(x)
         if isinstance(predictions, (tuple, list)):
             predictions = predictions[0]
         if device.type == "cuda":
@@ -75,4 +80,19 @@ def evaluate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, evalua
         model.train()
     result = evaluator.result()
     result["speed_ms"] = tuple(1000 * t / max(seen, 1) for t in times)
+    if loss_fn is not None:
+        result["val_loss"] = (loss_sum / max(len(loader), 1)).tolist()
     return result
+
+
+def _forward_with_loss(model: torch.nn.Module, x: torch.Tensor, targets: torch.Tensor, loss_fn,
+                       loss_sum: torch.Tensor) -> torch.Tensor:
+    """One forward pass giving both the raw maps (for the loss) and the decoded boxes."""
+    head = model.detect
+    head.training = True  # the head alone returns raw maps; every other layer stays in eval mode
+    try:
+        maps = model(x)
+    finally:
+        head.training = False
+    loss_sum += loss_fn([m.float() for m in maps], targets.to(x.device))[1]
+    return head.decode(maps)
