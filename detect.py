@@ -85,7 +85,8 @@ def run(weights: str = "", source: str = str(ROOT / "data" / "images"), imgsz: i
     results, records, failures = [], [], 0
     for file in files:
         if file.suffix.lower() in VIDEO_SUFFIXES:
-            _run_video(detector, file, save_dir, vid_stride, nosave, slice_pair, overlap, style)
+            _run_video(detector, file, save_dir, vid_stride, nosave, slice_pair, overlap, style,
+                       save_txt, save_conf)
             continue
         t0 = time.perf_counter()
         try:
@@ -141,7 +142,8 @@ def _write_crops(image: np.ndarray, det: Detections, folder: Path, stem: str) ->
 
 
 def _run_video(detector: Detector, file: Path, save_dir: Path, vid_stride: int, nosave: bool,
-               slice_hw, overlap: float, style: dict) -> None:
+               slice_hw, overlap: float, style: dict, save_txt: bool = False, save_conf: bool = False) -> None:
+    """Every vid_stride-th frame; --save-txt writes labels/<stem>_<frame>.txt (1-based frame, as yolov5)."""
     capture = cv2.VideoCapture(str(file))
     if not capture.isOpened():
         LOGGER.info(f"skipped: {file}: not a readable video")
@@ -157,6 +159,8 @@ def _run_video(detector: Detector, file: Path, save_dir: Path, vid_stride: int, 
         if frame_index % vid_stride == 0:
             det = detector.predict_one(frame, f"{file}:{frame_index}", slice_hw, overlap)
             LOGGER.info(f"{file} frame {frame_index + 1}/{total}: {_describe(det)}")
+            if save_txt:
+                _write_txt(det, save_dir / "labels" / f"{file.stem}_{frame_index + 1}.txt", save_conf)
             if not nosave:
                 if writer is None:
                     h, w = frame.shape[:2]

@@ -76,12 +76,14 @@ def test_detect_on_a_video_writes_an_annotated_video(yolov5n_weights, shared, tm
         writer.write(frame)
     writer.release()
     detect.run(weights=str(yolov5n_weights), source=str(video), project=str(tmp_path / "out"), imgsz=320,
-               vid_stride=2, device="cpu")
+               vid_stride=2, device="cpu", save_txt=True)
     out = cv2.VideoCapture(str(tmp_path / "out" / "exp" / "clip.mp4"))
     frames = 0
     while out.read()[0]:
         frames += 1
     assert frames == 2
+    labels = sorted(p.name for p in (tmp_path / "out" / "exp" / "labels").iterdir())
+    assert labels == ["clip_1.txt", "clip_3.txt"]  # yolov5's naming: 1-based frame numbers
 
 
 @pytest.mark.parametrize("name", ["../../x", "/abs/x", "..", "a\\b", "\x00", ""])
