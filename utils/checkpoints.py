@@ -126,7 +126,7 @@ def _check_archive(path: Path) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip()
-    except (zipfile.BadZipFile, OSError, RuntimeError, EOFError) as exc:
+    except Exception as exc:  # zipfile raises many kinds on a damaged directory (BadZipFile, UnicodeDecodeError...)
         raise CheckpointError(f"{path}: damaged checkpoint archive ({_one_line(exc)})") from None
     if bad is not None:
         raise CheckpointError(f"{path}: damaged checkpoint (member {bad} fails its CRC check)")
@@ -324,9 +324,12 @@ def model_from_payload(payload: dict, source: str = "checkpoint") -> torch.nn.Mo
         raise CheckpointError(f"{source}: the model config is a {type(config).__name__}, not a mapping")
     try:
         model = DetectionModel(config, ch=int(config.get("ch", 3)))
-    except (ValueError, TypeError) as exc:
+    except Exception as exc:  # an untrusted config can break a constructor in many ways: one line for all
         raise CheckpointError(f"{source}: bad model config ({_one_line(exc)})") from None
-    names = list(payload.get("names") or model.names)
+    names = payload.get("names") or model.names
+    if not isinstance(names, (list, tuple)):
+        raise CheckpointError(f"{source}: class names must be a list, got {type(names).__name__}")
+    names = list(names)
     if len(names) != model.nc:
         raise CheckpointError(f"{source}: {len(names)} class names for a model with {model.nc} classes")
     model.names = [str(n) for n in names]
