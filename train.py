@@ -14,11 +14,14 @@ import argparse
 import sys
 
 from utils.checkpoints import CheckpointError
+from utils.detection_task import train
 from utils.memory import keep_freed_memory
-from utils.trainer import TrainingStopped, train
+from utils.train_config import TrainConfig
+from utils.trainer import TrainingStopped
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    """The command line as a checked TrainConfig."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cfg", default="", help="model YAML, path or name in configs/ (default: the --weights "
                    "model, else space_depth_n.yaml)")
@@ -67,24 +70,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--noautoanchor", action="store_true")
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     args = p.parse_args(argv)
-    args.epochs_given = args.epochs is not None
-    if not args.cfg and not args.weights:  # (--spd alone: the SPD form of space_depth_n is itself)
-        args.cfg = "space_depth_n.yaml"
-    if args.hyp is None:
-        args.hyp = "hyp.finetune.yaml" if args.weights else "hyp.quick.yaml"
-        if args.weights and not args.resume:
-            print(f"--weights without --hyp: fine-tuning with {args.hyp} (pass --hyp to choose another)",
-                  file=sys.stderr)
-    if args.epochs is None:
-        args.epochs = 30
-    return args
+    if args.hyp is None and args.weights and not args.resume:
+        print("--weights without --hyp: fine-tuning with hyp.finetune.yaml (pass --hyp to choose another)",
+              file=sys.stderr)
+    return TrainConfig.from_dict({k: v for k, v in vars(args).items() if v is not None or k == "epochs"})
 
 
 def main(argv: list[str] | None = None) -> None:
     keep_freed_memory()
-    args = parse_args(argv)
     try:
-        result = train(args)
+        result = train(parse_args(argv))
     except (TrainingStopped, CheckpointError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -1,0 +1,266 @@
+"""Detection as a training task: YOLO data, a DetectionModel (new, from weights or resumed), AutoAnchor, the
+YOLO loss, COCO evaluation with AP_S and the tiny bins, and yolov5's results columns.
+
+    from utils.detection_task import train
+    train(TrainConfig(cfg="space_depth_n.yaml", epochs=3))       # or train({"epochs": 3}), train(epochs=3)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data.distributed import DistributedSampler
+
+from models.spd_transfer import spd_config
+from models.yolo import DetectionModel
+from utils import distributed as dist_utils
+from utils.anchors import check_anchors
+from utils.checkpoints import FORMAT, load_checkpoint, load_model, model_from_weights, resolve_weights, save_checkpoint
+from utils.datasets import YoloDataset, create_dataloader, describe_problems, load_dataset_config, scan_dataset
+from utils.logging import LOGGER
+from utils.loss import LossGains, YoloLoss
+from utils.metrics import COCO_KEYS, TINY_KEYS, DetectionEvaluator, fitness, format_metric, tiny_bins_line
+from utils.plots import plot_batch, plot_labels, plot_validation, validation_batch_plotter
+from utils.train_config import TrainConfig
+from utils.trainer import Trainer
+from utils.validation import NmsSettings, evaluate, prepare_images
+
+# yolov5's columns first (its tools read them), then the COCO figures
+CSV_KEYS = ["train/box_loss", "train/obj_loss", "train/cls_loss", "metrics/precision", "metrics/recall",
+            "metrics/mAP_0.5", "metrics/mAP_0.5:0.95", "val/box_loss", "val/obj_loss", "val/cls_loss", "x/lr0",
+            "x/lr1", "x/lr2"] + [f"coco/{k}" for k in COCO_KEYS + TINY_KEYS]
+
+
+def train(config: TrainConfig | dict | None = None, **options: Any) -> dict:
+    """Train a detector; ``config`` as a TrainConfig or dict, or options as keywords. Returns the final
+    metrics and ``save_dir``."""
+    if not isinstance(config, TrainConfig):
+        config = TrainConfig.from_dict({**(config or {}), **options})
+    elif options:
+        config = TrainConfig.from_dict({**config.to_dict(), **options})
+    if config.max_pixels is not None:
+        from utils.datasets import set_max_pixels
+
+        set_max_pixels(config.max_pixels)
+    return Trainer(config, DetectionTask()).run()
+
+
+class DetectionTask:
+    """The detection task of :class:`utils.trainer.Trainer`."""
+
+    csv_keys = CSV_KEYS
+    loss_names = ("box", "obj", "cls")
+
+    # ------------------------------------------------------------------------------------------ setup
+    def setup(self, trainer: Trainer) -> None:
+        config = trainer.config
+        self._load_data(trainer)
+        self.model, pretrained_head = self._build_model(trainer)
+        self.model.names = self.names
+        self.model.to(trainer.device, memory_format=torch.channels_last)  # 1.2-1.3x faster CPU steps
+        self._freeze(config.freeze)
+        if trainer.main:
+            LOGGER.info(self.model.info(config.imgsz))
+        self.grid = max(int(self.model.stride.max()), 32)
+        self.imgsz = math.ceil(config.imgsz / self.grid) * self.grid
+        self._build_loaders(trainer)
+        if trainer.resume_state is None and not config.noautoanchor:
+            self._auto_anchor(trainer, pretrained_head)
+        self.loss_fn = YoloLoss(self.model.detect.anchors, len(self.names),
+                                LossGains.from_hyp(trainer.hyp, config.label_smoothing), self.imgsz)
+        if trainer.main and trainer.resume_state is None:
+            plot_labels(self.train_set.labels, self.names, trainer.save_dir / "labels.jpg")
+
+    def _load_data(self, trainer: Trainer) -> None:
+        config = trainer.config
+        with dist_utils.main_process_first():
+            self.data = load_dataset_config(config.data)
+            notes = self.data["annotations"]
+            self.train_scan = scan_dataset(self.data["train"], self.data["nc"], annotations=notes.get("train"))
+            self.val_scan = scan_dataset(self.data["val"], self.data["nc"], annotations=notes.get("val")) \
+                if self.data.get("val") else None
+        self.names = ["object"] if config.single_cls else self.data["names"]
+        if trainer.main:
+            _report_scan(self.train_scan, "train", trainer.save_dir)
+            if self.val_scan is not None:
+                _report_scan(self.val_scan, "val", trainer.save_dir)
+
+    def _build_model(self, trainer: Trainer) -> tuple[DetectionModel, bool]:
+        """(model, whether its head came trained with its anchors)."""
+        config, nc = trainer.config, len(self.names)
+        if trainer.resume_state is not None:
+            model = DetectionModel(trainer.resume_state["model"]["config"])
+            model.load_state_dict(trainer.resume_state["model"]["state_dict"])
+            return model, False
+        if config.weights:
+            source = load_checkpoint(resolve_weights(config.weights))
+            model, report = model_from_weights(source, config.cfg or None, nc, spd=config.spd,
+                                               allow_partial=config.partial_transfer)
+            (LOGGER.info if report.function_preserving else LOGGER.warning)(report.line(config.weights))
+            head_kept = f"model.{len(model.model) - 1}.m.0.weight" not in report.skipped and report.mode != "partial"
+            return model, head_kept
+        return DetectionModel(spd_config(config.cfg).config if config.spd else config.cfg, nc=nc), False
+
+    def _freeze(self, freeze: list[int]) -> None:
+        """--freeze 10 freezes layers 0-9; --freeze 0 3 5 freezes those layers."""
+        layers = list(range(freeze[0])) if len(freeze) == 1 else list(freeze)
+        n = len(self.model.model)
+        if any(i >= n - 1 for i in layers):
+            raise ValueError(f"--freeze {' '.join(map(str, freeze))}: the model has {n} layers and its head "
+                             f"(layer {n - 1}) must train")
+        for name, p in self.model.named_parameters():
+            p.requires_grad_(not any(name.startswith(f"model.{i}.") for i in layers))
+
+    def _build_loaders(self, trainer: Trainer) -> None:
+        config, batch = trainer.config, trainer.batch_size
+        self.train_set = YoloDataset(self.train_scan, self.imgsz, batch, augment=True, hyp=trainer.hyp,
+                                     rect=config.rect, stride=self.grid, seed=config.seed,
+                                     cache_images=config.cache, single_cls=config.single_cls)
+        sampler = DistributedSampler(self.train_set, num_replicas=trainer.world, rank=trainer.rank,
+                                     shuffle=not config.rect, seed=config.seed)
+        self.train_loader = create_dataloader(self.train_set, batch, config.workers, sampler=sampler,
+                                              seed=config.seed)
+        self.val_loader = self.evaluator = None
+        if trainer.main and self.val_scan is not None:
+            val_set = YoloDataset(self.val_scan, self.imgsz, batch * 2, augment=False, rect=True, stride=self.grid,
+                                  single_cls=config.single_cls)
+            self.val_loader = create_dataloader(val_set, batch * 2, config.workers)
+            official = None if config.single_cls else self.data["annotations"].get("val")
+            self.evaluator = DetectionEvaluator(self.names, official_json=official)
+
+    def _auto_anchor(self, trainer: Trainer, pretrained_head: bool) -> None:
+        detect = self.model.detect
+        if pretrained_head:
+            LOGGER.info("AutoAnchor: kept the pretrained head's anchors (the head was trained for them)")
+        elif trainer.main:
+            new, line = check_anchors(detect.anchors, self.model.stride, self.train_set.shapes,
+                                      self.train_set.labels, self.imgsz, trainer.hyp["anchor_t"],
+                                      seed=trainer.config.seed)
+            LOGGER.info(line)
+            if new is not None:
+                detect.anchors[:] = new.to(trainer.device)
+        if trainer.distributed:
+            torch.distributed.broadcast(detect.anchors, 0)
+
+    # ------------------------------------------------------------------------------------ training
+    def forward_loss(self, model: torch.nn.Module, batch: Any, trainer: Trainer
+                     ) -> tuple[torch.Tensor, torch.Tensor, int]:
+        images, targets, _paths, _ = batch
+        state = trainer.state
+        images = prepare_images(images, trainer.device)
+        if trainer.config.multi_scale:
+            seed = state.epoch * 100_003 + state.batch_index + trainer.config.seed
+            images = _random_rescale(images, self.imgsz, self.grid, seed)
+        maps = model(images)
+        loss, items = self.loss_fn(maps, targets.to(trainer.device))
+        self._picture_first_batches(trainer, images, targets)
+        return loss, items, images.shape[0]
+
+    def _picture_first_batches(self, trainer: Trainer, images: torch.Tensor, targets: torch.Tensor) -> None:
+        state, i = trainer.state, trainer.state.batch_index
+        if trainer.main and state.epoch == state.start_epoch and i < 3:
+            picture = trainer.save_dir / f"train_batch{i}.jpg"
+            plot_batch(images.mul(255).byte(), targets, picture, self.names)
+            trainer.writer.add_image(f"train_batch{i}", cv2.imread(str(picture))[..., ::-1].copy(), state.epoch,
+                                     dataformats="HWC")
+
+    # ---------------------------------------------------------------------------------- evaluation
+    def validate(self, model: torch.nn.Module, trainer: Trainer) -> dict:
+        if self.val_loader is None:
+            return {}
+        return evaluate(model, self.val_loader, self.evaluator, NmsSettings(), progress=False, loss_fn=self.loss_fn)
+
+    def fitness(self, metrics: dict) -> float:
+        return fitness(metrics)
+
+    def results_row(self, mean_loss: torch.Tensor, metrics: dict, lrs: list[float]) -> list[Any]:
+        coco = metrics.get("coco", {})
+        val_loss = metrics.get("val_loss", [math.nan] * 3)
+        return ([*[round(float(v), 5) for v in mean_loss.tolist()],
+                 *[round(float(metrics.get(k, 0.0)), 5) for k in ("P", "R", "mAP50", "mAP50_95")],
+                 *[round(float(v), 5) for v in val_loss], *[float(v) for v in lrs],
+                 *[round(float(coco.get(k, math.nan)), 5) for k in COCO_KEYS + TINY_KEYS]])
+
+    def describe(self, metrics: dict) -> str:
+        coco = metrics.get("coco", {})
+        line = (f"P {metrics['P']:.3f} R {metrics['R']:.3f} mAP50 {metrics['mAP50']:.3f} mAP50-95 "
+                f"{metrics['mAP50_95']:.3f} | COCO " + " ".join(f"{k} {format_metric(coco.get(k))}"
+                                                              for k in ("AP", "AP_S", "AP_M", "AP_L")))
+        return line + (f"\n  tiny objects: {tiny_bins_line(coco)}" if "n_vt" in coco else "")
+
+    def checkpoint_extras(self) -> dict:
+        return {"data": {"yaml": self.data["yaml_file"], "names": self.data["names"]}}
+
+    def finish(self, trainer: Trainer) -> dict:
+        """best.pt (else last.pt) slimmed to fp16 EMA weights, then scored as saved, with its pictures."""
+        weights = trainer.weights_dir
+        best = weights / "best.pt" if (weights / "best.pt").exists() else weights / "last.pt"
+        if not best.exists():
+            return {}
+        _write_slim(best, self.data)
+        if self.val_loader is None:
+            return {}
+        metrics = evaluate(load_model(best, trainer.device), self.val_loader, self.evaluator, NmsSettings(),
+                           progress=False, on_batch=validation_batch_plotter(trainer.save_dir, self.names))
+        plot_validation(metrics, self.evaluator.confusion.matrix, self.names, trainer.save_dir)
+        coco = metrics.get("coco", {})
+        LOGGER.info(f"{best}: mAP50 {metrics['mAP50']:.3f} mAP50-95 {metrics['mAP50_95']:.3f} | COCO AP "
+                    f"{format_metric(coco.get('AP'), 4)} AP50 {format_metric(coco.get('AP50'), 4)} AP_S "
+                    f"{format_metric(coco.get('AP_S'), 4)}")
+        return metrics
+
+
+# ---------------------------------------------------------------------------------------- helpers
+def _random_rescale(images: torch.Tensor, imgsz: int, gs: int, seed: int) -> torch.Tensor:
+    g = np.random.default_rng(seed)
+    size = int(g.uniform(imgsz * 0.5, imgsz * 1.5 + gs)) // gs * gs
+    factor = size / max(images.shape[2:])
+    if factor == 1:
+        return images
+    shape = [math.ceil(x * factor / gs) * gs for x in images.shape[2:]]
+    return torch.nn.functional.interpolate(images, size=shape, mode="bilinear", align_corners=False)
+
+
+def _report_scan(scan, split: str, save_dir: Path) -> None:
+    LOGGER.info(f"{split}: {len(scan.images)} images, {scan.n_boxes} boxes")
+    for line in describe_problems(scan, split):
+        LOGGER.info(line)
+    if scan.problems:
+        report = save_dir / f"{split}_skipped.txt"
+        report.write_text("".join(f"{kind}\t{msg}\n" for _, kind, msg in scan.problems))
+        LOGGER.info(f"{split}: the full list of skipped files is in {report}")
+
+
+def _write_slim(path: Path, data: dict) -> None:
+    """Replace a training checkpoint by its EMA weights in fp16, no optimiser, with versions."""
+    ckpt = load_checkpoint(path)
+    payload = dict(ckpt["model"])
+    if ckpt.get("ema"):
+        payload["state_dict"] = ckpt["ema"]
+    payload["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+    save_checkpoint({
+        "format": FORMAT, "model": payload, "ema": None, "epoch": ckpt["epoch"],
+        "best_fitness": ckpt.get("best_fitness", 0.0), "hyp": ckpt.get("hyp", {}),
+        "options": ckpt.get("options", {}),
+        "versions": {"torch": str(torch.__version__), "python": platform.python_version(), "format": FORMAT},
+        "dataset": {"yaml": data["yaml_file"], "names": data["names"], "fingerprint": _dataset_fingerprint(data)},
+    }, path)
+
+
+def _dataset_fingerprint(data: dict) -> str:
+    digest = hashlib.sha256()
+    for split in ("train", "val"):
+        source = data.get(split)
+        if source and os.path.exists(str(source)):
+            for p in sorted(Path(str(source)).rglob("*"))[:100_000]:
+                if p.is_file():
+                    digest.update(f"{p.name}\0{p.stat().st_size}\n".encode())
+    return digest.hexdigest()[:16]

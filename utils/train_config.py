@@ -1,0 +1,163 @@
+"""Training options as one checked dataclass, and hyper-parameter files checked key by key.
+
+A :class:`TrainConfig` is built from the command line (train.py), from a YAML file or from Python; every value
+is checked when it is built, so a mistake is one clear line before anything runs. Checkpoints store it as a
+plain dict and ``--resume`` rebuilds it from there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from utils.paths import find_named_file
+from utils.yaml_files import load_yaml_text
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+DEFAULT_EPOCHS = 30
+
+
+class ConfigurationError(ValueError):
+    """An option or hyper-parameter no run can use; the message names it."""
+
+
+def _nearest(key: str, known: list[str]) -> str:
+    near = difflib.get_close_matches(key, known, n=1)
+    return f" (did you mean '{near[0]}'?)" if near else ""
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs to know (train.py's options, same names)."""
+
+    cfg: str = ""  # model YAML; "" = the --weights model, else space_depth_n.yaml
+    data: str = "smallobj.yaml"
+    hyp: str = ""  # "" = hyp.quick.yaml, or hyp.finetune.yaml when starting from weights
+    weights: str = ""
+    spd: bool = False  # train the SPD form of cfg (or of the weights' graph)
+    partial_transfer: bool = False
+    epochs: int | None = None  # None: 30 for a new run, the saved value when resuming
+    batch_size: int = 16  # total over all processes
+    imgsz: int = 256
+    device: str = ""
+    workers: int = 2
+    max_pixels: int | None = None
+    project: str = "runs/train"
+    name: str = "exp"
+    exist_ok: bool = False
+    resume: bool | str = False  # True: the newest run; a path: that last.pt
+    sync_bn: bool = False
+    cache: bool = False
+    noval: bool = False
+    val_first: bool = False
+    nosave: bool = False
+    patience: int = 100
+    save_period: int = -1
+    seed: int = 0
+    freeze: list[int] = field(default_factory=lambda: [0])
+    multi_scale: bool = False
+    rect: bool = False
+    single_cls: bool = False
+    label_smoothing: float = 0.0
+    optimizer: str | None = None  # None: the hyp file's, else SGD
+    linear_lr: bool = False
+    noautoanchor: bool = False
+    no_amp: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.cfg and not self.weights:
+            self.cfg = "space_depth_n.yaml"
+        if not self.hyp:
+            self.hyp = "hyp.finetune.yaml" if self.weights else "hyp.quick.yaml"
+        self.freeze = list(self.freeze)
+        self.check()
+
+    @property
+    def total_epochs(self) -> int:
+        return DEFAULT_EPOCHS if self.epochs is None else self.epochs
+
+    def check(self) -> None:
+        """Values no run can use: a ConfigurationError naming the option."""
+        checks = [
+            (self.batch_size >= 1 or self.batch_size == -1, f"--batch-size must be >= 1, got {self.batch_size}"),
+            (self.epochs is None or self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
+            (self.imgsz >= 32, f"--imgsz must be >= 32 pixels, got {self.imgsz}"),
+            (self.workers >= 0, f"--workers must be >= 0, got {self.workers}"),
+            (all(isinstance(f, int) and f >= 0 for f in self.freeze),
+             f"--freeze takes layer counts or indices >= 0, got {self.freeze}"),
+            (self.max_pixels is None or self.max_pixels >= 1, f"--max-pixels must be >= 1, got {self.max_pixels}"),
+            (self.optimizer in (None, "SGD", "Adam", "AdamW"), f"--optimizer {self.optimizer}: SGD, Adam or AdamW"),
+            (0.0 <= self.label_smoothing < 1.0, f"--label-smoothing must be in [0, 1), got {self.label_smoothing}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigurationError(message)
+        if self.batch_size == -1:
+            raise ConfigurationError("--batch-size -1 (AutoBatch) needs a CUDA GPU; give a batch size")
+
+    # ------------------------------------------------------------------------------------ conversions
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "options", strict: bool = True) -> TrainConfig:
+        """From a plain dict; unknown keys are an error naming the nearest option (``strict``) or are
+        dropped (reading a checkpoint written by another version)."""
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = [k for k in values if k not in known]
+        if unknown and strict:
+            raise ConfigurationError(f"{source}: unknown option '{unknown[0]}'{_nearest(unknown[0], known)}")
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> TrainConfig:
+        values = load_yaml_text(Path(path).read_text(encoding="utf-8"), str(path))
+        if not isinstance(values, dict):
+            raise ConfigurationError(f"{path}: expected a mapping of option names to values")
+        return cls.from_dict({k.replace("-", "_"): v for k, v in values.items()}, str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (YAML- and weights_only-safe)."""
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+# ---------------------------------------------------------------------------------------- hyp files
+# Every key a hyp file may hold; the second set may be left out.
+HYP_REQUIRED = {"lr0", "lrf", "momentum", "weight_decay", "warmup_epochs", "warmup_momentum", "warmup_bias_lr",
+                "box", "cls", "cls_pw", "obj", "obj_pw", "anchor_t", "hsv_h", "hsv_s", "hsv_v", "degrees",
+                "translate", "scale", "shear", "perspective", "flipud", "fliplr", "mosaic", "mixup"}
+HYP_OPTIONAL = {"optimizer", "nbs", "fl_gamma", "albumentations", "freeze_bn_stats", "iou_t", "anchors",
+                "copy_paste"}
+_HYP_NOT_NUMBERS = {"optimizer", "anchors", "freeze_bn_stats"}
+
+
+def load_hyp(path: str | Path) -> dict[str, Any]:
+    """A hyper-parameter file (path or name in configs/), checked by :func:`check_hyp`."""
+    found = find_named_file(path, CONFIG_DIR, ".yaml")
+    if found is None:
+        raise ConfigurationError(f"{path}: hyper-parameter file not found")
+    try:
+        hyp = load_yaml_text(found.read_text(encoding="utf-8"), str(found))
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"{found}: not UTF-8 text") from None
+    if not isinstance(hyp, dict):
+        raise ConfigurationError(f"{found}: a hyp file must be a mapping")
+    check_hyp(hyp, str(found))
+    return hyp
+
+
+def check_hyp(hyp: dict, source: str) -> None:
+    """Unknown (mistyped) or missing keys and non-numeric values are an error naming the key."""
+    known = sorted(HYP_REQUIRED | HYP_OPTIONAL)
+    for key in hyp:
+        if key not in known:
+            raise ConfigurationError(f"{source}: unknown hyper-parameter '{key}'{_nearest(str(key), known)}")
+    missing = sorted(HYP_REQUIRED - set(hyp))
+    if missing:
+        raise ConfigurationError(f"{source}: missing hyper-parameters {', '.join(missing)} "
+                                 f"(see configs/hyp.scratch.yaml)")
+    for key, value in hyp.items():
+        if key not in _HYP_NOT_NUMBERS and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                            or not math.isfinite(value)):
+            raise ConfigurationError(f"{source}: hyper-parameter '{key}' must be a finite number, got {value!r}")
