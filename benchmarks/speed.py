@@ -189,8 +189,6 @@ def main() -> None:
 
     sides = Sides(args.threads)
     cuda = args.device.startswith("cuda")
-    batch = args.batch or (64 if cuda else 8)
-    hyp = yaml.safe_load((ROOT / "configs" / "hyp.scratch.yaml").read_text())
     where = torch.cuda.get_device_name() if cuda else f"CPU, {args.threads} threads"
     print(f"torch {torch.__version__}, {where}; reference: PyPI yolov5==7.0.14\n")
     print("| figure | ours | reference | ratio |\n|---|---:|---:|---:|", flush=True)
@@ -199,53 +197,67 @@ def main() -> None:
         print(row("machine: fp32 matmul 2048²", c["matmul_gflops"], None, "GFLOP/s", True))
         print(row("machine: 3x3 conv 128→128, 8×80×80", c["conv3x3_gflops"], None, "GFLOP/s", True), flush=True)
     for name in args.models:
-        cfg = _config(name)
-        if "latency" in args.tasks:
-            for half in (False, True) if cuda else (False,):
-                kw = {"cfg": cfg, "imgsz": 640, "repeats": args.repeats, "device": args.device, "half": half}
-                ours, ref = sides.ours("latency", **kw), sides.reference("latency", **kw)
-                precision = "fp16" if half else "fp32"
-                print(row(f"latency {name}, b1 640 fused {precision}", ours["ms"], ref["ms"], "ms", False),
-                      flush=True)
-        if "train" in args.tasks:
-            kw = {"cfg": cfg, "hyp": hyp, "imgsz": 640, "batch": batch, "steps": args.steps, "device": args.device,
-                  "amp": cuda}
-            ours, ref = sides.ours("train", **kw), sides.reference("train", **kw)
-            label = f"{name}, b{batch} 640" + (" AMP" if cuda else "")
-            print(row(f"train step {label}", ours["images_per_s"], ref["images_per_s"], "img/s", True))
-            memory = "peak_cuda_mb" if cuda else "peak_rss_mb"
-            print(row(f"peak {'GPU ' if cuda else ''}memory, training {label}", ours[memory], ref[memory], "MB",
-                      False), flush=True)
+        _model_figures(sides, args, name, cuda)
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
         if "nms" in args.tasks:
-            raw_predictions(tmp / "pred.pt")
-            kw = {"predictions": str(tmp / "pred.pt"), "repeats": args.repeats, "device": args.device}
-            ours, ref = sides.ours("nms", **kw), sides.reference("nms", **kw)
-            print(row(f"NMS b8×25200×85 val settings ({ours['boxes']} / {ref['boxes']} boxes kept)",
-                      ours["ms_per_image"], ref["ms_per_image"], "ms/img", False), flush=True)
+            _nms_figure(sides, args, Path(tmp))
         if "val" in args.tasks:
-            data, weights = coco128_val_copy(tmp), str(SHARED / "weights" / "yolov5n.pt")
-            device = "0" if cuda else "cpu"
-            ours_s, log = sides.timed([sys.executable, "val.py", "--weights", weights, "--data", str(data), "--imgsz",
-                                       "640", "--batch-size", "32", "--workers", "2", "--device", device,
-                                       "--project", str(tmp / "ours")])
-            lines = log.splitlines()
-            header = next((i for i, line in enumerate(lines) if line.rstrip().endswith("mAP50-95")), -2)
-            ours_map = lines[header + 1].split() if 0 <= header + 1 < len(lines) else ["?"]
-            kw = {"data": str(data), "weights": weights, "imgsz": 640, "batch": 32, "workers": 2,
-                  "project": str(tmp / "reference"), "device": device}
-            t0 = time.perf_counter()
-            ref = sides.reference("val", **kw)
-            ref_s = time.perf_counter() - t0
-            print(row(f"val.py coco128 val2017 yolov5n 640 (mAP50-95 ours {ours_map[-1]}, reference "
-                      f"{ref['mAP50-95']:.3f})", ours_s, ref_s, "s", False), flush=True)
+            _val_figure(sides, Path(tmp), cuda)
     if "loader" in args.tasks:
         from benchmarks import loader
 
         (_, ours_rate, _, ref_rate), = loader.compare([2])
         print(row("mosaic loader coco128 train2017 640, b16, 2 workers", ours_rate, ref_rate, "img/s", True),
               flush=True)
+
+
+def _model_figures(sides: Sides, args: argparse.Namespace, name: str, cuda: bool) -> None:
+    """Latency (fp32, and fp16 on a GPU), training speed and peak memory of one model, both sides."""
+    cfg = _config(name)
+    batch = args.batch or (64 if cuda else 8)
+    if "latency" in args.tasks:
+        for half in (False, True) if cuda else (False,):
+            kw = {"cfg": cfg, "imgsz": 640, "repeats": args.repeats, "device": args.device, "half": half}
+            ours, ref = sides.ours("latency", **kw), sides.reference("latency", **kw)
+            precision = "fp16" if half else "fp32"
+            print(row(f"latency {name}, b1 640 fused {precision}", ours["ms"], ref["ms"], "ms", False), flush=True)
+    if "train" in args.tasks:
+        hyp = yaml.safe_load((ROOT / "configs" / "hyp.scratch.yaml").read_text())
+        kw = {"cfg": cfg, "hyp": hyp, "imgsz": 640, "batch": batch, "steps": args.steps, "device": args.device,
+              "amp": cuda}
+        ours, ref = sides.ours("train", **kw), sides.reference("train", **kw)
+        label = f"{name}, b{batch} 640" + (" AMP" if cuda else "")
+        print(row(f"train step {label}", ours["images_per_s"], ref["images_per_s"], "img/s", True))
+        memory = "peak_cuda_mb" if cuda else "peak_rss_mb"
+        print(row(f"peak {'GPU ' if cuda else ''}memory, training {label}", ours[memory], ref[memory], "MB",
+                  False), flush=True)
+
+
+def _nms_figure(sides: Sides, args: argparse.Namespace, tmp: Path) -> None:
+    raw_predictions(tmp / "pred.pt")
+    kw = {"predictions": str(tmp / "pred.pt"), "repeats": args.repeats, "device": args.device}
+    ours, ref = sides.ours("nms", **kw), sides.reference("nms", **kw)
+    print(row(f"NMS b8×25200×85 val settings ({ours['boxes']} / {ref['boxes']} boxes kept)",
+              ours["ms_per_image"], ref["ms_per_image"], "ms/img", False), flush=True)
+
+
+def _val_figure(sides: Sides, tmp: Path, cuda: bool) -> None:
+    """val.py of both sides on coco128 val2017, whole command timed."""
+    data, weights = coco128_val_copy(tmp), str(SHARED / "weights" / "yolov5n.pt")
+    device = "0" if cuda else "cpu"
+    ours_s, log = sides.timed([sys.executable, "val.py", "--weights", weights, "--data", str(data), "--imgsz",
+                               "640", "--batch-size", "32", "--workers", "2", "--device", device,
+                               "--project", str(tmp / "ours")])
+    lines = log.splitlines()
+    header = next((i for i, line in enumerate(lines) if line.rstrip().endswith("mAP50-95")), -2)
+    ours_map = lines[header + 1].split() if 0 <= header + 1 < len(lines) else ["?"]
+    kw = {"data": str(data), "weights": weights, "imgsz": 640, "batch": 32, "workers": 2,
+          "project": str(tmp / "reference"), "device": device}
+    t0 = time.perf_counter()
+    ref = sides.reference("val", **kw)
+    ref_s = time.perf_counter() - t0
+    print(row(f"val.py coco128 val2017 yolov5n 640 (mAP50-95 ours {ours_map[-1]}, reference "
+              f"{ref['mAP50-95']:.3f})", ours_s, ref_s, "s", False), flush=True)
 
 
 if __name__ == "__main__":

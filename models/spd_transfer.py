@@ -72,59 +72,75 @@ def spd_config(config: str | dict) -> SpdGraph:
     Conv a stride-1 Conv followed by SpaceToDepth; ``from`` indices are renumbered. Other rows are kept."""
     source = load_config(config)
     rows = list(source["backbone"]) + list(source["head"])
-    n_backbone = len(source["backbone"])
-    new_rows: list[list[Any]] = []
-    layer_map: list[int] = []
-    output_map: list[int] = []
-    strided: list[int] = []
+    builder = _SpdRows(source["_source"])
     new_backbone = 0
-    widened: set[int] = set()  # source layers whose output becomes 4x wider (a space-to-depth output)
-    mixed: set[int] = set()  # ... or partly wider (a Concat with such an input)
     for i, row in enumerate(rows):
         if not isinstance(row, (list, tuple)) or len(row) != 4:
             raise ConfigError(f"{source['_source']}: layer {i} {row!r}: a row must be [from, number, module, args]")
+        builder.add(i, row)
+        if i < len(source["backbone"]):
+            new_backbone = len(builder.rows)
+    out = {k: copy.deepcopy(v) for k, v in source.items() if not k.startswith("_") and k not in ("backbone", "head")}
+    out["backbone"], out["head"] = builder.rows[:new_backbone], builder.rows[new_backbone:]
+    return SpdGraph(out, builder.layer_map, builder.output_map, builder.strided,
+                    stem_folded=_is_v6_stem(0, rows[0][2], list(rows[0][3])))
+
+
+class _SpdRows:
+    """Builds the SPD rows one source row at a time, tracking where each source layer's output went."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.rows: list[list[Any]] = []
+        self.layer_map: list[int] = []
+        self.output_map: list[int] = []
+        self.strided: list[int] = []
+        self.widened: set[int] = set()  # source layers whose output becomes 4x wider (a space-to-depth output)
+        self.mixed: set[int] = set()  # ... or partly wider (a Concat with such an input)
+
+    def add(self, i: int, row: list[Any]) -> None:
         frm, number, name, args = row
         sources = [frm] if isinstance(frm, int) else list(frm)
-        mapped = [f if f == -1 else output_map[f if f >= 0 else i + f] for f in sources]
+        mapped = [f if f == -1 else self.output_map[f if f >= 0 else i + f] for f in sources]
         new_from: Any = mapped[0] if isinstance(frm, int) else mapped
-        args = list(args)
-        absolute = [f if f >= 0 else i + f for f in sources]
-        if name in ("nn.Upsample", "Upsample") and absolute[0] in widened | mixed:
-            (widened if absolute[0] in widened else mixed).add(i)
-        elif name == "Concat" and any(j in widened | mixed for j in absolute):
+        args = self._track_widths(i, row, [f if f >= 0 else i + f for f in sources])
+        if _is_v6_stem(i, name, args):
+            self._append([new_from, number, "Focus", [args[0], args[1] // 2]])
+        elif _is_strided_conv(name, args):
+            if number != 1:
+                raise ConfigError(f"{self.source}: layer {i} {row!r}: a repeated strided Conv has no SPD form")
+            c2, k, _, p, rest = _conv_args(args)
+            self.rows.append([new_from, 1, "Conv", [c2, k, 1, p, *rest] if rest or p is not None else [c2, k, 1]])
+            self.layer_map.append(len(self.rows) - 1)
+            self.rows.append([-1, 1, "SpaceToDepth", [1]])
+            self.output_map.append(len(self.rows) - 1)
+            self.strided.append(i)
+            self.widened.add(i)
+        else:
+            self._append([new_from, number, name, args])
+
+    def _append(self, row: list[Any]) -> None:
+        self.rows.append(row)
+        self.layer_map.append(len(self.rows) - 1)
+        self.output_map.append(len(self.rows) - 1)
+
+    def _track_widths(self, i: int, row: list[Any], absolute: list[int]) -> list[Any]:
+        """Follow 4x-wider outputs through Upsample and Concat; an SPP reading one keeps the source's hidden
+        width (a quarter of its hidden fraction). Returns the row's (possibly adjusted) args."""
+        name, args = row[2], list(row[3])
+        wide, mixed = self.widened, self.mixed
+        if name in ("nn.Upsample", "Upsample") and absolute[0] in wide | mixed:
+            (wide if absolute[0] in wide else mixed).add(i)
+        elif name == "Concat" and any(j in wide | mixed for j in absolute):
             mixed.add(i)
-        elif name in ("SPP", "SPPF") and absolute[0] in widened:
-            # its hidden width is a fraction of its input's: keep the source's with a quarter of that fraction
+        elif name in ("SPP", "SPPF") and absolute[0] in wide:
             default = [[5, 9, 13] if name == "SPP" else 5, 0.5]
             k, e = (args[1:] + default[len(args) - 1:])[:2]
             args = [args[0], k, e / 4]
         elif name in ("SPP", "SPPF") and absolute[0] in mixed:
-            raise ConfigError(f"{source['_source']}: layer {i} {row!r}: an SPP over a partly space-to-depth "
-                              f"input has no exact SPD form")
-        if _is_v6_stem(i, name, args):
-            new_rows.append([new_from, number, "Focus", [args[0], args[1] // 2]])
-        elif _is_strided_conv(name, args):
-            if number != 1:
-                raise ConfigError(f"{source['_source']}: layer {i} {row!r}: a repeated strided Conv has no SPD form")
-            c2, k, _, p, rest = _conv_args(args)
-            new_rows.append([new_from, 1, "Conv", [c2, k, 1, p, *rest] if rest or p is not None else [c2, k, 1]])
-            strided.append(i)
-            widened.add(i)
-            layer_map.append(len(new_rows) - 1)
-            new_rows.append([-1, 1, "SpaceToDepth", [1]])
-            output_map.append(len(new_rows) - 1)
-            if i < n_backbone:
-                new_backbone = len(new_rows)
-            continue
-        else:
-            new_rows.append([new_from, number, name, args])
-        layer_map.append(len(new_rows) - 1)
-        output_map.append(len(new_rows) - 1)
-        if i < n_backbone:
-            new_backbone = len(new_rows)
-    out = {k: copy.deepcopy(v) for k, v in source.items() if not k.startswith("_") and k not in ("backbone", "head")}
-    out["backbone"], out["head"] = new_rows[:new_backbone], new_rows[new_backbone:]
-    return SpdGraph(out, layer_map, output_map, strided, stem_folded=_is_v6_stem(0, rows[0][2], list(rows[0][3])))
+            raise ConfigError(f"{self.source}: layer {i} {row!r}: an SPP over a partly space-to-depth input has "
+                              f"no exact SPD form")
+        return args
 
 
 def config_to_yaml(config: dict, header: str = "") -> str:

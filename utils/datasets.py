@@ -130,7 +130,21 @@ def _ensure_generated(config: dict[str, Any], yaml_path: Path) -> None:
         raise DatasetError(f"{yaml_path}: unknown generator {config['generator']!r} (known: smallobj)")
     from utils.synthetic import generate_dataset
 
-    generate_dataset(config["path"], **{k: int(v) for k, v in spec.items()})
+    root = Path(config["path"])
+    if "site-packages" in yaml_path.parts or not os.access(_existing_parent(root), os.W_OK):
+        # an installed package's data folder: generate into the user's cache instead
+        root = cache_dir().parent / "generated" / root.name
+        for split in ("train", "val", "test"):
+            if config.get(split):
+                config[split] = str(root / Path(config[split]).relative_to(config["path"]))
+        config["path"] = str(root)
+    generate_dataset(root, **{k: int(v) for k, v in spec.items()})
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def list_images(source: str | list[str]) -> list[Path]:
