@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 import train
+from benchmarks.curves import plot_per_size
 from benchmarks.latency import measure
 from models.summary import count_gflops, count_parameters
 from models.yolo import DetectionModel
@@ -113,24 +114,8 @@ def main() -> None:
                 (project / "results.md").write_text(text + "\n")  # after every run: partial results survive
     print(text)
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(args.sizes), figsize=(6 * len(args.sizes), 4), squeeze=False)
-    for ax, size in zip(axes[0], args.sizes):
-        for r in results:
-            if r["imgsz"] == size:
-                ax.plot(range(len(r["curve"])), r["curve"], color="C0" if r["cfg"] == MODELS[0] else "C1",
-                        alpha=0.8, label=f"{r['cfg']} seed {r['seed']}")
-        ax.set_title(f"COCO AP on coco128 val2017 per epoch (0 = start), input {size}")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("AP")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(project / "ap.png", dpi=110)
+    plot_per_size(results, args.sizes, "curve", "COCO AP on coco128 val2017 (0 = start)", project / "ap.png",
+                  first_epoch=0)
     print(f"wrote {project / 'results.md'} and {project / 'ap.png'}")
 
 

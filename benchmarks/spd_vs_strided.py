@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 import train
+from benchmarks.curves import plot_per_size
 from benchmarks.latency import measure
 from models.summary import count_gflops, count_parameters
 from models.yolo import DetectionModel
@@ -77,23 +78,7 @@ def main() -> None:
     (project / "results.md").write_text(table + "\n")
     print(table)
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(args.sizes), figsize=(6 * len(args.sizes), 4), squeeze=False)
-    for ax, size in zip(axes[0], args.sizes):
-        for r in results:
-            if r["imgsz"] == size:
-                ax.plot(range(1, len(r["ap_s_curve"]) + 1), r["ap_s_curve"], label=f"{r['cfg']} seed {r['seed']}")
-        ax.set_title(f"AP_S per epoch, input {size}")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("AP_S")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(project / "ap_s.png", dpi=110)
+    plot_per_size(results, args.sizes, "ap_s_curve", "AP_S", project / "ap_s.png")
     print(f"wrote {project / 'results.md'} and {project / 'ap_s.png'}")
 
 

@@ -26,3 +26,15 @@ def yolov5n_weights(shared: Path) -> Path:
     if not path.is_file():
         pytest.skip("../shared/weights/yolov5n.pt is absent")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """A dataset YAML for 8 train / 4 val images of the embedded generator (made once per session)."""
+    from utils.synthetic import NAMES, generate_dataset
+
+    root = tmp_path_factory.mktemp("tiny")
+    generate_dataset(root / "ds", n_train=8, n_val=4, seed=3)
+    yaml_path = root / "tiny.yaml"
+    yaml_path.write_text(f"path: ds\ntrain: images/train\nval: images/val\nnames: {NAMES}\n")
+    return yaml_path

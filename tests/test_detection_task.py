@@ -13,17 +13,6 @@ from models.yolo import DetectionModel
 from utils.checkpoints import load_model
 
 
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    from utils.synthetic import NAMES, generate_dataset
-
-    root = tmp_path_factory.mktemp("tiny")
-    generate_dataset(root / "ds", n_train=8, n_val=4, seed=3)
-    yaml_path = root / "tiny.yaml"
-    yaml_path.write_text(f"path: ds\ntrain: images/train\nval: images/val\nnames: {NAMES}\n")
-    return yaml_path
-
-
 def _args(tiny_data, project, *extra):
     return train.parse_args(["--data", str(tiny_data), "--imgsz", "64", "--batch-size", "4", "--workers", "0",
                              "--project", str(project), "--device", "cpu", *extra])

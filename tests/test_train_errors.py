@@ -8,17 +8,6 @@ from models.yolo import DetectionModel
 from utils.checkpoints import FORMAT, model_payload, save_checkpoint
 
 
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    from utils.synthetic import NAMES, generate_dataset
-
-    root = tmp_path_factory.mktemp("tiny")
-    generate_dataset(root / "ds", n_train=4, n_val=2, seed=3)
-    yaml_path = root / "tiny.yaml"
-    yaml_path.write_text(f"path: ds\ntrain: images/train\nval: images/val\nnames: {NAMES}\n")
-    return yaml_path
-
-
 @pytest.fixture(autouse=True)
 def no_memory_tuning(monkeypatch, tmp_path):
     monkeypatch.setattr(train, "keep_freed_memory", lambda: None)
