@@ -16,7 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from utils.checkpoints import CheckpointError
+from utils.boxes import yolo_label_rows
+from utils.checkpoints import CheckpointError, newest_run_checkpoint
 from utils.datasets import IMAGE_SUFFIXES, set_max_pixels
 from utils.inference import Detections, Detector, read_image
 from utils.logging import LOGGER, increment_path
@@ -29,8 +30,7 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpeg", ".mpg", ".wmv
 
 
 def newest_trained_weights(project: Path = ROOT / "runs" / "train") -> Path | None:
-    candidates = sorted(project.glob("*/weights/best.pt"), key=lambda p: p.stat().st_mtime)
-    return candidates[-1] if candidates else None
+    return newest_run_checkpoint(project, "best.pt")
 
 
 def list_sources(source: str) -> list[Path]:
@@ -123,12 +123,7 @@ def _describe(det: Detections) -> str:
 
 def _write_txt(det: Detections, path: Path, save_conf: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    h, w = det.image_shape
-    lines = []
-    for (x1, y1, x2, y2), score, cls in zip(det.boxes, det.scores, det.classes):
-        values = [(x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h]
-        lines.append(" ".join([str(int(cls))] + [f"{v:.6f}" for v in values]
-                              + ([f"{score:.5f}"] if save_conf else [])))
+    lines = yolo_label_rows(det.classes, det.boxes, det.image_shape, det.scores if save_conf else None)
     path.write_text("\n".join(lines) + ("\n" if lines else ""))
 
 

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from utils.backends import load_any
+from utils.boxes import yolo_label_rows
 from utils.checkpoints import CheckpointError, load_checkpoint, resolve_weights
 from utils.datasets import (
     YoloDataset,
@@ -144,15 +145,15 @@ def write_label_files(evaluator: DetectionEvaluator, folder: Path, scan, save_co
     folder.mkdir(parents=True, exist_ok=True)
     shapes = {Path(p).name: hw for p, hw in zip(scan.images, scan.shapes)}
     ids = {im["id"]: im["file_name"] for im in evaluator.ground_truth()["images"]}
-    rows: dict[str, list[str]] = {}
+    per_image: dict[str, list[dict]] = {}
     for p in evaluator.coco_predictions:
-        file_name = Path(ids[p["image_id"]]).name
-        h, w = shapes[file_name]
-        x, y, bw, bh = p["bbox"]
-        cls = evaluator.category_ids.index(p["category_id"]) if evaluator.official else p["category_id"]
-        values = [cls, (x + bw / 2) / w, (y + bh / 2) / h, bw / w, bh / h] + ([p["score"]] if save_conf else [])
-        rows.setdefault(file_name, []).append(" ".join(f"{v:.6g}" for v in values))
-    for file_name, lines in rows.items():
+        per_image.setdefault(Path(ids[p["image_id"]]).name, []).append(p)
+    for file_name, predictions in per_image.items():
+        classes = [evaluator.category_ids.index(p["category_id"]) if evaluator.official else p["category_id"]
+                   for p in predictions]
+        boxes = [(x, y, x + bw, y + bh) for x, y, bw, bh in (p["bbox"] for p in predictions)]
+        scores = [p["score"] for p in predictions] if save_conf else None
+        lines = yolo_label_rows(classes, boxes, shapes[file_name], scores)
         (folder / Path(file_name).with_suffix(".txt")).write_text("\n".join(lines) + "\n")
 
 

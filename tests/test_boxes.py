@@ -80,3 +80,11 @@ def test_class_offset_nms_keeps_what_per_class_nms_keeps():
     offset = class_aware_nms(boxes, scores, classes, 0.6, offset_classes=True)
     assert 300 < len(per_class) < 3000
     assert torch.equal(per_class, offset)
+
+
+def test_yolo_label_rows_normalise_to_the_image():
+    from utils.boxes import yolo_label_rows
+
+    rows = yolo_label_rows([2, 0], [(10, 20, 30, 60), (0, 0, 100, 50)], (100, 200), scores=[0.5, 0.25])
+    assert rows == ["2 0.1 0.4 0.1 0.4 0.5", "0 0.25 0.25 0.5 0.5 0.25"]
+    assert yolo_label_rows([1], [(0, 0, 200, 100)], (100, 200)) == ["1 0.5 0.5 1 1"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -128,3 +129,15 @@ def class_aware_nms(boxes: torch.Tensor, scores: torch.Tensor, classes: torch.Te
         return torchvision.ops.batched_nms(boxes, scores, classes.long(), iou_thres)
     offsets = classes.to(boxes.dtype)[:, None] * (boxes.max() - boxes.min() + 1)  # boxes may start below 0
     return torchvision.ops.nms(boxes + offsets, scores, iou_thres)
+
+
+def yolo_label_rows(classes: Sequence[int], boxes_xyxy: Sequence[Sequence[float]], image_hw: tuple[int, int],
+                    scores: Sequence[float] | None = None) -> list[str]:
+    """Detections as YOLO label rows, ``class cx cy w h [conf]`` normalised to the image (yolov5's %g format)."""
+    h, w = image_hw
+    rows = []
+    for k, (cls, (x1, y1, x2, y2)) in enumerate(zip(classes, boxes_xyxy)):
+        values = [(x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h]
+        values += [scores[k]] if scores is not None else []
+        rows.append(" ".join([str(int(cls))] + [f"{float(v):g}" for v in values]))
+    return rows

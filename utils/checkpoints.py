@@ -82,6 +82,12 @@ def model_payload(model: torch.nn.Module, half: bool = False) -> dict:
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 
+def newest_run_checkpoint(project: str | Path, name: str = "best.pt") -> Path | None:
+    """The most recently written ``<project>/*/weights/<name>`` (detect's default model, --resume's run)."""
+    candidates = sorted(Path(project).glob(f"*/weights/{name}"), key=lambda p: p.stat().st_mtime)
+    return candidates[-1] if candidates else None
+
+
 def resolve_weights(weights: str | Path) -> Path:
     """A path as given, or a bare file name looked up in ``weights/``; a clear message when absent."""
     from utils.paths import find_named_file

@@ -32,7 +32,14 @@ import yaml
 from tqdm import tqdm
 
 from utils import distributed as dist_utils
-from utils.checkpoints import FORMAT, load_checkpoint, model_payload, remove_stale_temporaries, save_checkpoint
+from utils.checkpoints import (
+    FORMAT,
+    load_checkpoint,
+    model_payload,
+    newest_run_checkpoint,
+    remove_stale_temporaries,
+    save_checkpoint,
+)
 from utils.logging import LOGGER, get_logger, increment_path
 from utils.optim import ModelEMA, build_optimizer, lr_lambda, warmup
 from utils.train_config import TrainConfig, load_hyp
@@ -499,10 +506,10 @@ def _read_resumable(last: Path) -> dict:
 
 
 def _find_latest_last(project: Path) -> Path:
-    candidates = sorted(project.glob("*/weights/last.pt"), key=lambda p: p.stat().st_mtime)
-    if not candidates:
+    last = newest_run_checkpoint(project, "last.pt")
+    if last is None:
         raise FileNotFoundError(f"--resume: no {project}/*/weights/last.pt to resume from")
-    return candidates[-1]
+    return last
 
 
 def _drop_rows_from(results_csv: Path, epoch: int) -> None:
