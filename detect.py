@@ -18,7 +18,8 @@ import numpy as np
 
 from utils.boxes import yolo_label_rows
 from utils.checkpoints import CheckpointError, newest_run_checkpoint
-from utils.datasets import IMAGE_SUFFIXES, set_max_pixels
+from utils.data.formats import IMAGE_SUFFIXES
+from utils.data.images import set_max_pixels
 from utils.inference import Detections, Detector, read_image
 from utils.logging import LOGGER, increment_path
 from utils.memory import keep_freed_memory

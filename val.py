@@ -12,14 +12,11 @@ from pathlib import Path
 from utils.backends import load_any
 from utils.boxes import yolo_label_rows
 from utils.checkpoints import CheckpointError, load_checkpoint, resolve_weights
-from utils.datasets import (
-    YoloDataset,
-    create_dataloader,
-    describe_problems,
-    load_dataset_config,
-    scan_dataset,
-    set_max_pixels,
-)
+from utils.data.dataset import YoloDataset
+from utils.data.formats import load_dataset_config
+from utils.data.images import set_max_pixels
+from utils.data.loaders import create_dataloader
+from utils.data.scan import describe_problems, scan_dataset
 from utils.distributed import select_device
 from utils.logging import LOGGER, increment_path
 from utils.memory import keep_freed_memory

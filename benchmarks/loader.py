@@ -22,7 +22,9 @@ import torch
 import yaml
 
 from benchmarks.timing import images_per_second
-from utils.datasets import YoloDataset, create_dataloader, scan_dataset
+from utils.data.dataset import YoloDataset
+from utils.data.loaders import create_dataloader
+from utils.data.scan import scan_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_SCRIPT = r"""

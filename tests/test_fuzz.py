@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from utils.checkpoints import CheckpointError, load_checkpoint
-from utils.datasets import DatasetError, load_dataset_config, parse_label_text
+from utils.data.formats import DatasetError, load_dataset_config, parse_label_text
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -24,7 +24,10 @@ from models.yolo import DetectionModel
 from utils import distributed as dist_utils
 from utils.anchors import check_anchors
 from utils.checkpoints import FORMAT, load_checkpoint, load_model, model_from_weights, resolve_weights, save_checkpoint
-from utils.datasets import YoloDataset, create_dataloader, describe_problems, load_dataset_config, scan_dataset
+from utils.data.dataset import YoloDataset
+from utils.data.formats import load_dataset_config
+from utils.data.loaders import create_dataloader
+from utils.data.scan import describe_problems, scan_dataset
 from utils.logging import LOGGER
 from utils.loss import LossGains, YoloLoss
 from utils.metrics import COCO_KEYS, TINY_KEYS, DetectionEvaluator, fitness, format_metric, tiny_bins_line
@@ -47,7 +50,7 @@ def train(config: TrainConfig | dict | None = None, **options: Any) -> dict:
     elif options:
         config = TrainConfig.from_dict({**config.to_dict(), **options})
     if config.max_pixels is not None:
-        from utils.datasets import set_max_pixels
+        from utils.data.images import set_max_pixels
 
         set_max_pixels(config.max_pixels)
     return Trainer(config, DetectionTask()).run()

@@ -15,11 +15,11 @@ import cv2
 import numpy as np
 import torch
 
-from utils import datasets
 from utils.augmentations import letterbox
 from utils.backends import load_any
 from utils.boxes import class_aware_nms, non_max_suppression, unletterbox_boxes
-from utils.datasets import image_size_from_header
+from utils.data import images as image_files
+from utils.data.images import image_size_from_header
 from utils.distributed import select_device
 
 
@@ -50,8 +50,8 @@ def read_image(path: str | Path) -> np.ndarray:
     """BGR uint8 image, or a ValueError naming the file."""
     data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
     size = image_size_from_header(data.tobytes()) if data is not None and data.size else None
-    if size is not None and size[0] * size[1] > datasets.MAX_IMAGE_PIXELS:
-        raise ValueError(f"{path}: {size[1]}x{size[0]} pixels, over the limit of {datasets.MAX_IMAGE_PIXELS:,} "
+    if size is not None and size[0] * size[1] > image_files.MAX_IMAGE_PIXELS:
+        raise ValueError(f"{path}: {size[1]}x{size[0]} pixels, over the limit of {image_files.MAX_IMAGE_PIXELS:,} "
                          f"(raise it with --max-pixels)")
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
     if image is None:

@@ -9,7 +9,7 @@ import torch
 from tqdm import tqdm
 
 from utils.boxes import non_max_suppression, unletterbox_boxes
-from utils.datasets import YoloDataset
+from utils.data.dataset import YoloDataset
 from utils.metrics import DetectionEvaluator
 
 

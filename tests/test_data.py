@@ -7,18 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from utils.datasets import (
-    DatasetError,
-    YoloDataset,
-    create_dataloader,
-    label_path_for,
-    load_dataset_config,
-    parse_label_text,
-    read_rgb,
-    rect_batch_shapes,
-    scan_dataset,
-    stack_channels_last,
-)
+from utils.data.dataset import YoloDataset, rect_batch_shapes, stack_channels_last
+from utils.data.formats import DatasetError, label_path_for, load_dataset_config, parse_label_text
+from utils.data.images import read_rgb
+from utils.data.loaders import create_dataloader
+from utils.data.scan import scan_dataset
 
 
 @pytest.fixture(autouse=True)
@@ -282,14 +275,14 @@ def test_images_without_any_label_file_are_an_error_naming_the_folder(tmp_path):
 
 
 def test_images_over_the_pixel_limit_are_skipped_before_decoding(tmp_path, monkeypatch):
-    import utils.datasets as datasets
+    import utils.data.images as images_module
 
     images = tmp_path / "images"
     _write_image(images / "big.png", h=64, w=80)
     _write_label(images / "big.png", "0 0.5 0.5 0.2 0.2\n")
     _write_image(images / "ok.jpg", h=20, w=20)
     _write_label(images / "ok.jpg", "0 0.5 0.5 0.2 0.2\n")
-    monkeypatch.setattr(datasets, "MAX_IMAGE_PIXELS", 1000)
+    monkeypatch.setattr(images_module, "MAX_IMAGE_PIXELS", 1000)
     decode = cv2.imdecode
 
     def guarded(buffer, flags):

@@ -1,0 +1,238 @@
+"""The YOLO dataset: letterboxed or rectangular batches for validation, mosaic and augmentation for training."""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from utils.augmentations import (
+    AlbumentationsPipeline,
+    augment_hsv,
+    letterbox,
+    mixup,
+    random_perspective,
+    resize_longest_side,
+)
+from utils.boxes import xywh_to_xyxy, xyxy_to_xywh
+from utils.data.formats import DatasetError
+from utils.data.images import read_rgb
+from utils.data.scan import ScanResult
+
+
+# ----------------------------------------------------------------------------------------- dataset
+def rect_batch_shapes(shapes_hw: np.ndarray, batch_size: int, imgsz: int, stride: int = 32,
+                      pad: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Order images by aspect ratio and give each batch the smallest stride-multiple shape that holds it.
+
+    Returns (order, per-image (h, w) network input shape in that order). A batch that mixes orientations
+    gets a square.
+    """
+    aspect = shapes_hw[:, 0] / shapes_hw[:, 1]  # h / w
+    order = np.argsort(aspect, kind="stable")
+    aspect = aspect[order]
+    n = len(order)
+    n_batches = math.ceil(n / batch_size)
+    batch_shapes = np.ones((n_batches, 2))
+    for b in range(n_batches):
+        chunk = aspect[b * batch_size:(b + 1) * batch_size]
+        lo, hi = chunk.min(), chunk.max()
+        if hi < 1:
+            batch_shapes[b] = [hi, 1]
+        elif lo > 1:
+            batch_shapes[b] = [1, 1 / lo]
+    batch_shapes = (np.ceil(batch_shapes * imgsz / stride + pad).astype(int) * stride)
+    per_image = batch_shapes[np.arange(n) // batch_size]
+    return order, per_image
+
+
+@dataclass
+class Hyp:
+    """Augmentation hyper-parameters (a subset of the hyp YAML)."""
+
+    hsv_h: float = 0.015
+    hsv_s: float = 0.7
+    hsv_v: float = 0.4
+    degrees: float = 0.0
+    translate: float = 0.1
+    scale: float = 0.5
+    shear: float = 0.0
+    perspective: float = 0.0
+    flipud: float = 0.0
+    fliplr: float = 0.5
+    mosaic: float = 1.0
+    mixup: float = 0.0
+    albumentations: float = 1.0
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> Hyp:
+        d = d or {}
+        return cls(**{k: float(d[k]) for k in cls.__dataclass_fields__ if k in d})
+
+
+class YoloDataset(Dataset):
+    """YOLO images and labels.
+
+    Training (``augment``): mosaic, random perspective, mixup, albumentations, HSV and flips.
+    Validation: longest side to ``imgsz``, letterboxed into its rectangular batch shape (``rect``) or a
+    square. Items are (image (3, H, W) uint8 RGB, labels (n, 6) = 0, cls, cx, cy, w, h normalised to the
+    network input, path, (original (h, w), gain, (pad_x, pad_y))).
+    """
+
+    def __init__(self, scan: ScanResult, imgsz: int = 640, batch_size: int = 16, augment: bool = False,
+                 hyp: Hyp | dict | None = None, rect: bool = False, stride: int = 32, seed: int = 0,
+                 cache_images: bool = False, single_cls: bool = False) -> None:
+        if not scan.images:
+            raise DatasetError(f"{scan.source or 'dataset'}: no usable image ({len(scan.problems)} skipped)")
+        self.imgsz, self.augment, self.stride, self.seed = imgsz, augment, stride, seed
+        self.hyp = hyp if isinstance(hyp, Hyp) else Hyp.from_dict(hyp)
+        self.files = list(scan.images)
+        self.shapes = np.array(scan.shapes, dtype=np.int64).reshape(-1, 2)
+        self.labels = [x.copy() for x in scan.labels]
+        if single_cls:
+            for x in self.labels:
+                x[:, 0] = 0
+        self.rect = rect
+        self.mosaic = augment and not rect and self.hyp.mosaic > 0
+        self.batch_input_shapes = None
+        if rect:
+            order, self.batch_input_shapes = rect_batch_shapes(self.shapes, batch_size, imgsz, stride,
+                                                               pad=0.0 if augment else 0.5)
+            self.files = [self.files[i] for i in order]
+            self.shapes = self.shapes[order]
+            self.labels = [self.labels[i] for i in order]
+        self.albumentations = AlbumentationsPipeline(self.hyp.albumentations) if augment else None
+        self.epoch = 0
+        self.cached: list[np.ndarray | None] = [None] * len(self.files)
+        if cache_images:
+            with ThreadPoolExecutor(4) as pool:
+                self.cached = list(pool.map(lambda i: self._read_resized(i)[0], range(len(self.files))))
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _rng(self, index: int, epoch: int) -> np.random.Generator:
+        return np.random.default_rng((self.seed, epoch, index))
+
+    def _read_resized(self, index: int) -> tuple[np.ndarray, tuple[int, int]]:
+        """RGB image with its longest side at ``imgsz`` (a cached copy when there is one)."""
+        cached = self.cached[index] if hasattr(self, "cached") else None
+        if cached is not None:
+            return cached, tuple(self.shapes[index])
+        image = read_rgb(self.files[index])
+        if image is None:
+            raise DatasetError(f"{self.files[index]}: could not be read (changed since the scan?)")
+        image, _ = resize_longest_side(image, self.imgsz, augment=self.augment)
+        return image, tuple(self.shapes[index])
+
+    def _pixel_boxes(self, index: int, w: int, h: int, pad_x: float = 0, pad_y: float = 0
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        labels = self.labels[index]
+        boxes = xywh_to_xyxy(labels[:, 1:5].astype(np.float64)) * (w, h, w, h) + (pad_x, pad_y, pad_x, pad_y)
+        return boxes, labels[:, 0].copy()
+
+    def _load_mosaic(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        s = self.imgsz
+        xc, yc = (int(rng.uniform(s // 2, 2 * s - s // 2)) for _ in range(2))
+        indices = [index, *rng.integers(0, len(self), 3).tolist()]
+        canvas = np.full((2 * s, 2 * s, 3), 114, dtype=np.uint8)
+        all_boxes, all_classes = [], []
+        for k, i in enumerate(indices):
+            image, _ = self._read_resized(i)
+            h, w = image.shape[:2]
+            if k == 0:  # top left
+                x1a, y1a, x2a, y2a = max(xc - w, 0), max(yc - h, 0), xc, yc
+                x1b, y1b = w - (x2a - x1a), h - (y2a - y1a)
+            elif k == 1:  # top right
+                x1a, y1a, x2a, y2a = xc, max(yc - h, 0), min(xc + w, 2 * s), yc
+                x1b, y1b = 0, h - (y2a - y1a)
+            elif k == 2:  # bottom left
+                x1a, y1a, x2a, y2a = max(xc - w, 0), yc, xc, min(2 * s, yc + h)
+                x1b, y1b = w - (x2a - x1a), 0
+            else:  # bottom right
+                x1a, y1a, x2a, y2a = xc, yc, min(xc + w, 2 * s), min(2 * s, yc + h)
+                x1b, y1b = 0, 0
+            canvas[y1a:y2a, x1a:x2a] = image[y1b:y1b + (y2a - y1a), x1b:x1b + (x2a - x1a)]
+            boxes, classes = self._pixel_boxes(i, w, h, x1a - x1b, y1a - y1b)
+            all_boxes.append(boxes)
+            all_classes.append(classes)
+        boxes = np.concatenate(all_boxes, 0)
+        classes = np.concatenate(all_classes, 0)
+        np.clip(boxes, 0, 2 * s, out=boxes)
+        hyp = self.hyp
+        return random_perspective(canvas, boxes, classes, rng, degrees=hyp.degrees, translate=hyp.translate,
+                                  scale=hyp.scale, shear=hyp.shear, perspective=hyp.perspective,
+                                  border=(-s // 2, -s // 2))
+
+    def _load_letterboxed(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+        image, (h0, w0) = self._read_resized(index)
+        h, w = image.shape[:2]
+        shape = (tuple(int(v) for v in self.batch_input_shapes[index]) if self.rect
+                 else (self.imgsz, self.imgsz))
+        image, gain, pad = letterbox(image, shape, scale_up=self.augment)
+        boxes, classes = self._pixel_boxes(index, int(round(w * gain)), int(round(h * gain)), *pad)
+        # one gain for both axes, from the heights (as the reference maps boxes back; sides were rounded up)
+        total_gain = h * gain / h0
+        return image, boxes, classes, ((h0, w0), total_gain, pad)
+
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, str, tuple]:
+        """``item`` is an index, or (epoch, index) from ``EpochBatchSampler``."""
+        epoch, index = item if isinstance(item, tuple) else (self.epoch, item)
+        rng = self._rng(index, epoch)
+        hyp = self.hyp
+        if self.mosaic and rng.random() < hyp.mosaic:
+            image, boxes, classes = self._load_mosaic(index, rng)
+            meta = None
+            if rng.random() < hyp.mixup:
+                other = self._load_mosaic(int(rng.integers(0, len(self))), rng)
+                image, boxes, classes = mixup(image, boxes, classes, other, rng)
+        else:
+            image, boxes, classes, meta = self._load_letterboxed(index)
+            if self.augment:
+                image, boxes, classes = random_perspective(
+                    image, boxes, classes, rng, degrees=hyp.degrees, translate=hyp.translate,
+                    scale=hyp.scale, shear=hyp.shear, perspective=hyp.perspective)
+        h, w = image.shape[:2]
+        if meta is None:
+            meta = ((h, w), 1.0, (0.0, 0.0))
+        if self.augment:
+            image, boxes, classes = self.albumentations(image, boxes.astype(np.float32), classes, rng)
+            augment_hsv(image, rng, hyp.hsv_h, hyp.hsv_s, hyp.hsv_v)
+            # cv2.flip writes a contiguous image; a numpy flip's negative strides cost a slow copy later
+            if rng.random() < hyp.flipud:
+                image = cv2.flip(image, 0)
+                boxes[:, [1, 3]] = h - boxes[:, [3, 1]]
+            if rng.random() < hyp.fliplr:
+                image = cv2.flip(image, 1)
+                boxes[:, [0, 2]] = w - boxes[:, [2, 0]]
+        labels = torch.zeros((len(boxes), 6))
+        if len(boxes):
+            xywh = xyxy_to_xywh(np.asarray(boxes, dtype=np.float64)) / (w, h, w, h)
+            labels[:, 1] = torch.from_numpy(np.asarray(classes, dtype=np.float32))
+            labels[:, 2:] = torch.from_numpy(xywh.astype(np.float32))
+        # (3, H, W) over the HWC pixels: channels-last, the layout the models run in, so no transposing copy
+        chw = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+        return chw, labels, self.files[index], meta
+
+    @staticmethod
+    def collate(batch: list) -> tuple[torch.Tensor, torch.Tensor, list[str], list]:
+        images, labels, paths, metas = zip(*batch)
+        for i, lb in enumerate(labels):
+            lb[:, 0] = i
+        return stack_channels_last(images), torch.cat(labels, 0), list(paths), list(metas)
+
+
+def stack_channels_last(images: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """(B, C, H, W) channels-last batch of same-size (C, H, W) images whose memory is (H, W, C). The stacking
+    is a plain copy of each image's pixels, and inside a loader worker ``default_collate`` puts the batch in
+    shared memory, so handing it to the main process copies nothing."""
+    return torch.utils.data.default_collate([image.permute(1, 2, 0) for image in images]).permute(0, 3, 1, 2)

@@ -1,0 +1,207 @@
+"""Dataset definitions and label formats: dataset YAMLs, image lists, YOLO label text, COCO instances JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from utils.boxes import xywh_to_xyxy, xyxy_to_xywh
+from utils.paths import find_named_file
+from utils.yaml_files import YamlError, load_yaml_text
+
+IMAGE_SUFFIXES = {".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"}
+COORD_TOLERANCE = 1e-3  # label coordinates may exceed [0, 1] by this much (rounding in exporters); clipped
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be used; the message names the file and the problem."""
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("YOLOV5_SPD_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "yolov5-spd")
+    return Path(root) / "datasets"
+
+
+# -------------------------------------------------------------------------------------- definition
+def resolve_data_path(data: str | Path) -> Path:
+    """A dataset YAML as given, or a bare name looked up in ``data/``."""
+    path = find_named_file(data, DATA_DIR, ".yaml")
+    if path is None:
+        raise DatasetError(f"{data}: dataset YAML not found")
+    return path
+
+
+def names_from_mapping(names: dict, source: str) -> list[str]:
+    """A ``{id: name}`` mapping as a list indexed by the integer ids, which must be exactly 0..nc-1
+    (never sorted as text: {'0', '1', '2', '10'} would put '10' third)."""
+    ids: dict[int, Any] = {}
+    for key, value in names.items():
+        try:
+            index = int(str(key).strip())
+        except ValueError:
+            raise DatasetError(f"{source}: 'names' key {key!r} is not a class id (an integer)") from None
+        if index in ids:
+            raise DatasetError(f"{source}: 'names' has class id {index} twice")
+        ids[index] = value
+    expected = set(range(len(ids)))
+    missing, extra = sorted(expected - set(ids)), sorted(set(ids) - expected)
+    if missing or extra:
+        raise DatasetError(f"{source}: 'names' ids must be exactly 0..{len(ids) - 1}; missing {missing}, "
+                           f"unexpected {extra}")
+    return [str(ids[i]) for i in range(len(ids))]
+
+
+def load_dataset_config(data: str | Path) -> dict[str, Any]:
+    """Read a dataset YAML; split paths are resolved against ``path`` (itself relative to the YAML)."""
+    path = resolve_data_path(data)
+    try:
+        config = load_yaml_text(path.read_text(encoding="utf-8"), str(path))
+    except YamlError as exc:
+        raise DatasetError(str(exc)) from None
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path}: not UTF-8 text") from None
+    if not isinstance(config, dict):
+        raise DatasetError(f"{path}: expected a mapping")
+    names = config.get("names")
+    if isinstance(names, dict):
+        names = names_from_mapping(names, str(path))
+    if not isinstance(names, list) or not names:
+        raise DatasetError(f"{path}: 'names' must be a non-empty list or {{id: name}} mapping")
+    root = (path.parent / str(config.get("path", "."))).resolve()
+
+    def resolve(value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        p = Path(str(value))
+        return str(p if p.is_absolute() else root / p)
+
+    out = {"yaml_file": str(path), "path": str(root), "names": [str(n) for n in names], "nc": len(names)}
+    for split in ("train", "val", "test"):
+        out[split] = resolve(config.get(split))
+    if out["train"] is None and out["val"] is None:
+        raise DatasetError(f"{path}: needs at least a 'train' or 'val' entry")
+    annotations = config.get("annotations") or {}
+    if not isinstance(annotations, dict):
+        raise DatasetError(f"{path}: 'annotations' must map split names to COCO instances JSON files")
+    out["annotations"] = {k: resolve(v) for k, v in annotations.items()}
+    out["generator"] = config.get("generator")
+    if out["generator"]:
+        _ensure_generated(out, path)
+    return out
+
+
+def _ensure_generated(config: dict[str, Any], yaml_path: Path) -> None:
+    """Write an embedded synthetic dataset into its ``path`` the first time it is used."""
+    spec = dict(config["generator"])
+    if spec.pop("name", None) != "smallobj":
+        raise DatasetError(f"{yaml_path}: unknown generator {config['generator']!r} (known: smallobj)")
+    from utils.synthetic import generate_dataset
+
+    root = Path(config["path"])
+    if "site-packages" in yaml_path.parts or not os.access(_existing_parent(root), os.W_OK):
+        # an installed package's data folder: generate into the user's cache instead
+        root = cache_dir().parent / "generated" / root.name
+        for split in ("train", "val", "test"):
+            if config.get(split):
+                config[split] = str(root / Path(config[split]).relative_to(config["path"]))
+        config["path"] = str(root)
+    generate_dataset(root, **{k: int(v) for k, v in spec.items()})
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def list_images(source: str | list[str]) -> list[Path]:
+    """Image files from a folder (recursive), a text file of paths, or a list of either."""
+    if isinstance(source, (list, tuple)):
+        return [p for s in source for p in list_images(s)]
+    path = Path(source)
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if path.is_file() and path.suffix == ".txt":
+        base = path.parent
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [Path(line) if Path(line).is_absolute() else (base / line).resolve() for line in lines]
+    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        return [path]
+    raise DatasetError(f"{source}: no such image folder, list file or image")
+
+
+def label_path_for(image: Path) -> Path:
+    """``…/images/…/x.jpg`` -> ``…/labels/…/x.txt`` (the last ``images`` folder in the path)."""
+    parts = list(image.parts)
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] == "images":
+            parts[i] = "labels"
+            break
+    return Path(*parts).with_suffix(".txt")
+
+
+def parse_label_text(text: str, nc: int, source: str) -> tuple[np.ndarray | None, str, str, int]:
+    """Check YOLO label rows. Returns (labels (n, 5), kind, message, duplicates dropped)."""
+    rows = []
+    for line_no, line in enumerate(text.splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            values = [float(v) for v in parts]
+        except ValueError:
+            return None, "bad label", f"{source}:{line_no}: non-numeric value in {line.strip()!r}", 0
+        if not all(math.isfinite(v) for v in values):
+            return None, "bad label", f"{source}:{line_no}: NaN or infinite value in {line.strip()!r}", 0
+        if len(values) > 5 and len(values) % 2 == 1 and len(values) >= 7:  # polygon: cls x1 y1 x2 y2 ...
+            xy = np.array(values[1:]).reshape(-1, 2)
+            lo, hi = xy.min(0), xy.max(0)
+            values = [values[0], *((lo + hi) / 2), *(hi - lo)]
+        elif len(values) != 5:
+            return None, "bad label", f"{source}:{line_no}: expected 5 numbers, got {len(values)}", 0
+        cls = values[0]
+        if cls != int(cls) or not 0 <= cls < nc:
+            return None, "bad label", f"{source}:{line_no}: class {parts[0]} outside 0..{nc - 1}", 0
+        cx, cy, w, h = values[1:]
+        x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+        if w <= 0 or h <= 0:
+            return None, "bad label", f"{source}:{line_no}: box width and height must be > 0", 0
+        if min(x1, y1, cx, cy) < -COORD_TOLERANCE or max(x2, y2, cx, cy) > 1 + COORD_TOLERANCE:
+            return None, "bad label", f"{source}:{line_no}: coordinates outside [0, 1]", 0
+        rows.append(values)
+    labels = np.array(rows, dtype=np.float32).reshape(-1, 5)
+    if len(labels):  # clip the tolerated overhang so boxes stay inside the image
+        xyxy = np.clip(xywh_to_xyxy(labels[:, 1:]), 0, 1)
+        labels[:, 1:] = xyxy_to_xywh(xyxy)
+    unique, first = np.unique(labels, axis=0, return_index=True)
+    duplicates = len(labels) - len(unique)
+    return labels[np.sort(first)], "", "", duplicates
+
+
+def labels_from_coco_json(path: str | Path) -> tuple[dict[str, np.ndarray], int]:
+    """YOLO labels (n, 5) per image file name from a COCO instances JSON; class = rank of the category id
+    among the sorted ids (COCO's 91 ids -> 80 classes). Crowd regions are left out. Returns (labels, nc)."""
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    category_ids = sorted(c["id"] for c in data.get("categories", []))
+    index = {c: i for i, c in enumerate(category_ids)}
+    images = {im["id"]: im for im in data.get("images", [])}
+    rows: dict[str, list[list[float]]] = {Path(im["file_name"]).name: [] for im in images.values()}
+    for ann in data.get("annotations", []):
+        image = images.get(ann["image_id"])
+        x, y, w, h = ann["bbox"]
+        if image is None or ann.get("iscrowd", 0) or w <= 0 or h <= 0:
+            continue
+        iw, ih = image["width"], image["height"]
+        rows[Path(image["file_name"]).name].append(
+            [index[ann["category_id"]], (x + w / 2) / iw, (y + h / 2) / ih, w / iw, h / ih])
+    return {k: np.array(v, dtype=np.float32).reshape(-1, 5) for k, v in rows.items()}, len(category_ids)

@@ -1,0 +1,189 @@
+"""The checking scan of a split: every image and label once, bad ones reported, the result cached as JSON
+(never pickle, never inside the dataset folder)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from utils.data import images
+from utils.data.formats import (
+    DatasetError,
+    cache_dir,
+    label_path_for,
+    labels_from_coco_json,
+    list_images,
+    parse_label_text,
+)
+from utils.data.images import check_image
+from utils.logging import LOGGER
+
+CACHE_VERSION = 2
+
+
+# ---------------------------------------------------------------------------------------- checking
+@dataclass
+class ScanResult:
+    """Usable images with their sizes and labels, and what was skipped and why."""
+
+    images: list[str] = field(default_factory=list)
+    shapes: list[tuple[int, int]] = field(default_factory=list)  # (h, w) of the original image
+    labels: list[np.ndarray] = field(default_factory=list)  # (n, 5): cls, cx, cy, w, h (normalised)
+    problems: list[tuple[str, str, str]] = field(default_factory=list)  # (file, kind, message)
+    warnings: list[str] = field(default_factory=list)
+    source: str = ""
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for _, kind, _ in self.problems:
+            out[kind] = out.get(kind, 0) + 1
+        return out
+
+    @property
+    def n_boxes(self) -> int:
+        return int(sum(len(x) for x in self.labels))
+
+
+def _check_pair(image: Path, nc: int, json_labels: dict[str, np.ndarray] | None = None) -> tuple[Any, ...]:
+    shape, kind, message = check_image(image)
+    if shape is None:
+        return None, None, kind, message, 0
+    if json_labels is not None:
+        labels = json_labels.get(image.name)
+        if labels is None:
+            return None, None, "bad label", f"{image}: not in the annotations JSON", 0
+        return shape, np.concatenate([labels[:, :1], np.clip(labels[:, 1:], 0, 1)], 1), "", "", 0
+    label_file = label_path_for(image)
+    if not label_file.is_file():
+        return shape, np.zeros((0, 5), np.float32), "", "", 0
+    try:
+        text = label_file.read_bytes().decode("utf-8-sig")  # a byte-order mark is allowed
+    except UnicodeDecodeError:
+        return None, None, "bad label", f"{label_file}: not UTF-8 text", 0
+    except OSError as exc:
+        return None, None, "bad label", f"{label_file}: cannot read ({exc.strerror})", 0
+    labels, kind, message, duplicates = parse_label_text(text, nc, str(label_file))
+    if labels is None:
+        return None, None, kind, message, 0
+    return shape, labels, "", "", duplicates
+
+
+def _fingerprint(files: list[Path], nc: int) -> str:
+    digest = hashlib.sha256(f"v{CACHE_VERSION} nc={nc} max_pixels={images.MAX_IMAGE_PIXELS}".encode())
+    for f in files:
+        for p in (f, label_path_for(f)):
+            try:
+                st = p.stat()
+                digest.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            except OSError:
+                digest.update(f"{p}\0missing\n".encode())
+    return digest.hexdigest()
+
+
+def scan_dataset(source: str | list[str], nc: int, workers: int = 8, use_cache: bool = True,
+                 annotations: str | Path | None = None) -> ScanResult:
+    """Check every image and label once; the result is cached as JSON keyed by files, sizes and times.
+
+    ``annotations``: a COCO instances JSON to take the labels from when the images have no ``labels/``
+    folder (a dataset given only as COCO JSON).
+    """
+    files, misnamed = _utf8_names(list_images(source))
+    json_labels = None
+    if annotations and files and not label_path_for(files[0]).parent.is_dir():
+        json_labels, json_nc = labels_from_coco_json(annotations)
+        if json_nc > nc:
+            raise DatasetError(f"{annotations}: {json_nc} categories but the dataset YAML names {nc} classes")
+    key = _fingerprint(files, nc) + (f"|{annotations}" if json_labels is not None else "")
+    if json_labels is not None:
+        st = Path(annotations).stat()
+        key = hashlib.sha256(f"{key}{st.st_size}{st.st_mtime_ns}".encode()).hexdigest()
+    cache_file = cache_dir() / f"{key[:32]}.json"
+    if use_cache and cache_file.is_file():
+        try:
+            cached = json.loads(cache_file.read_text(encoding="utf-8"))
+            if cached.get("key") == key:
+                return ScanResult(
+                    images=cached["images"], shapes=[tuple(s) for s in cached["shapes"]],
+                    labels=[np.array(x, dtype=np.float32).reshape(-1, 5) for x in cached["labels"]],
+                    problems=[tuple(p) for p in cached["problems"]], warnings=cached["warnings"],
+                    source=str(source))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # stale or unreadable: rebuilt below
+    result = ScanResult(source=str(source))
+    result.problems += [(ascii(str(f)), "bad file name", f"{ascii(str(f))}: file name is not valid UTF-8; rename it")
+                        for f in misnamed]
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for image, (shape, labels, kind, message, dups) in zip(
+                files, pool.map(lambda f: _check_pair(f, nc, json_labels), files)):
+            if shape is None:
+                result.problems.append((str(image), kind, message))
+                continue
+            if dups:
+                result.warnings.append(f"{label_path_for(image)}: {dups} duplicate label rows removed")
+            result.images.append(str(image))
+            result.shapes.append(shape)
+            result.labels.append(labels)
+    if json_labels is None:
+        _check_labels_exist([Path(p) for p in result.images], source)
+    if use_cache:
+        _write_json_atomic(cache_file, {
+            "key": key, "images": result.images, "shapes": result.shapes,
+            "labels": [x.tolist() for x in result.labels], "problems": result.problems,
+            "warnings": result.warnings})
+    return result
+
+
+def _utf8_names(files: list[Path]) -> tuple[list[Path], list[Path]]:
+    """(usable, misnamed): file names that are not valid UTF-8 cannot be logged, cached or labelled."""
+    usable, misnamed = [], []
+    for f in files:
+        try:
+            str(f).encode("utf-8")
+            usable.append(f)
+        except UnicodeEncodeError:
+            misnamed.append(f)
+    return usable, misnamed
+
+
+def _check_labels_exist(files: list[Path], source: str | list[str]) -> None:
+    """Images but not one label file is a mistake (a misspelled labels/ folder), not an empty dataset."""
+    if not files:
+        return
+    missing = sum(not label_path_for(f).is_file() for f in files)
+    if missing == len(files):
+        raise DatasetError(f"{source}: {len(files)} images but no label files; looked for them in "
+                           f"{label_path_for(files[0]).parent} (images/ -> labels/, same name, .txt)")
+    if missing > len(files) / 2:
+        LOGGER.warning(f"{source}: {missing} of {len(files)} images have no label file (background images); "
+                       f"labels are read from {label_path_for(files[0]).parent}")
+
+
+def _write_json_atomic(path: Path, payload: Any) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(payload), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache is an optimisation: an unwritable place only costs a rescan
+
+
+def describe_problems(scan: ScanResult, split: str, limit: int = 5) -> list[str]:
+    """Log lines: counts per kind and the first few messages."""
+    lines = []
+    counts = scan.counts()
+    if counts:
+        summary = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+        lines.append(f"{split}: skipped {len(scan.problems)} images ({summary})")
+        lines += [f"  {msg}" for _, _, msg in scan.problems[:limit]]
+        if len(scan.problems) > limit:
+            lines.append(f"  ... {len(scan.problems) - limit} more")
+    lines += [f"{split}: {w}" for w in scan.warnings[:limit]]
+    return lines
