@@ -20,6 +20,11 @@ from utils.train_config import TrainConfig
 from utils.trainer import TrainingStopped
 
 
+def run(**options) -> dict:
+    """Train from Python with train.py's options as keywords (like ``val.run`` and ``detect.run``)."""
+    return train(TrainConfig.from_dict(options))
+
+
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     """The command line as a checked TrainConfig."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -167,3 +167,16 @@ def test_results_csv_has_yolov5_columns_and_the_run_ends_with_validation_picture
     assert float(row["val/box_loss"]) > 0 and row["coco/AP_L"] == "nan"  # no large objects: n/a, not 0
     for name in ("PR_F1_curves.png", "confusion_matrix.png", "val_batch0_labels.jpg", "val_batch0_pred.jpg"):
         assert (run / name).is_file(), name
+
+
+def test_python_calling_convention_matches_the_command_line(tiny_data, tmp_path, monkeypatch):
+    import pytest
+
+    from utils.train_config import ConfigurationError
+
+    monkeypatch.setenv("YOLOV5_SPD_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ConfigurationError, match="did you mean 'imgsz'"):
+        train.run(data=str(tiny_data), imgsize=64)
+    result = train.run(data=str(tiny_data), imgsz=64, batch_size=4, workers=0, epochs=1, device="cpu",
+                       project=str(tmp_path), cfg="yolov5n.yaml", noval=True)
+    assert (tmp_path / "exp" / "weights" / "best.pt").is_file() and result["save_dir"] == str(tmp_path / "exp")
