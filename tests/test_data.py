@@ -315,3 +315,11 @@ def test_file_names_that_are_not_utf8_are_reported(tmp_path):
     _write_label(tmp_path / "images" / "good.jpg", "0 0.5 0.5 0.2 0.2\n")
     scan = scan_dataset(str(tmp_path / "images"), nc=1)
     assert len(scan.images) == 1 and scan.problems[0][1] == "bad file name"
+
+
+def test_bare_names_find_the_shipped_dataset_yamls():
+    from utils.data.formats import DATA_DIR, resolve_data_path
+
+    assert (DATA_DIR / "smallobj.yaml").is_file()
+    assert resolve_data_path("smallobj.yaml") == DATA_DIR / "smallobj.yaml"
+    assert resolve_data_path("coco128") == DATA_DIR / "coco128.yaml"

@@ -15,6 +15,8 @@ def select_device(device: str = "") -> torch.device:
     device = str(device).strip().lower().replace("cuda:", "")
     if device == "cpu" or (not device and not torch.cuda.is_available()):
         return torch.device("cpu")
+    if device and not all(part.strip().isdigit() for part in device.split(",")):
+        raise ValueError(f"--device {device}: expected cpu, a GPU index (0) or a list (0,1)")
     if not torch.cuda.is_available():
         raise ValueError(f"--device {device}: CUDA is not available on this machine (use --device cpu)")
     return torch.device("cuda", local_rank() if world_size() > 1 else int((device or "0").split(",")[0]))

@@ -16,7 +16,7 @@ from utils.yaml_files import YamlError, load_yaml_text
 
 IMAGE_SUFFIXES = {".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"}
 COORD_TOLERANCE = 1e-3  # label coordinates may exceed [0, 1] by this much (rounding in exporters); clipped
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"  # utils/data/formats.py -> the project root
 
 
 class DatasetError(ValueError):
