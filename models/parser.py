@@ -17,6 +17,7 @@ from torch import nn
 
 from models.blocks import C3, SPP, SPPF, Bottleneck, Concat, Conv, Focus, SpaceToDepth, SPDConv
 from models.head import Detect
+from models.resnet_blocks import BasicBlock, BottleNeck, Classify, ConvBNReLU
 from utils.paths import find_named_file
 from utils.yaml_files import YamlError, load_yaml_text
 
@@ -66,6 +67,18 @@ def _times_four(args: list[Any], ctx: BuildContext) -> tuple[list[Any], int]:
     return list(args), 4 * _single_input(ctx)
 
 
+def _expanded_out(args: list[Any], ctx: BuildContext) -> tuple[list[Any], int]:
+    """BottleNeck: args = [planes, ...]; the output has 4 x planes channels."""
+    ctor_args, planes = _scaled_out(args, ctx)
+    return ctor_args, BottleNeck.expansion * planes
+
+
+def _classify(args: list[Any], ctx: BuildContext) -> tuple[list[Any], int]:
+    if len(args) != 1 or isinstance(args[0], bool) or not isinstance(args[0], int) or args[0] < 1:
+        raise ConfigError("Classify needs [nc] (a positive class count)")
+    return [_single_input(ctx), args[0]], args[0]
+
+
 def _detect(args: list[Any], ctx: BuildContext) -> tuple[list[Any], int]:
     if len(args) < 2:
         raise ConfigError("Detect needs [nc, anchors]")
@@ -104,6 +117,10 @@ REGISTRY: dict[str, LayerType] = {
     "nn.Upsample": LayerType(nn.Upsample, _same_channels),
     "Upsample": LayerType(nn.Upsample, _same_channels),
     "Detect": LayerType(Detect, _detect),
+    "ConvBNReLU": LayerType(ConvBNReLU, _scaled_out),
+    "BasicBlock": LayerType(BasicBlock, _scaled_out),
+    "BottleNeck": LayerType(BottleNeck, _expanded_out),
+    "Classify": LayerType(Classify, _classify),
 }
 
 

@@ -321,15 +321,45 @@ def convert_checkpoint(src: str | Path, dst: str | Path) -> Path:
     return save_checkpoint(load_checkpoint(src), dst)
 
 
-def model_from_payload(payload: dict, source: str = "checkpoint") -> torch.nn.Module:
-    """Rebuild a DetectionModel from a ``model_payload`` dict, checking every tensor matches."""
+def write_slim(path: str | Path, extras: dict) -> None:
+    """Replace a training checkpoint by its EMA weights in fp16 (no optimiser), with versions and ``extras``."""
+    import platform
+
+    ckpt = load_checkpoint(path)
+    payload = dict(ckpt["model"])
+    if ckpt.get("ema"):
+        payload["state_dict"] = ckpt["ema"]
+    payload["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+    save_checkpoint({
+        "format": FORMAT, "model": payload, "ema": None, "epoch": ckpt["epoch"],
+        "best_fitness": ckpt.get("best_fitness", 0.0), "hyp": ckpt.get("hyp", {}),
+        "options": ckpt.get("options", {}),
+        "versions": {"torch": str(torch.__version__), "python": platform.python_version(), "format": FORMAT},
+        **extras,
+    }, path)
+
+
+def model_class(config: dict) -> type:
+    """ClassificationModel for a config ending in Classify, else DetectionModel."""
+    head = config.get("head") if isinstance(config, dict) else None
+    if isinstance(head, list) and head and isinstance(head[-1], list) and len(head[-1]) == 4 \
+            and head[-1][2] == "Classify":
+        from models.classify import ClassificationModel
+
+        return ClassificationModel
     from models.yolo import DetectionModel
+
+    return DetectionModel
+
+
+def model_from_payload(payload: dict, source: str = "checkpoint") -> torch.nn.Module:
+    """Rebuild a model (detector or classifier) from a ``model_payload`` dict, checking every tensor matches."""
 
     config = payload.get("config")
     if not isinstance(config, dict):
         raise CheckpointError(f"{source}: the model config is a {type(config).__name__}, not a mapping")
     try:
-        model = DetectionModel(config, ch=int(config.get("ch", 3)))
+        model = model_class(config)(config, ch=int(config.get("ch", 3)))
     except Exception as exc:  # an untrusted config can break a constructor in many ways: one line for all
         raise CheckpointError(f"{source}: bad model config ({_one_line(exc)})") from None
     names = payload.get("names") or model.names

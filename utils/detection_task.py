@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import platform
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from models.spd_transfer import spd_config
 from models.yolo import DetectionModel
 from utils import distributed as dist_utils
 from utils.anchors import check_anchors
-from utils.checkpoints import FORMAT, load_checkpoint, load_model, model_from_weights, resolve_weights, save_checkpoint
+from utils.checkpoints import load_checkpoint, load_model, model_from_weights, resolve_weights, write_slim
 from utils.data.dataset import YoloDataset
 from utils.data.formats import load_dataset_config
 from utils.data.loaders import create_dataloader
@@ -208,7 +207,8 @@ class DetectionTask:
         best = weights / "best.pt" if (weights / "best.pt").exists() else weights / "last.pt"
         if not best.exists():
             return {}
-        _write_slim(best, self.data)
+        write_slim(best, {"dataset": {"yaml": self.data["yaml_file"], "names": self.data["names"],
+                                      "fingerprint": _dataset_fingerprint(self.data)}})
         if self.val_loader is None:
             return {}
         metrics = evaluate(load_model(best, trainer.device), self.val_loader, self.evaluator, NmsSettings(),
@@ -240,22 +240,6 @@ def _report_scan(scan, split: str, save_dir: Path) -> None:
         report = save_dir / f"{split}_skipped.txt"
         report.write_text("".join(f"{kind}\t{msg}\n" for _, kind, msg in scan.problems))
         LOGGER.info(f"{split}: the full list of skipped files is in {report}")
-
-
-def _write_slim(path: Path, data: dict) -> None:
-    """Replace a training checkpoint by its EMA weights in fp16, no optimiser, with versions."""
-    ckpt = load_checkpoint(path)
-    payload = dict(ckpt["model"])
-    if ckpt.get("ema"):
-        payload["state_dict"] = ckpt["ema"]
-    payload["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
-    save_checkpoint({
-        "format": FORMAT, "model": payload, "ema": None, "epoch": ckpt["epoch"],
-        "best_fitness": ckpt.get("best_fitness", 0.0), "hyp": ckpt.get("hyp", {}),
-        "options": ckpt.get("options", {}),
-        "versions": {"torch": str(torch.__version__), "python": platform.python_version(), "format": FORMAT},
-        "dataset": {"yaml": data["yaml_file"], "names": data["names"], "fingerprint": _dataset_fingerprint(data)},
-    }, path)
 
 
 def _dataset_fingerprint(data: dict) -> str:

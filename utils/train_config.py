@@ -132,8 +132,8 @@ HYP_OPTIONAL = {"optimizer", "nbs", "fl_gamma", "albumentations", "freeze_bn_sta
 _HYP_NOT_NUMBERS = {"optimizer", "anchors", "freeze_bn_stats"}
 
 
-def load_hyp(path: str | Path) -> dict[str, Any]:
-    """A hyper-parameter file (path or name in configs/), checked by :func:`check_hyp`."""
+def load_hyp(path: str | Path, required: set[str] = HYP_REQUIRED, optional: set[str] = HYP_OPTIONAL) -> dict[str, Any]:
+    """A hyper-parameter file (path or name in configs/), checked by :func:`check_hyp` against a task's keys."""
     found = find_named_file(path, CONFIG_DIR, ".yaml")
     if found is None:
         raise ConfigurationError(f"{path}: hyper-parameter file not found")
@@ -143,17 +143,17 @@ def load_hyp(path: str | Path) -> dict[str, Any]:
         raise ConfigurationError(f"{found}: not UTF-8 text") from None
     if not isinstance(hyp, dict):
         raise ConfigurationError(f"{found}: a hyp file must be a mapping")
-    check_hyp(hyp, str(found))
+    check_hyp(hyp, str(found), required, optional)
     return hyp
 
 
-def check_hyp(hyp: dict, source: str) -> None:
+def check_hyp(hyp: dict, source: str, required: set[str] = HYP_REQUIRED, optional: set[str] = HYP_OPTIONAL) -> None:
     """Unknown (mistyped) or missing keys and non-numeric values are an error naming the key."""
-    known = sorted(HYP_REQUIRED | HYP_OPTIONAL)
+    known = sorted(required | optional)
     for key in hyp:
         if key not in known:
             raise ConfigurationError(f"{source}: unknown hyper-parameter '{key}'{_nearest(str(key), known)}")
-    missing = sorted(HYP_REQUIRED - set(hyp))
+    missing = sorted(required - set(hyp))
     if missing:
         raise ConfigurationError(f"{source}: missing hyper-parameters {', '.join(missing)} "
                                  f"(see configs/hyp.scratch.yaml)")

@@ -189,7 +189,8 @@ class Trainer:
             self.save_dir = increment_path(Path(config.project) / config.name, exist_ok=config.exist_ok,
                                            mkdir=False)
         self.weights_dir = self.save_dir / "weights"
-        self.hyp = dict(self.resume_state["hyp"]) if self.resume_state else load_hyp(config.hyp)
+        schema = getattr(self.task, "hyp_keys", None)  # (required, optional) keys of the task's hyp files
+        self.hyp = dict(self.resume_state["hyp"]) if self.resume_state else load_hyp(config.hyp, *(schema or ()))
         self.run_folder.open(self.save_dir, self.main)
         if self.main:
             (self.save_dir / "hyp.yaml").write_text(yaml.safe_dump(self.hyp, sort_keys=False))
@@ -279,7 +280,7 @@ class Trainer:
         restore_rng_state(rng)
         if metrics:
             LOGGER.info(f"before training: {self.task.describe(metrics)}")
-            nan_loss = torch.full((3,), math.nan)
+            nan_loss = torch.full((len(getattr(self.task, "loss_names", ())) or 1,), math.nan)
             self._log_row(-1, self.task.results_row(nan_loss, metrics, [math.nan] * len(self.optimizer.param_groups)))
 
     # ---------------------------------------------------------------------------------- one epoch
