@@ -114,11 +114,12 @@ def plot_pr_curves(curves: dict, names: list[str], save_dir: Path) -> None:
     plt.close(fig)
 
 
-def plot_confusion_matrix(matrix: np.ndarray, names: list[str], path: Path) -> None:
+def plot_confusion_matrix(matrix: np.ndarray, names: list[str], path: Path, background: bool = True) -> None:
+    """Columns are true classes, rows predictions, each column normalised; detection adds a background class."""
     normalised = matrix / (matrix.sum(0, keepdims=True) + 1e-9)
     fig, ax = plt.subplots(figsize=(10, 8))
     im = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
-    labels = names + ["background"]
+    labels = names + (["background"] if background else [])
     if len(labels) <= 30:
         ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
         ax.set_yticks(range(len(labels)), labels, fontsize=7)

@@ -1,0 +1,1 @@
+"""Command-line faces of image classification (yolov5's classify/ convention)."""
