@@ -323,3 +323,24 @@ def test_bare_names_find_the_shipped_dataset_yamls():
     assert (DATA_DIR / "smallobj.yaml").is_file()
     assert resolve_data_path("smallobj.yaml") == DATA_DIR / "smallobj.yaml"
     assert resolve_data_path("coco128") == DATA_DIR / "coco128.yaml"
+
+
+def test_mosaic_wraps_any_source_of_resized_images_and_boxes():
+    from utils.data.dataset import Hyp
+    from utils.data.mosaic import Mosaic
+
+    class Source:
+        imgsz, hyp = 64, Hyp.from_dict({"scale": 0.0, "translate": 0.0})
+
+        def __len__(self):
+            return 4
+
+        def read_resized(self, i):
+            return np.full((64, 64, 3), 50 * i, np.uint8), (64, 64)
+
+        def pixel_boxes(self, i, w, h, pad_x=0, pad_y=0):
+            return np.array([[16 + pad_x, 16 + pad_y, 48 + pad_x, 48 + pad_y]], np.float32), np.array([i], np.float32)
+
+    image, boxes, classes = Mosaic(Source()).load(0, np.random.default_rng(0))
+    assert image.shape == (64, 64, 3) and len(boxes) == len(classes) >= 1
+    assert (boxes >= 0).all() and (boxes <= 64).all()

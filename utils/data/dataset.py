@@ -23,6 +23,7 @@ from utils.augmentations import (
 from utils.boxes import xywh_to_xyxy, xyxy_to_xywh
 from utils.data.formats import DatasetError
 from utils.data.images import read_rgb
+from utils.data.mosaic import Mosaic
 from utils.data.scan import ScanResult
 
 
@@ -100,6 +101,7 @@ class YoloDataset(Dataset):
                 x[:, 0] = 0
         self.rect = rect
         self.mosaic = augment and not rect and self.hyp.mosaic > 0
+        self.mosaic_loader = Mosaic(self)
         self.batch_input_shapes = None
         if rect:
             order, self.batch_input_shapes = rect_batch_shapes(self.shapes, batch_size, imgsz, stride,
@@ -112,7 +114,7 @@ class YoloDataset(Dataset):
         self.cached: list[np.ndarray | None] = [None] * len(self.files)
         if cache_images:
             with ThreadPoolExecutor(4) as pool:
-                self.cached = list(pool.map(lambda i: self._read_resized(i)[0], range(len(self.files))))
+                self.cached = list(pool.map(lambda i: self.read_resized(i)[0], range(len(self.files))))
 
     def __len__(self) -> int:
         return len(self.files)
@@ -123,7 +125,7 @@ class YoloDataset(Dataset):
     def _rng(self, index: int, epoch: int) -> np.random.Generator:
         return np.random.default_rng((self.seed, epoch, index))
 
-    def _read_resized(self, index: int) -> tuple[np.ndarray, tuple[int, int]]:
+    def read_resized(self, index: int) -> tuple[np.ndarray, tuple[int, int]]:
         """RGB image with its longest side at ``imgsz`` (a cached copy when there is one)."""
         cached = self.cached[index] if hasattr(self, "cached") else None
         if cached is not None:
@@ -134,52 +136,19 @@ class YoloDataset(Dataset):
         image, _ = resize_longest_side(image, self.imgsz, augment=self.augment)
         return image, tuple(self.shapes[index])
 
-    def _pixel_boxes(self, index: int, w: int, h: int, pad_x: float = 0, pad_y: float = 0
+    def pixel_boxes(self, index: int, w: int, h: int, pad_x: float = 0, pad_y: float = 0
                      ) -> tuple[np.ndarray, np.ndarray]:
         labels = self.labels[index]
         boxes = xywh_to_xyxy(labels[:, 1:5].astype(np.float64)) * (w, h, w, h) + (pad_x, pad_y, pad_x, pad_y)
         return boxes, labels[:, 0].copy()
 
-    def _load_mosaic(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        s = self.imgsz
-        xc, yc = (int(rng.uniform(s // 2, 2 * s - s // 2)) for _ in range(2))
-        indices = [index, *rng.integers(0, len(self), 3).tolist()]
-        canvas = np.full((2 * s, 2 * s, 3), 114, dtype=np.uint8)
-        all_boxes, all_classes = [], []
-        for k, i in enumerate(indices):
-            image, _ = self._read_resized(i)
-            h, w = image.shape[:2]
-            if k == 0:  # top left
-                x1a, y1a, x2a, y2a = max(xc - w, 0), max(yc - h, 0), xc, yc
-                x1b, y1b = w - (x2a - x1a), h - (y2a - y1a)
-            elif k == 1:  # top right
-                x1a, y1a, x2a, y2a = xc, max(yc - h, 0), min(xc + w, 2 * s), yc
-                x1b, y1b = 0, h - (y2a - y1a)
-            elif k == 2:  # bottom left
-                x1a, y1a, x2a, y2a = max(xc - w, 0), yc, xc, min(2 * s, yc + h)
-                x1b, y1b = w - (x2a - x1a), 0
-            else:  # bottom right
-                x1a, y1a, x2a, y2a = xc, yc, min(xc + w, 2 * s), min(2 * s, yc + h)
-                x1b, y1b = 0, 0
-            canvas[y1a:y2a, x1a:x2a] = image[y1b:y1b + (y2a - y1a), x1b:x1b + (x2a - x1a)]
-            boxes, classes = self._pixel_boxes(i, w, h, x1a - x1b, y1a - y1b)
-            all_boxes.append(boxes)
-            all_classes.append(classes)
-        boxes = np.concatenate(all_boxes, 0)
-        classes = np.concatenate(all_classes, 0)
-        np.clip(boxes, 0, 2 * s, out=boxes)
-        hyp = self.hyp
-        return random_perspective(canvas, boxes, classes, rng, degrees=hyp.degrees, translate=hyp.translate,
-                                  scale=hyp.scale, shear=hyp.shear, perspective=hyp.perspective,
-                                  border=(-s // 2, -s // 2))
-
     def _load_letterboxed(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
-        image, (h0, w0) = self._read_resized(index)
+        image, (h0, w0) = self.read_resized(index)
         h, w = image.shape[:2]
         shape = (tuple(int(v) for v in self.batch_input_shapes[index]) if self.rect
                  else (self.imgsz, self.imgsz))
         image, gain, pad = letterbox(image, shape, scale_up=self.augment)
-        boxes, classes = self._pixel_boxes(index, int(round(w * gain)), int(round(h * gain)), *pad)
+        boxes, classes = self.pixel_boxes(index, int(round(w * gain)), int(round(h * gain)), *pad)
         # one gain for both axes, from the heights (as the reference maps boxes back; sides were rounded up)
         total_gain = h * gain / h0
         return image, boxes, classes, ((h0, w0), total_gain, pad)
@@ -190,10 +159,10 @@ class YoloDataset(Dataset):
         rng = self._rng(index, epoch)
         hyp = self.hyp
         if self.mosaic and rng.random() < hyp.mosaic:
-            image, boxes, classes = self._load_mosaic(index, rng)
+            image, boxes, classes = self.mosaic_loader.load(index, rng)
             meta = None
             if rng.random() < hyp.mixup:
-                other = self._load_mosaic(int(rng.integers(0, len(self))), rng)
+                other = self.mosaic_loader.load(int(rng.integers(0, len(self))), rng)
                 image, boxes, classes = mixup(image, boxes, classes, other, rng)
         else:
             image, boxes, classes, meta = self._load_letterboxed(index)
