@@ -29,7 +29,7 @@ HYP_REQUIRED = {"lr0", "lrf", "momentum", "weight_decay", "warmup_epochs", "warm
 HYP_OPTIONAL = {"optimizer", "nbs"}
 CSV_KEYS = ["train/loss", "val/loss", "metrics/accuracy_top1", "metrics/accuracy_top5", "x/lr0", "x/lr1", "x/lr2"]
 DEFAULTS = {"cfg": "resnet18_spd.yaml", "data": "lowres10.yaml", "hyp": "hyp.classify_quick.yaml", "imgsz": 32,
-            "epochs": 10, "batch_size": 64, "project": "runs/classify/train"}
+            "epochs": 8, "batch_size": 64, "project": "runs/classify/train"}
 
 
 def train_classifier(config: TrainConfig | dict | None = None, **options: Any) -> dict:
