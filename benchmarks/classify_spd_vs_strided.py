@@ -1,8 +1,8 @@
 """ResNet18-SPD vs ResNet18 from scratch, same recipe, on the embedded low-resolution set at 32x32 and 16x16.
 
-    scripts/env.sh python benchmarks/classify_spd_vs_strided.py     # about 40 minutes on 2 CPU cores
+    scripts/env.sh python benchmarks/classify_spd_vs_strided.py     # about 30 minutes on 2 CPU cores
 
-Both models train with hyp.classify_quick.yaml, batch 64, the same seeds and epochs; reported: final top-1 and
+Both models train with hyp.classify_quick.yaml (AdamW), batch 64, the same seeds and epochs; reported: final top-1 and
 top-5 on the val split (the kept best.pt), mean and spread over seeds, parameters, GFLOPs and CPU latency
 (batch 1, 2 threads) at the input size, training time. Writes runs/classify_spd_vs_strided/results.md.
 """
@@ -46,7 +46,7 @@ def _spread(values: list[float]) -> str:
 
 
 def table(results: list[dict], epochs: dict[int, int], seeds: list[int]) -> str:
-    lines = [f"Embedded lowres10 set (3000 train / 600 val, 10 classes), from scratch, hyp.classify_quick.yaml, "
+    lines = [f"Embedded lowres10 set (2000 train / 600 val, 10 classes), from scratch, hyp.classify_quick.yaml, "
              f"batch 64, seeds {seeds}; top-1/top-5 of best.pt on val (mean ± std over seeds); latency batch 1, "
              f"2 threads.", "",
              "| model | input | epochs | top-1 | top-5 | params | GFLOPs | CPU latency (ms) | training (min) |",
