@@ -19,7 +19,7 @@ from models.blocks import C3, SPP, SPPF, Bottleneck, Concat, Conv, Focus, SpaceT
 from models.head import Detect
 from models.resnet_blocks import BasicBlock, BottleNeck, Classify, ConvBNReLU
 from utils.paths import find_named_file
-from utils.yaml_files import YamlError, load_yaml_text
+from utils.yaml_files import load_yaml_mapping
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -140,14 +140,7 @@ def load_config(cfg: str | Path | dict) -> dict:
     else:
         path = resolve_config_path(cfg)
         source = str(path)
-        try:
-            config = load_yaml_text(path.read_text(encoding="utf-8"), str(path))
-        except YamlError as exc:
-            raise ConfigError(str(exc)) from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"{path}: not UTF-8 text") from None
-        if not isinstance(config, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level")
+        config = load_yaml_mapping(path, ConfigError)
     for key in ("backbone", "head"):
         if not isinstance(config.get(key), list):
             raise ConfigError(f"{source}: missing or invalid '{key}' list")

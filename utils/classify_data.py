@@ -27,7 +27,7 @@ from torchvision.transforms import v2
 from utils.data.formats import DATA_DIR, IMAGE_SUFFIXES, DatasetError, names_from_mapping
 from utils.data.images import image_size_from_header, read_rgb
 from utils.paths import find_named_file
-from utils.yaml_files import YamlError, load_yaml_text
+from utils.yaml_files import load_yaml_mapping
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -50,11 +50,8 @@ def load_classification_data(data: str | Path) -> dict[str, Any]:
     path = find_named_file(data, DATA_DIR, ".yaml")
     if path is None:
         raise DatasetError(f"{data}: dataset YAML not found")
-    try:
-        config = load_yaml_text(path.read_text(encoding="utf-8"), str(path))
-    except YamlError as exc:
-        raise DatasetError(str(exc)) from None
-    if not isinstance(config, dict) or "path" not in config:
+    config = load_yaml_mapping(path, DatasetError)
+    if "path" not in config:
         raise DatasetError(f"{path}: a classification dataset YAML needs 'path' (the dataset folder)")
     root = (path.parent / str(config["path"])).resolve()
     generator = config.get("generator")

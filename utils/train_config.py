@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from utils.paths import find_named_file
-from utils.yaml_files import load_yaml_text
+from utils.yaml_files import load_yaml_mapping
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_EPOCHS = 30
@@ -112,9 +112,7 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
-        values = load_yaml_text(Path(path).read_text(encoding="utf-8"), str(path))
-        if not isinstance(values, dict):
-            raise ConfigurationError(f"{path}: expected a mapping of option names to values")
+        values = load_yaml_mapping(path, ConfigurationError)
         return cls.from_dict({k.replace("-", "_"): v for k, v in values.items()}, str(path))
 
     def to_dict(self) -> dict[str, Any]:
@@ -137,12 +135,7 @@ def load_hyp(path: str | Path, required: set[str] = HYP_REQUIRED, optional: set[
     found = find_named_file(path, CONFIG_DIR, ".yaml")
     if found is None:
         raise ConfigurationError(f"{path}: hyper-parameter file not found")
-    try:
-        hyp = load_yaml_text(found.read_text(encoding="utf-8"), str(found))
-    except UnicodeDecodeError:
-        raise ConfigurationError(f"{found}: not UTF-8 text") from None
-    if not isinstance(hyp, dict):
-        raise ConfigurationError(f"{found}: a hyp file must be a mapping")
+    hyp = load_yaml_mapping(found, ConfigurationError)
     check_hyp(hyp, str(found), required, optional)
     return hyp
 

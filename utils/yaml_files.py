@@ -7,6 +7,7 @@ files needs aliases, so they are refused.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -34,3 +35,17 @@ def load_yaml_text(text: str, source: str) -> Any:
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or exc.__class__.__name__
         raise YamlError(f"{source}:{where}: not usable YAML ({problem})") from None
+
+
+def load_yaml_mapping(path: str | Path, error: type[Exception] = YamlError) -> dict:
+    """A YAML file whose top level must be a mapping; any problem is ``error`` with one line naming the file."""
+    path = Path(path)
+    try:
+        config = load_yaml_text(path.read_text(encoding="utf-8"), str(path))
+    except YamlError as exc:
+        raise error(str(exc)) from None
+    except UnicodeDecodeError:
+        raise error(f"{path}: not UTF-8 text") from None
+    if not isinstance(config, dict):
+        raise error(f"{path}: expected a mapping at the top level")
+    return config

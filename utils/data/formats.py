@@ -12,7 +12,7 @@ import numpy as np
 
 from utils.boxes import xywh_to_xyxy, xyxy_to_xywh
 from utils.paths import find_named_file
-from utils.yaml_files import YamlError, load_yaml_text
+from utils.yaml_files import load_yaml_mapping
 
 IMAGE_SUFFIXES = {".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"}
 COORD_TOLERANCE = 1e-3  # label coordinates may exceed [0, 1] by this much (rounding in exporters); clipped
@@ -61,14 +61,7 @@ def names_from_mapping(names: dict, source: str) -> list[str]:
 def load_dataset_config(data: str | Path) -> dict[str, Any]:
     """Read a dataset YAML; split paths are resolved against ``path`` (itself relative to the YAML)."""
     path = resolve_data_path(data)
-    try:
-        config = load_yaml_text(path.read_text(encoding="utf-8"), str(path))
-    except YamlError as exc:
-        raise DatasetError(str(exc)) from None
-    except UnicodeDecodeError:
-        raise DatasetError(f"{path}: not UTF-8 text") from None
-    if not isinstance(config, dict):
-        raise DatasetError(f"{path}: expected a mapping")
+    config = load_yaml_mapping(path, DatasetError)
     names = config.get("names")
     if isinstance(names, dict):
         names = names_from_mapping(names, str(path))
