@@ -60,6 +60,9 @@ def test_imagefolder_with_a_bad_image_reports_and_skips_it(tmp_path):
     data = load_classification_data(_yaml(tmp_path, "ds"))
     assert data["format"] == "imagefolder" and data["names"] == ["cat", "dog"]
     assert len(data["train"]) == 2 and "broken.jpg" in data["train"].problems[0]
+    _png(tmp_path / "ds" / "val" / "bird" / "a.png")
+    with pytest.raises(DatasetError, match=r"class folders \['bird'\] are not in"):
+        load_classification_data(_yaml(tmp_path, "ds"))
 
 
 def test_tiny_imagenet_layout_as_distributed(tmp_path):

@@ -121,6 +121,10 @@ def _read_imagefolder(root: Path) -> tuple[list[str], ClassificationSplit, Class
     names = sorted(d.name for d in (root / "train").iterdir() if d.is_dir())
     if not names:
         raise DatasetError(f"{root / 'train'}: no class folders")
+    extra = sorted(d.name for d in (root / "val").iterdir() if d.is_dir() and d.name not in names) \
+        if (root / "val").is_dir() else []
+    if extra:  # their images would silently drop out of validation
+        raise DatasetError(f"{root / 'val'}: class folders {extra} are not in {root / 'train'}")
     splits = []
     for split in ("train", "val"):
         paths, labels = [], []
