@@ -2,6 +2,7 @@
 
 import csv
 
+import pytest
 import torch
 from torch import nn
 
@@ -97,3 +98,30 @@ def test_toy_task_resume_equals_a_straight_run(tmp_path):
     split = torch.load(tmp_path / "split" / "weights" / "last.pt", weights_only=True)
     for key, value in straight["model"]["state_dict"].items():
         assert torch.equal(value, split["model"]["state_dict"][key]), key
+
+
+class ToyTaskWithAutoBatch(ToyTask):
+    def setup(self, trainer: Trainer) -> None:
+        super().setup(trainer)
+        self.resolved = trainer.resolve_batch_size(self.model, imgsz=1)
+
+
+def test_autobatch_pick_becomes_the_runs_batch_size(tmp_path, monkeypatch):
+    from utils import autobatch
+
+    probed = []
+    monkeypatch.setattr(autobatch, "require_cuda", lambda device, distributed: None)  # the probe itself is
+    monkeypatch.setattr(autobatch, "auto_batch_size", lambda *a, **k: probed.append(a) or 8)  # tested on CUDA
+    task = ToyTaskWithAutoBatch()
+    Trainer(_config(tmp_path, batch_size=-1, epochs=1), task).run()
+    assert len(probed) == 1 and task.resolved == 8
+    options = torch.load(tmp_path / "exp" / "weights" / "last.pt", weights_only=True)["options"]
+    assert options["batch_size"] == 8 and "batch_size: 8" in (tmp_path / "exp" / "opt.yaml").read_text()
+
+
+def test_a_task_that_never_resolves_autobatch_fails_loudly(tmp_path, monkeypatch):
+    from utils import autobatch
+
+    monkeypatch.setattr(autobatch, "require_cuda", lambda device, distributed: None)
+    with pytest.raises(RuntimeError, match="resolve_batch_size"):
+        Trainer(_config(tmp_path, batch_size=-1, epochs=1), ToyTask()).run()

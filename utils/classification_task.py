@@ -62,6 +62,7 @@ class ClassificationTask:
         if trainer.main:
             LOGGER.info(f"{config.cfg or 'model'}: {count_parameters(self.model):,} parameters, "
                         f"{count_gflops(self.model, self.imgsz):.2f} GFLOPs at {self.imgsz}, {len(self.names)} classes")
+        trainer.resolve_batch_size(self.model, self.imgsz)
         train_set = ClassificationDataset(self.data["train"], self.imgsz, augment=True)
         sampler = DistributedSampler(train_set, num_replicas=trainer.world, rank=trainer.rank, shuffle=True,
                                      seed=config.seed)

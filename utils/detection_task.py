@@ -73,6 +73,7 @@ class DetectionTask:
             LOGGER.info(self.model.info(config.imgsz))
         self.grid = max(int(self.model.stride.max()), 32)
         self.imgsz = math.ceil(config.imgsz / self.grid) * self.grid
+        trainer.resolve_batch_size(self.model, self.imgsz)
         self._build_loaders(trainer)
         if trainer.resume_state is None and not config.noautoanchor:
             self._auto_anchor(trainer, pretrained_head)

@@ -83,7 +83,7 @@ class TrainConfig:
     def check(self) -> None:
         """Values no run can use: a ConfigurationError naming the option."""
         checks = [
-            (self.batch_size >= 1 or self.batch_size == -1, f"--batch-size must be >= 1, got {self.batch_size}"),
+            (self.batch_size >= 1 or self.batch_size == -1, f"--batch-size must be >= 1 (or -1 for AutoBatch on a GPU), got {self.batch_size}"),
             (self.epochs is None or self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
             (self.imgsz >= 32, f"--imgsz must be >= 32 pixels, got {self.imgsz}"),
             (self.workers >= 0, f"--workers must be >= 0, got {self.workers}"),
@@ -96,8 +96,6 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigurationError(message)
-        if self.batch_size == -1:
-            raise ConfigurationError("--batch-size -1 (AutoBatch) needs a CUDA GPU; give a batch size")
 
     # ------------------------------------------------------------------------------------ conversions
     @classmethod

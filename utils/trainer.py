@@ -31,6 +31,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from utils import autobatch
 from utils import distributed as dist_utils
 from utils.checkpoints import (
     FORMAT,
@@ -162,11 +163,14 @@ class Trainer:
         seed = int(self.config.seed) + self.rank
         torch.manual_seed(seed)
         np.random.seed(seed % 2**32)
-        if self.config.batch_size % self.world:
+        if self.config.batch_size == -1:
+            autobatch.require_cuda(self.device, self.distributed)
+        elif self.config.batch_size % self.world:
             raise ValueError(f"--batch-size {self.config.batch_size} must be a multiple of the {self.world} "
                              f"processes")
-        self.batch_size = self.config.batch_size // self.world
         self.task.setup(self)
+        if self.config.batch_size == -1:
+            raise RuntimeError(f"{type(self.task).__name__}.setup never called trainer.resolve_batch_size()")
         self._setup_optimisation()
         self._setup_logs()
 
@@ -195,6 +199,23 @@ class Trainer:
         if self.main:
             (self.save_dir / "hyp.yaml").write_text(yaml.safe_dump(self.hyp, sort_keys=False))
             (self.save_dir / "opt.yaml").write_text(yaml.safe_dump(self._saved_options(), sort_keys=False))
+
+    @property
+    def batch_size(self) -> int:
+        """This process's batch: the total divided among the processes."""
+        if self.config.batch_size == -1:
+            raise RuntimeError("the batch size is read before trainer.resolve_batch_size() ran AutoBatch")
+        return self.config.batch_size // self.world
+
+    def resolve_batch_size(self, model: torch.nn.Module, imgsz: int) -> int:
+        """Tasks call this once their model is on the device, before building loaders: ``--batch-size -1``
+        becomes AutoBatch's pick (recorded in opt.yaml and checkpoints, so a resume keeps it)."""
+        if self.config.batch_size == -1:
+            self.config.batch_size = autobatch.auto_batch_size(model, imgsz, self.device,
+                                                               amp=not self.config.no_amp)
+            if self.main:
+                (self.save_dir / "opt.yaml").write_text(yaml.safe_dump(self._saved_options(), sort_keys=False))
+        return self.batch_size
 
     @property
     def epochs(self) -> int:
