@@ -36,6 +36,17 @@ class ClassificationModel(nn.Module):
     def nc(self) -> int:
         return self.model[-1].linear.out_features
 
+    def total_stride(self, probe: int = 64) -> int:
+        """Input pixels per pixel of the last feature map (inputs must be multiples of it)."""
+        was_training = self.training
+        self.eval()
+        x = torch.zeros(1, int(self.yaml["ch"]), probe, probe, device=next(self.parameters()).device)
+        with torch.no_grad():
+            for layer in self.model[:-1]:
+                x = layer(x)
+        self.train(was_training)
+        return probe // x.shape[-1]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.model:
             x = layer(x)

@@ -33,6 +33,15 @@ def test_every_model_runs_at_32_and_64(cfg):
             assert model(torch.rand(2, 3, size, size)).shape == (2, 7)
 
 
+@pytest.mark.parametrize("cfg, stride", [("resnet18_spd.yaml", 16), ("resnet50_spd.yaml", 16), ("resnet18.yaml", 8),
+                                         ("resnet50.yaml", 8)])
+def test_total_stride_is_what_the_input_must_divide_by(cfg, stride):
+    model = ClassificationModel(cfg, nc=3)
+    assert model.total_stride() == stride and model.training
+    with torch.no_grad():
+        assert model.eval()(torch.rand(1, 3, stride, stride)).shape == (1, 3)
+
+
 def test_space_to_depth_keeps_the_authors_channel_order():
     x = torch.arange(2 * 3 * 4 * 6, dtype=torch.float32).view(2, 3, 4, 6)
     authors = torch.cat([x[..., ::2, ::2], x[..., 1::2, ::2], x[..., ::2, 1::2], x[..., 1::2, 1::2]], 1)
@@ -144,6 +153,20 @@ def test_classifier_trains_on_the_shared_loop_then_validates_and_predicts(tmp_pa
                          cwd=root, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "00000.png: " in out.stdout + out.stderr and len(list((tmp_path / "pred" / "exp").iterdir())) == 2
+
+
+@pytest.mark.parametrize("imgsz, message", [(24, "needs a multiple of 16 pixels"), (4, "must be >= 8 pixels")])
+def test_classifier_input_size_mistakes_are_one_line(tmp_path, monkeypatch, imgsz, message):
+    from utils.classification_task import train_classifier
+    from utils.synthetic_classify import generate_classification_set
+    from utils.train_config import ConfigurationError
+
+    monkeypatch.setenv("YOLOV5_SPD_CACHE", str(tmp_path / "cache"))
+    generate_classification_set(tmp_path / "ds", n_train=2, n_val=1, seed=0)
+    with pytest.raises(ConfigurationError, match=message):
+        train_classifier(model="resnet18_spd.yaml", data=str(_yaml(tmp_path, "ds")), epochs=1, batch_size=8,
+                         workers=0, device="cpu", project=str(tmp_path / "runs"), imgsz=imgsz)
+    assert not (tmp_path / "runs" / "exp").exists()
 
 
 def test_classify_resume_is_exact(tmp_path, monkeypatch):

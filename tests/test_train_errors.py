@@ -34,7 +34,8 @@ def _slim(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["--batch-size", "0"], "--batch-size must be >= 1"),
     (["--epochs", "0"], "--epochs must be >= 1"),
-    (["--imgsz", "-1"], "--imgsz must be >= 32"),
+    (["--imgsz", "-1"], "--imgsz must be >= 1 pixel"),
+    (["--imgsz", "16"], "--imgsz must be >= 32 pixels for this task"),
     (["--batch-size", "-1"], "(AutoBatch) needs a CUDA GPU"),
     (["--weights", "nope.pt"], "nope.pt"),
     (["--resume", "/nonexistent/last.pt"], "no such checkpoint file"),

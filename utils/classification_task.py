@@ -22,7 +22,7 @@ from utils import distributed as dist_utils
 from utils.checkpoints import load_checkpoint, load_model, resolve_weights, write_slim
 from utils.classify_data import MEAN, STD, ClassificationDataset, EpochDataLoader, load_classification_data
 from utils.logging import LOGGER
-from utils.train_config import TrainConfig
+from utils.train_config import ConfigurationError, TrainConfig
 from utils.trainer import Trainer
 
 HYP_REQUIRED = {"lr0", "lrf", "momentum", "weight_decay", "warmup_epochs", "warmup_momentum", "warmup_bias_lr"}
@@ -47,6 +47,7 @@ class ClassificationTask:
 
     csv_keys = CSV_KEYS
     loss_names = ("loss",)
+    min_imgsz = 8
     hyp_keys = (HYP_REQUIRED, HYP_OPTIONAL)
 
     def setup(self, trainer: Trainer) -> None:
@@ -59,6 +60,10 @@ class ClassificationTask:
         self.model = self._build_model(trainer).to(trainer.device, memory_format=torch.channels_last)
         self.model.names = self.names
         self.imgsz = config.imgsz
+        stride = self.model.total_stride()
+        if self.imgsz % stride:
+            raise ConfigurationError(f"--imgsz {self.imgsz}: {config.cfg or 'this model'} needs a multiple of "
+                                     f"{stride} pixels (its total stride)")
         if trainer.main:
             LOGGER.info(f"{config.cfg or 'model'}: {count_parameters(self.model):,} parameters, "
                         f"{count_gflops(self.model, self.imgsz):.2f} GFLOPs at {self.imgsz}, {len(self.names)} classes")

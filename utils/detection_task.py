@@ -60,6 +60,7 @@ class DetectionTask:
 
     csv_keys = CSV_KEYS
     loss_names = ("box", "obj", "cls")
+    min_imgsz = 32  # one cell of the coarsest (stride-32) grid
 
     # ------------------------------------------------------------------------------------------ setup
     def setup(self, trainer: Trainer) -> None:

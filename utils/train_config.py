@@ -85,7 +85,7 @@ class TrainConfig:
         checks = [
             (self.batch_size >= 1 or self.batch_size == -1, f"--batch-size must be >= 1 (or -1 for AutoBatch on a GPU), got {self.batch_size}"),
             (self.epochs is None or self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
-            (self.imgsz >= 32, f"--imgsz must be >= 32 pixels, got {self.imgsz}"),
+            (self.imgsz >= 1, f"--imgsz must be >= 1 pixel, got {self.imgsz}"),
             (self.workers >= 0, f"--workers must be >= 0, got {self.workers}"),
             (all(isinstance(f, int) and f >= 0 for f in self.freeze),
              f"--freeze takes layer counts or indices >= 0, got {self.freeze}"),

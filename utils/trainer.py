@@ -43,7 +43,7 @@ from utils.checkpoints import (
 )
 from utils.logging import LOGGER, get_logger, increment_path
 from utils.optim import ModelEMA, build_optimizer, lr_lambda, warmup
-from utils.train_config import TrainConfig, load_hyp
+from utils.train_config import ConfigurationError, TrainConfig, load_hyp
 
 NOMINAL_BATCH = 64
 
@@ -154,6 +154,9 @@ class Trainer:
     # --------------------------------------------------------------------------------------- setup
     def setup(self) -> None:
         """Everything before the first step, in an order that keeps seeded runs identical."""
+        minimum = getattr(self.task, "min_imgsz", 1)
+        if self.config.imgsz < minimum:
+            raise ConfigurationError(f"--imgsz must be >= {minimum} pixels for this task, got {self.config.imgsz}")
         self.device = dist_utils.select_device(self.config.device)
         self.distributed = dist_utils.init_distributed(self.device)
         self.world, self.rank = dist_utils.world_size(), dist_utils.rank()
