@@ -52,7 +52,11 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--resume", nargs="?", const=True, default=False,
                    help="resume the latest run, or the given last.pt")
     p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm under DDP on GPUs")
-    p.add_argument("--cache", action="store_true", help="cache decoded, resized images in RAM")
+    p.add_argument("--cache", nargs="?", const="ram", default=None, choices=["ram", "disk"],
+                   help="keep decoded, resized training images in RAM (--cache, --cache ram) or in the user's "
+                        "cache folder (--cache disk; never inside the dataset)")
+    p.add_argument("--exact-decode", action="store_true", help="decode every JPEG at full size (default: a JPEG "
+                   "at least twice --imgsz decodes at 1/2, 1/4 or 1/8 scale, which skips work; same boxes)")
     p.add_argument("--noval", action="store_true", help="validate only after the final epoch")
     p.add_argument("--val-first", action="store_true", help="also validate the starting weights before the "
                    "first step (row -1 of results.csv)")

@@ -344,3 +344,25 @@ def test_mosaic_wraps_any_source_of_resized_images_and_boxes():
     image, boxes, classes = Mosaic(Source()).load(0, np.random.default_rng(0))
     assert image.shape == (64, 64, 3) and len(boxes) == len(classes) >= 1
     assert (boxes >= 0).all() and (boxes <= 64).all()
+
+
+def test_jpeg_reduction_keeps_the_longest_side_at_least_the_target():
+    from utils.data.images import jpeg_reduction
+
+    assert jpeg_reduction("a.jpg", (480, 640), 320) == 2
+    assert jpeg_reduction("a.JPEG", (480, 640), 160) == 4
+    assert jpeg_reduction("a.jpg", (427, 640), 300) == 2
+    assert jpeg_reduction("a.jpg", (480, 640), 321) == 1
+    assert jpeg_reduction("a.jpg", (4000, 6000), 100) == 8
+    assert jpeg_reduction("a.jpg", (479, 641), 321) == 2  # ceil(641 / 2) = 321
+    assert jpeg_reduction("a.png", (480, 640), 160) == 1
+
+
+def test_reduced_read_applies_exif_orientation_like_the_full_one(tmp_path):
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated 90 degrees
+    Image.fromarray(np.zeros((200, 400, 3), np.uint8)).save(tmp_path / "r.jpg", exif=exif.tobytes())
+    assert read_rgb(str(tmp_path / "r.jpg")).shape == (400, 200, 3)
+    assert read_rgb(str(tmp_path / "r.jpg"), reduction=2).shape == (200, 100, 3)

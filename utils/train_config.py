@@ -51,7 +51,8 @@ class TrainConfig:
     exist_ok: bool = False
     resume: bool | str = False  # True: the newest run; a path: that last.pt
     sync_bn: bool = False
-    cache: bool = False
+    cache: str | None = None  # 'ram' or 'disk': decoded, resized training images
+    exact_decode: bool = False  # decode every JPEG at full size (default: reduced when >= 2x the size)
     noval: bool = False
     val_first: bool = False
     nosave: bool = False
@@ -74,6 +75,8 @@ class TrainConfig:
         if not self.hyp:
             self.hyp = "hyp.finetune.yaml" if self.weights else "hyp.quick.yaml"
         self.freeze = list(self.freeze)
+        if isinstance(self.cache, bool):  # options saved before --cache took ram/disk
+            self.cache = "ram" if self.cache else None
         self.check()
 
     @property
@@ -89,6 +92,7 @@ class TrainConfig:
             (self.workers >= 0, f"--workers must be >= 0, got {self.workers}"),
             (all(isinstance(f, int) and f >= 0 for f in self.freeze),
              f"--freeze takes layer counts or indices >= 0, got {self.freeze}"),
+            (self.cache in (None, "ram", "disk"), f"--cache {self.cache}: expected ram or disk"),
             (self.max_pixels is None or self.max_pixels >= 1, f"--max-pixels must be >= 1, got {self.max_pixels}"),
             (self.optimizer in (None, "SGD", "Adam", "AdamW"), f"--optimizer {self.optimizer}: SGD, Adam or AdamW"),
             (0.0 <= self.label_smoothing < 1.0, f"--label-smoothing must be in [0, 1), got {self.label_smoothing}"),

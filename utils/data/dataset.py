@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +21,8 @@ from utils.augmentations import (
 )
 from utils.boxes import xywh_to_xyxy, xyxy_to_xywh
 from utils.data.formats import DatasetError
-from utils.data.images import read_rgb
+from utils.data.image_cache import ImageCache, cache_settings
+from utils.data.images import jpeg_reduction, read_rgb
 from utils.data.mosaic import Mosaic
 from utils.data.scan import ScanResult
 
@@ -84,14 +84,18 @@ class YoloDataset(Dataset):
     Validation: longest side to ``imgsz``, letterboxed into its rectangular batch shape (``rect``) or a
     square. Items are (image (3, H, W) uint8 RGB, labels (n, 6) = 0, cls, cx, cy, w, h normalised to the
     network input, path, (original (h, w), gain, (pad_x, pad_y))).
+    ``cache_images`` 'ram' or 'disk' keeps decoded, resized images (:mod:`utils.data.image_cache`);
+    ``reduced_decoding`` decodes JPEGs at least twice ``imgsz`` at 1/2, 1/4 or 1/8 scale (the pixels differ
+    from a full decode and resize only by the resampling; the boxes are the same).
     """
 
     def __init__(self, scan: ScanResult, imgsz: int = 640, batch_size: int = 16, augment: bool = False,
                  hyp: Hyp | dict | None = None, rect: bool = False, stride: int = 32, seed: int = 0,
-                 cache_images: bool = False, single_cls: bool = False) -> None:
+                 cache_images: str | None = None, single_cls: bool = False, reduced_decoding: bool = False) -> None:
         if not scan.images:
             raise DatasetError(f"{scan.source or 'dataset'}: no usable image ({len(scan.problems)} skipped)")
         self.imgsz, self.augment, self.stride, self.seed = imgsz, augment, stride, seed
+        self.reduced_decoding = reduced_decoding
         self.hyp = hyp if isinstance(hyp, Hyp) else Hyp.from_dict(hyp)
         self.files = list(scan.images)
         self.shapes = np.array(scan.shapes, dtype=np.int64).reshape(-1, 2)
@@ -111,10 +115,9 @@ class YoloDataset(Dataset):
             self.labels = [self.labels[i] for i in order]
         self.albumentations = AlbumentationsPipeline(self.hyp.albumentations) if augment else None
         self.epoch = 0
-        self.cached: list[np.ndarray | None] = [None] * len(self.files)
-        if cache_images:
-            with ThreadPoolExecutor(4) as pool:
-                self.cached = list(pool.map(lambda i: self.read_resized(i)[0], range(len(self.files))))
+        self.image_cache = ImageCache(cache_images, self.files, self._decode_resized,
+                                      cache_settings(imgsz, augment, reduced_decoding))
+        self.image_cache.fill()
 
     def __len__(self) -> int:
         return len(self.files)
@@ -126,15 +129,15 @@ class YoloDataset(Dataset):
         return np.random.default_rng((self.seed, epoch, index))
 
     def read_resized(self, index: int) -> tuple[np.ndarray, tuple[int, int]]:
-        """RGB image with its longest side at ``imgsz`` (a cached copy when there is one)."""
-        cached = self.cached[index] if hasattr(self, "cached") else None
-        if cached is not None:
-            return cached, tuple(self.shapes[index])
-        image = read_rgb(self.files[index])
+        """RGB image with its longest side at ``imgsz`` (from the --cache when there is one)."""
+        return self.image_cache.get(index), tuple(self.shapes[index])
+
+    def _decode_resized(self, index: int) -> np.ndarray:
+        path, shape = self.files[index], tuple(self.shapes[index])
+        image = read_rgb(path, jpeg_reduction(path, shape, self.imgsz) if self.reduced_decoding else 1)
         if image is None:
-            raise DatasetError(f"{self.files[index]}: could not be read (changed since the scan?)")
-        image, _ = resize_longest_side(image, self.imgsz, augment=self.augment)
-        return image, tuple(self.shapes[index])
+            raise DatasetError(f"{path}: could not be read (changed since the scan?)")
+        return resize_longest_side(image, self.imgsz, augment=self.augment)[0]
 
     def pixel_boxes(self, index: int, w: int, h: int, pad_x: float = 0, pad_y: float = 0
                      ) -> tuple[np.ndarray, np.ndarray]:

@@ -60,12 +60,31 @@ def image_size_from_header(data: bytes) -> tuple[int, int] | None:
         return None
 
 
-def read_rgb(path: str) -> np.ndarray | None:
+JPEG_REDUCTIONS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def jpeg_reduction(path: str, shape: tuple[int, int], longest_side: int) -> int:
+    """The largest libjpeg scale-down (1, 2, 4 or 8) that keeps an image of ``shape`` (h, w) at least
+    ``longest_side`` long: decoding at 1/2 skips most of the IDCT and the resize work. 1 for other formats."""
+    if not path.lower().endswith((".jpg", ".jpeg")):
+        return 1
+    factor = 1
+    while factor < 8 and -(-max(shape) // (factor * 2)) >= longest_side:
+        factor *= 2
+    return factor
+
+
+def read_rgb(path: str, reduction: int = 1) -> np.ndarray | None:
     """An image as (H, W, 3) uint8 RGB with its EXIF orientation applied (as ``cv2.imread`` does), or None
     when it cannot be decoded. JPEGs go through torchvision's libjpeg-turbo decoder, which gives the same
     pixels as OpenCV's about 25 % faster and already in RGB (the loaders decode four images per mosaic);
-    other formats, and JPEGs it refuses, through OpenCV."""
-    if path.lower().endswith((".jpg", ".jpeg")):
+    other formats, and JPEGs it refuses, through OpenCV. ``reduction`` 2, 4 or 8 (from :func:`jpeg_reduction`)
+    decodes a JPEG at that fraction of its size in the DCT domain (sides rounded up)."""
+    if reduction > 1:
+        image = cv2.imread(path, JPEG_REDUCTIONS[reduction])
+        if image is not None:
+            return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    elif path.lower().endswith((".jpg", ".jpeg")):
         try:
             decoded = decode_jpeg(read_file(path), mode=ImageReadMode.RGB, apply_exif_orientation=True)
             return decoded.permute(1, 2, 0).numpy()  # the decoder's own interleaved buffer, no copy
