@@ -86,7 +86,8 @@ class TrainConfig:
     def check(self) -> None:
         """Values no run can use: a ConfigurationError naming the option."""
         checks = [
-            (self.batch_size >= 1 or self.batch_size == -1, f"--batch-size must be >= 1 (or -1 for AutoBatch on a GPU), got {self.batch_size}"),
+            (self.batch_size >= 1 or self.batch_size == -1,
+             f"--batch-size must be >= 1 (or -1 for AutoBatch on a GPU), got {self.batch_size}"),
             (self.epochs is None or self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
             (self.imgsz >= 1, f"--imgsz must be >= 1 pixel, got {self.imgsz}"),
             (self.workers >= 0, f"--workers must be >= 0, got {self.workers}"),
