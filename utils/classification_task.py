@@ -106,14 +106,18 @@ class ClassificationTask:
     def forward_loss(self, model: nn.Module, batch: Any, trainer: Trainer) -> tuple[torch.Tensor, torch.Tensor, int]:
         images, labels = batch
         images = images.to(trainer.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        loss = self.loss_fn(model(images), labels.to(trainer.device))
+        logits = model(images)
+        with trainer.phases("loss"):
+            loss = self.loss_fn(logits, labels.to(trainer.device))
         # scaled by the share of the nominal batch: gradients do not depend on the number of processes
         return loss * images.shape[0] / trainer.nominal_batch, loss.detach().view(1), images.shape[0]
 
     # ---------------------------------------------------------------------------------- evaluation
     def validate(self, model: nn.Module, trainer: Trainer) -> dict:
-        return evaluate_classifier(model, self.val_loader, len(self.names), trainer.device) \
-            if self.val_loader is not None else {}
+        if self.val_loader is None:
+            return {}
+        with trainer.phases("val inference"):
+            return evaluate_classifier(model, self.val_loader, len(self.names), trainer.device)
 
     def fitness(self, metrics: dict) -> float:
         return metrics.get("top1", 0.0)

@@ -165,8 +165,10 @@ class DetectionTask:
             seed = state.epoch * 100_003 + state.batch_index + trainer.config.seed
             images = _random_rescale(images, self.imgsz, self.grid, seed)
         maps = model(images)
-        loss, items = self.loss_fn(maps, targets.to(trainer.device))
-        self._picture_first_batches(trainer, images, targets)
+        with trainer.phases("loss"):
+            loss, items = self.loss_fn(maps, targets.to(trainer.device))
+        with trainer.phases("plots"):
+            self._picture_first_batches(trainer, images, targets)
         return loss, items, images.shape[0]
 
     def _picture_first_batches(self, trainer: Trainer, images: torch.Tensor, targets: torch.Tensor) -> None:
@@ -181,7 +183,8 @@ class DetectionTask:
     def validate(self, model: torch.nn.Module, trainer: Trainer) -> dict:
         if self.val_loader is None:
             return {}
-        return evaluate(model, self.val_loader, self.evaluator, NmsSettings(), progress=False, loss_fn=self.loss_fn)
+        return evaluate(model, self.val_loader, self.evaluator, NmsSettings(), progress=False, loss_fn=self.loss_fn,
+                        phases=trainer.phases)
 
     def fitness(self, metrics: dict) -> float:
         return fitness(metrics)

@@ -22,6 +22,7 @@ import math
 import os
 import shutil
 import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -43,6 +44,7 @@ from utils.checkpoints import (
 )
 from utils.logging import LOGGER, get_logger, increment_path
 from utils.optim import ModelEMA, build_optimizer, lr_lambda, warmup
+from utils.phase_timer import PhaseTimer
 from utils.train_config import ConfigurationError, TrainConfig, load_hyp
 
 NOMINAL_BATCH = 64
@@ -116,12 +118,16 @@ class Trainer:
         self.config, self.task, self.hooks = config, task, list(hooks)
         self.state = LoopState()
         self.run_folder = RunFolder()
+        self.phases = PhaseTimer()  # where the run's time goes, tabled at the end
+        self._started = time.perf_counter()
 
     # ----------------------------------------------------------------------------------------- run
     def run(self) -> dict:
         """Train; returns the final metrics, ``save_dir`` and, when a signal stopped it, ``signal``."""
+        self._started = time.perf_counter()
         try:
-            self.setup()
+            with self.phases("setup"):
+                self.setup()
             self._loop()
             return self.finish()
         except BaseException:
@@ -158,6 +164,7 @@ class Trainer:
         if self.config.imgsz < minimum:
             raise ConfigurationError(f"--imgsz must be >= {minimum} pixels for this task, got {self.config.imgsz}")
         self.device = dist_utils.select_device(self.config.device)
+        self.phases.sync_cuda = self.device.type == "cuda"
         self.distributed = dist_utils.init_distributed(self.device)
         self.world, self.rank = dist_utils.world_size(), dist_utils.rank()
         self.main = self.rank == 0
@@ -317,13 +324,17 @@ class Trainer:
         loader.set_epoch(epoch)  # re-seeds the DistributedSampler and the augmentations
         self.state.mean_loss = None
         self.optimizer.zero_grad(set_to_none=True)
-        bar = tqdm(enumerate(loader), total=len(loader), disable=not self.main, bar_format="{l_bar}{bar:10}{r_bar}")
-        for i, batch in bar:
-            self.step(epoch, i, len(loader), batch, bar)
-            for hook in self.hooks:
-                hook.after_step(self, i, batch)
-            if stop_flag.raised is not None:
-                return False
+        batches = iter(loader)
+        with tqdm(total=len(loader), disable=not self.main, bar_format="{l_bar}{bar:10}{r_bar}") as bar:
+            for i in range(len(loader)):
+                with self.phases("data"):
+                    batch = next(batches)
+                self.step(epoch, i, len(loader), batch, bar)
+                bar.update(1)
+                for hook in self.hooks:
+                    hook.after_step(self, i, batch)
+                if stop_flag.raised is not None:
+                    return False
         self.state.lrs = [g["lr"] for g in self.optimizer.param_groups]
         self.scheduler.step()
         return True
@@ -336,7 +347,7 @@ class Trainer:
             warmup(self.optimizer, step, self.warmup_iters, self.lf(epoch), self.hyp, self.hyp["lr0"])
             state.accumulate = max(1, round(np.interp(step, [0, self.warmup_iters],
                                                       [1, self.nominal_batch / self.config.batch_size])))
-        with torch.autocast(self.device.type, enabled=self.use_amp):
+        with self.phases("forward"), torch.autocast(self.device.type, enabled=self.use_amp):
             loss, items, size = self.task.forward_loss(self.train_model, batch, self)
         if not torch.isfinite(loss):
             raise TrainingStopped(f"non-finite loss ({loss.item()}) at epoch {epoch}, batch {i}: training stopped; "
@@ -344,9 +355,11 @@ class Trainer:
                                   f"check the labels")
         if self.distributed:
             loss = loss * self.world  # DDP averages gradients over processes
-        self.scaler.scale(loss).backward()
+        with self.phases("backward"):
+            self.scaler.scale(loss).backward()
         if step - state.last_step >= state.accumulate:
-            self._optimiser_step()
+            with self.phases("optimiser + EMA"):
+                self._optimiser_step()
             state.last_step = step
         state.mean_loss = items if state.mean_loss is None else (state.mean_loss * i + items) / (i + 1)
         if self.main:
@@ -389,11 +402,8 @@ class Trainer:
                 if state.metrics:
                     state.best_fitness = self.task.fitness(state.metrics)
             if not config.nosave or epoch + 1 == self.epochs:
-                self.write_checkpoint(self.weights_dir / "last.pt", epoch)
-                if improved:
-                    self.write_checkpoint(self.weights_dir / "best.pt", epoch)
-                if config.save_period > 0 and (epoch + 1) % config.save_period == 0:
-                    self.write_checkpoint(self.weights_dir / f"epoch{epoch + 1}.pt", epoch)
+                with self.phases("checkpoints"):
+                    self._write_epoch_checkpoints(epoch, improved)
             if config.patience and epoch - state.best_epoch >= config.patience:
                 LOGGER.info(f"early stop: no improvement for {config.patience} epochs (best epoch "
                             f"{state.best_epoch + 1})")
@@ -401,6 +411,13 @@ class Trainer:
         if self.distributed:
             stop = dist_utils.broadcast_flag(stop, self.device)
         return stop
+
+    def _write_epoch_checkpoints(self, epoch: int, improved: bool) -> None:
+        self.write_checkpoint(self.weights_dir / "last.pt", epoch)
+        if improved:
+            self.write_checkpoint(self.weights_dir / "best.pt", epoch)
+        if self.config.save_period > 0 and (epoch + 1) % self.config.save_period == 0:
+            self.write_checkpoint(self.weights_dir / f"epoch{epoch + 1}.pt", epoch)
 
     def _log_row(self, epoch: int, row: list[Any]) -> None:
         with open(self.results_csv, "a", newline="") as f:
@@ -441,9 +458,12 @@ class Trainer:
         if self.main and state.interrupted is None:
             from utils.plots import plot_results
 
-            plot_results(self.results_csv)
-            out = self.task.finish(self)
+            with self.phases("plots"):
+                plot_results(self.results_csv)
+            with self.phases("final evaluation"):
+                out = self.task.finish(self)
             LOGGER.info(f"{state.epoch - state.start_epoch + 1} epochs completed; results in {self.save_dir}")
+            self._report_phases()
         for hook in self.hooks:
             hook.after_train(self)
         dist_utils.cleanup_distributed()
@@ -452,6 +472,12 @@ class Trainer:
         if state.interrupted is not None:
             result["signal"] = int(state.interrupted)  # train.py exits 128 + signal, as a shell does
         return result
+
+
+    def _report_phases(self) -> None:
+        table = self.phases.table(time.perf_counter() - self._started)
+        LOGGER.info(table)
+        (self.save_dir / "time_per_phase.txt").write_text(table + "\n")
 
 
 # ---------------------------------------------------------------------------------------- helpers

@@ -11,6 +11,7 @@ from tqdm import tqdm
 from utils.boxes import non_max_suppression, unletterbox_boxes
 from utils.data.dataset import YoloDataset
 from utils.metrics import DetectionEvaluator
+from utils.phase_timer import NO_TIMER, PhaseTimer
 
 
 @dataclass
@@ -30,14 +31,16 @@ def prepare_images(images: torch.Tensor, device: torch.device, half: bool = Fals
 @torch.inference_mode()
 def evaluate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, evaluator: DetectionEvaluator,
              nms: NmsSettings = NmsSettings(), half: bool = False, progress: bool = True,
-             on_batch=None, augment: bool = False, single_cls: bool = False, loss_fn=None) -> dict:
+             on_batch=None, augment: bool = False, single_cls: bool = False, loss_fn=None,
+             phases: PhaseTimer = NO_TIMER) -> dict:
     """Run ``model`` over ``loader``, map detections back to original pixels and score them.
 
     Returns the evaluator's result with ``speed_ms`` = (pre-process, inference, NMS) per image.
     ``on_batch(batch_index, images, targets, paths, detections)`` may draw pictures. ``augment`` runs
     test-time augmentation (``DetectionModel.forward_augmented``). ``single_cls``: every prediction is class 0,
     like the labels (class-agnostic NMS), whatever the model's class count. ``loss_fn`` (the training loss):
-    also returns the mean validation losses (box, obj, cls) as ``val_loss``.
+    also returns the mean validation losses (box, obj, cls) as ``val_loss``. ``phases`` (a training run's
+    :class:`~utils.phase_timer.PhaseTimer`) is told the time spent loading, inferring, in NMS and scoring.
     """
     dataset: YoloDataset = loader.dataset
     labels_by_path = dict(zip(dataset.files, dataset.labels))
@@ -48,41 +51,56 @@ def evaluate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, evalua
     times = [0.0, 0.0, 0.0]
     seen = 0
     loss_sum = torch.zeros(3, device=device)
-    for batch_index, (images, targets, paths, metas) in enumerate(
-            tqdm(loader, desc="validating", disable=not progress, leave=False)):
-        t0 = time.perf_counter()
-        x = prepare_images(images, device, half)
-        t1 = time.perf_counter()
-        if loss_fn is not None and not augment:
-            predictions = _forward_with_loss(model, x, targets, loss_fn, loss_sum)
-        else:
-            predictions = model.forward_augmented(x) if augment else model(x)
-        if isinstance(predictions, (tuple, list)):
-            predictions = predictions[0]
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t2 = time.perf_counter()
-        detections = non_max_suppression(predictions.float(), nms.conf_thres, nms.iou_thres,
-                                         multi_label=nms.multi_label, max_det=nms.max_det, agnostic=single_cls)
-        if single_cls:
-            for det in detections:
-                det[:, 5] = 0
-        t3 = time.perf_counter()
-        times = [a + b for a, b in zip(times, (t1 - t0, t2 - t1, t3 - t2))]
-        if on_batch is not None:  # detections still in network-input pixels
-            on_batch(batch_index, images, targets, paths, detections)
-        for det, path, (original_hw, gain, pad) in zip(detections, paths, metas):
-            det = det.cpu().clone()
-            det[:, :4] = unletterbox_boxes(det[:, :4], gain, pad, original_hw)
-            evaluator.process(det, labels_by_path[path], path, original_hw)
-        seen += len(paths)
+    batches = iter(loader)
+    with tqdm(total=len(loader), desc="validating", disable=not progress, leave=False) as bar:
+        for batch_index in range(len(loader)):
+            with phases("val data"):
+                images, targets, paths, metas = next(batches)
+            with phases("val inference"):
+                predictions, (t0, t1, t2) = _infer(model, images, targets, device, half, augment, loss_fn, loss_sum)
+            with phases("NMS"):
+                detections = non_max_suppression(predictions.float(), nms.conf_thres, nms.iou_thres,
+                                                 multi_label=nms.multi_label, max_det=nms.max_det,
+                                                 agnostic=single_cls)
+                if single_cls:
+                    for det in detections:
+                        det[:, 5] = 0
+                t3 = time.perf_counter()
+            times = [a + b for a, b in zip(times, (t1 - t0, t2 - t1, t3 - t2))]
+            with phases("val metrics + COCO"):
+                if on_batch is not None:  # detections still in network-input pixels
+                    on_batch(batch_index, images, targets, paths, detections)
+                for det, path, (original_hw, gain, pad) in zip(detections, paths, metas):
+                    det = det.cpu().clone()
+                    det[:, :4] = unletterbox_boxes(det[:, :4], gain, pad, original_hw)
+                    evaluator.process(det, labels_by_path[path], path, original_hw)
+            seen += len(paths)
+            bar.update(1)
     if was_training:
         model.train()
-    result = evaluator.result()
+    with phases("val metrics + COCO"):
+        result = evaluator.result()
     result["speed_ms"] = tuple(1000 * t / max(seen, 1) for t in times)
     if loss_fn is not None:
         result["val_loss"] = (loss_sum / max(len(loader), 1)).tolist()
     return result
+
+
+def _infer(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, device: torch.device, half: bool,
+           augment: bool, loss_fn, loss_sum: torch.Tensor) -> tuple[torch.Tensor, tuple[float, float, float]]:
+    """Decoded predictions of one batch and the times (start, images ready, inference done)."""
+    t0 = time.perf_counter()
+    x = prepare_images(images, device, half)
+    t1 = time.perf_counter()
+    if loss_fn is not None and not augment:
+        predictions = _forward_with_loss(model, x, targets, loss_fn, loss_sum)
+    else:
+        predictions = model.forward_augmented(x) if augment else model(x)
+    if isinstance(predictions, (tuple, list)):
+        predictions = predictions[0]
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return predictions, (t0, t1, time.perf_counter())
 
 
 def _forward_with_loss(model: torch.nn.Module, x: torch.Tensor, targets: torch.Tensor, loss_fn,
