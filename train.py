@@ -58,6 +58,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--exact-decode", action="store_true", help="decode every JPEG at full size (default: a JPEG "
                    "at least twice --imgsz decodes at 1/2, 1/4 or 1/8 scale, which skips work; same boxes)")
     p.add_argument("--noval", action="store_true", help="validate only after the final epoch")
+    p.add_argument("--val-period", type=int, default=1, help="validate every N epochs (and after the last)")
+    p.add_argument("--fast-val", action="store_true", help="per-epoch validation without pycocotools (own P, R, "
+                   "mAP only); the final evaluation of best.pt is always full")
     p.add_argument("--val-first", action="store_true", help="also validate the starting weights before the "
                    "first step (row -1 of results.csv)")
     p.add_argument("--nosave", action="store_true", help="save only the final checkpoint")

@@ -180,3 +180,16 @@ def test_python_calling_convention_matches_the_command_line(tiny_data, tmp_path,
     result = train.run(data=str(tiny_data), imgsz=64, batch_size=4, workers=0, epochs=1, device="cpu",
                        project=str(tmp_path), cfg="yolov5n.yaml", noval=True)
     assert (tmp_path / "exp" / "weights" / "best.pt").is_file() and result["save_dir"] == str(tmp_path / "exp")
+
+
+def test_val_period_and_fast_val_still_end_with_a_full_evaluation(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("YOLOV5_SPD_CACHE", str(tmp_path / "cache"))
+    result = train.train(_args(tiny_data, tmp_path, "--epochs", "3", "--val-period", "2", "--fast-val"))
+    with open(tmp_path / "exp" / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    validated = [r["epoch"] for r in rows if r["val/box_loss"] != "nan"]
+    assert validated == ["1", "2"]  # every second epoch, and the last
+    assert all(r["coco/AP"] == "nan" for r in rows)  # no pycocotools per epoch
+    assert "AP_S" in result["coco"]  # the final evaluation of best.pt is full
+    best_epoch = torch.load(tmp_path / "exp" / "weights" / "best.pt", weights_only=True)["epoch"]
+    assert str(best_epoch) in validated  # an unvalidated epoch never replaces a validated best.pt

@@ -125,3 +125,18 @@ def test_a_task_that_never_resolves_autobatch_fails_loudly(tmp_path, monkeypatch
     monkeypatch.setattr(autobatch, "require_cuda", lambda device, distributed: None)
     with pytest.raises(RuntimeError, match="resolve_batch_size"):
         Trainer(_config(tmp_path, batch_size=-1, epochs=1), ToyTask()).run()
+
+
+def test_only_due_epochs_are_validated_and_count_for_best(tmp_path):
+    class Counting(ToyTask):
+        validated: list = []
+
+        def validate(self, model, trainer):
+            self.validated.append(trainer.state.epoch)
+            return super().validate(model, trainer)
+
+    task = Counting()
+    Trainer(_config(tmp_path, epochs=5, val_period=2), task).run()
+    assert task.validated[:3] == [1, 3, 4]  # then finish() may validate again
+    best = torch.load(tmp_path / "exp" / "weights" / "best.pt", weights_only=True)
+    assert best["epoch"] in (1, 3, 4)

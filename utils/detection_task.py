@@ -183,6 +183,7 @@ class DetectionTask:
     def validate(self, model: torch.nn.Module, trainer: Trainer) -> dict:
         if self.val_loader is None:
             return {}
+        self.evaluator.use_pycocotools = not trainer.config.fast_val
         return evaluate(model, self.val_loader, self.evaluator, NmsSettings(), progress=False, loss_fn=self.loss_fn,
                         phases=trainer.phases)
 
@@ -217,6 +218,7 @@ class DetectionTask:
                                       "fingerprint": _dataset_fingerprint(self.data)}})
         if self.val_loader is None:
             return {}
+        self.evaluator.use_pycocotools = True  # the final figures are always full, --fast-val or not
         metrics = evaluate(load_model(best, trainer.device), self.val_loader, self.evaluator, NmsSettings(),
                            progress=False, on_batch=validation_batch_plotter(trainer.save_dir, self.names))
         plot_validation(metrics, self.evaluator.confusion.matrix, self.names, trainer.save_dir)

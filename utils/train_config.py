@@ -54,6 +54,8 @@ class TrainConfig:
     cache: str | None = None  # 'ram' or 'disk': decoded, resized training images
     exact_decode: bool = False  # decode every JPEG at full size (default: reduced when >= 2x the size)
     noval: bool = False
+    val_period: int = 1  # validate every N epochs (the last epoch always)
+    fast_val: bool = False  # per-epoch validation without pycocotools (the final evaluation stays full)
     val_first: bool = False
     nosave: bool = False
     patience: int = 100
@@ -90,6 +92,7 @@ class TrainConfig:
              f"--batch-size must be >= 1 (or -1 for AutoBatch on a GPU), got {self.batch_size}"),
             (self.epochs is None or self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
             (self.imgsz >= 1, f"--imgsz must be >= 1 pixel, got {self.imgsz}"),
+            (self.val_period >= 1, f"--val-period must be >= 1, got {self.val_period}"),
             (self.workers >= 0, f"--workers must be >= 0, got {self.workers}"),
             (all(isinstance(f, int) and f >= 0 for f in self.freeze),
              f"--freeze takes layer counts or indices >= 0, got {self.freeze}"),

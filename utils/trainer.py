@@ -94,13 +94,16 @@ class Hook:
     def after_train(self, trainer: Trainer) -> None: ...
 
 
+NOT_VALIDATED = -math.inf  # best_fitness before the first validation
+
+
 @dataclass
 class LoopState:
     """What changes while training (and is saved for an exact resume)."""
 
     start_epoch: int = 0
     epoch: int = 0
-    best_fitness: float = -1.0
+    best_fitness: float = -math.inf  # NOT_VALIDATED
     best_epoch: int = 0
     last_step: int = -1  # global batch index of the last optimiser step
     batch_index: int = 0  # within the epoch
@@ -380,9 +383,11 @@ class Trainer:
 
     # ---------------------------------------------------------------------------- validate, save
     def validate(self, epoch: int) -> None:
-        """The EMA model's metrics (rank 0), every epoch or, with --noval, after the last."""
+        """The EMA model's metrics (rank 0): every --val-period epochs and after the last (only then with
+        --noval)."""
         final = epoch + 1 == self.epochs
-        if self.main and (not self.config.noval or final):
+        due = not self.config.noval and (epoch + 1) % self.config.val_period == 0
+        if self.main and (due or final):
             self.state.metrics = self.task.validate(self.ema.ema, self)
         else:
             self.state.metrics = {}
@@ -395,8 +400,9 @@ class Trainer:
         stop = False
         if self.main:
             self._log_row(epoch, self.task.results_row(state.mean_loss, state.metrics, state.lrs))
-            # without validation (--noval) the newest weights count as the best so far
-            improved = not state.metrics or self.task.fitness(state.metrics) > state.best_fitness
+            # an epoch without validation replaces best.pt only while nothing has been validated (--noval)
+            improved = (self.task.fitness(state.metrics) > state.best_fitness if state.metrics
+                        else state.best_fitness == NOT_VALIDATED)
             if improved:
                 state.best_epoch = epoch
                 if state.metrics:
