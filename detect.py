@@ -180,7 +180,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="")
     p.add_argument("--classes", type=int, nargs="+", help="keep only these class ids")
     p.add_argument("--agnostic-nms", action="store_true")
-    p.add_argument("--half", action="store_true", help="FP16 (CUDA only)")
+    p.add_argument("--half", action="store_true", help="FP16 on CUDA, bf16 on CPUs with native bf16")
     p.add_argument("--save-txt", action="store_true")
     p.add_argument("--save-conf", action="store_true")
     p.add_argument("--save-json", action="store_true")

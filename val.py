@@ -22,6 +22,7 @@ from utils.logging import LOGGER, increment_path
 from utils.memory import keep_freed_memory
 from utils.metrics import COCO_KEYS, DetectionEvaluator, format_metric, tiny_bins_line
 from utils.plots import plot_validation, validation_batch_plotter
+from utils.precision import inference_half
 from utils.validation import NmsSettings, evaluate
 
 DEFAULT_DATA = "coco128.yaml"
@@ -58,12 +59,10 @@ def run(data: str | None = None, weights: str = "space_depth_s.pt", batch_size: 
     weights = resolve_weights(weights)
     data = dataset_for(weights, data)
     torch_device = select_device(device)
-    if half and torch_device.type == "cpu":
-        LOGGER.info("--half is ignored on the CPU (float32 is used)")
-        half = False
     model = load_any(weights, torch_device).for_inference()
-    if half and hasattr(model, "half"):
-        model.half()
+    half, line = inference_half(model, torch_device, half)
+    if line:
+        LOGGER.info(line)
     data_config = load_dataset_config(data)
     split = "test" if task == "test" else "val"
     if data_config.get(split) is None:
@@ -178,7 +177,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--project", default="runs/val")
     p.add_argument("--name", default="exp")
     p.add_argument("--exist-ok", action="store_true")
-    p.add_argument("--half", action="store_true", help="FP16 inference (CUDA only)")
+    p.add_argument("--half", action="store_true", help="FP16 inference on CUDA, bf16 on CPUs with native bf16")
     p.add_argument("--no-plots", dest="plots", action="store_false")
     return p.parse_args(argv)
 

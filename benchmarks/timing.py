@@ -68,9 +68,11 @@ def latency_figures(model: Callable[[torch.Tensor], object], x: torch.Tensor, re
 
 
 def training_figures(model: torch.nn.Module, compute_loss: Callable, optimizer: torch.optim.Optimizer,
-                     images: torch.Tensor, targets: torch.Tensor, steps: int, amp: bool = False) -> dict:
+                     images: torch.Tensor, targets: torch.Tensor, steps: int, amp: bool = False,
+                     bf16: bool = False) -> dict:
     """Images/s of forward + loss + backward + optimiser step (under autocast and a gradient scaler with
-    ``amp``, as both trainers do on CUDA), and peak memory: the process's resident set, and on a GPU the
+    ``amp``, as both trainers do on CUDA; under bf16 autocast with ``bf16``, as ours does on CPUs with native
+    bf16), and peak memory: the process's resident set, and on a GPU the
     most memory PyTorch's allocator held."""
     import resource
 
@@ -78,7 +80,7 @@ def training_figures(model: torch.nn.Module, compute_loss: Callable, optimizer: 
     scaler = torch.amp.GradScaler(images.device.type, enabled=amp)
 
     def step() -> None:
-        with torch.autocast(images.device.type, enabled=amp):
+        with torch.autocast(images.device.type, enabled=amp or bf16, dtype=torch.bfloat16 if bf16 else None):
             loss, _ = compute_loss(model(images), targets)
         scaler.scale(loss).backward()
         scaler.step(optimizer)

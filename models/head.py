@@ -33,6 +33,12 @@ class Detect(nn.Module):
         self._grid_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor] | torch.Tensor:
+        if xs[0].dtype == torch.bfloat16:  # under CPU autocast: bf16 would round a 600-px box by up to 2 px
+            with torch.autocast(xs[0].device.type, enabled=False):
+                return self._forward([x.float() for x in xs])
+        return self._forward(xs)
+
+    def _forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor] | torch.Tensor:
         maps = []
         for i, x in enumerate(xs):
             b, _, h, w = x.shape

@@ -108,7 +108,7 @@ class ClassificationTask:
         images = images.to(trainer.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         logits = model(images)
         with trainer.phases("loss"):
-            loss = self.loss_fn(logits, labels.to(trainer.device))
+            loss = self.loss_fn(logits.float(), labels.to(trainer.device))
         # scaled by the share of the nominal batch: gradients do not depend on the number of processes
         return loss * images.shape[0] / trainer.nominal_batch, loss.detach().view(1), images.shape[0]
 

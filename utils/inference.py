@@ -21,6 +21,8 @@ from utils.boxes import class_aware_nms, non_max_suppression, unletterbox_boxes
 from utils.data import images as image_files
 from utils.data.images import image_size_from_header
 from utils.distributed import select_device
+from utils.logging import LOGGER
+from utils.precision import half_inputs, inference_autocast, inference_half
 
 
 @dataclass
@@ -76,9 +78,9 @@ class Detector:
                  agnostic: bool = False, half: bool = False) -> None:
         self.device = select_device(device)
         self.model = load_any(weights, self.device).for_inference()
-        self.half = half and self.device.type == "cuda" and hasattr(self.model, "half")
-        if self.half:
-            self.model.half()
+        self.half, line = inference_half(self.model, self.device, half)
+        if line:
+            LOGGER.info(line)
         self.names = list(self.model.names)
         self.stride = int(self.model.stride.max())
         self.imgsz = imgsz
@@ -92,8 +94,9 @@ class Detector:
         padded, gain, pad = letterbox(image, (self.imgsz, self.imgsz), scale_up=True, stride=self.stride,
                                       minimal=True)
         x = torch.from_numpy(np.ascontiguousarray(padded[..., ::-1].transpose(2, 0, 1))).to(self.device)
-        x = (x.half() if self.half else x.float()).div_(255).unsqueeze(0)
-        predictions = self.model(x)
+        x = (x.half() if half_inputs(self.device, self.half) else x.float()).div_(255).unsqueeze(0)
+        with inference_autocast(self.device, self.half):
+            predictions = self.model(x)
         det = non_max_suppression(predictions.float(), self.conf_thres, self.iou_thres, multi_label=False,
                                   max_det=self.max_det, classes=self.classes, agnostic=self.agnostic)[0]
         det = det.cpu()

@@ -32,7 +32,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from utils import autobatch
+from utils import autobatch, precision
 from utils import distributed as dist_utils
 from utils.checkpoints import (
     FORMAT,
@@ -254,8 +254,10 @@ class Trainer:
         self.lf = lr_lambda(self.epochs, hyp["lrf"], cosine=not config.linear_lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda=self.lf)
         self.ema = ModelEMA(model) if self.main else None
-        self.use_amp = self.device.type == "cuda" and not config.no_amp
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.amp_dtype = precision.autocast_dtype(self.device, enabled=not config.no_amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)  # bf16 needs none
+        if self.main:
+            LOGGER.info(_precision_line(self.device, self.amp_dtype, config.no_amp))
         if self.resume_state is not None:
             self._restore(self.resume_state)
         self.scheduler.last_epoch = self.state.start_epoch - 1
@@ -350,7 +352,7 @@ class Trainer:
             warmup(self.optimizer, step, self.warmup_iters, self.lf(epoch), self.hyp, self.hyp["lr0"])
             state.accumulate = max(1, round(np.interp(step, [0, self.warmup_iters],
                                                       [1, self.nominal_batch / self.config.batch_size])))
-        with self.phases("forward"), torch.autocast(self.device.type, enabled=self.use_amp):
+        with self.phases("forward"), precision.autocast(self.device, self.amp_dtype):
             loss, items, size = self.task.forward_loss(self.train_model, batch, self)
         if not torch.isfinite(loss):
             raise TrainingStopped(f"non-finite loss ({loss.item()}) at epoch {epoch}, batch {i}: training stopped; "
@@ -487,6 +489,15 @@ class Trainer:
 
 
 # ---------------------------------------------------------------------------------------- helpers
+def _precision_line(device: torch.device, dtype: torch.dtype | None, disabled: bool) -> str:
+    if dtype is not None:
+        name = "fp16 (CUDA AMP, loss scaling)" if dtype == torch.float16 else "bf16 autocast, fp32 weights and head"
+        return f"mixed precision: {name}" + (f"; {precision.cpu_precision_line()}" if device.type == "cpu" else "")
+    if disabled:
+        return "mixed precision: off (--no-amp), fp32"
+    return f"mixed precision: fp32; {precision.cpu_precision_line()}" if device.type == "cpu" else "fp32"
+
+
 class RunFolder:
     """The run folder: created by this process (so removable if nothing was saved) and locked while training,
     so that a second run into the same folder (--exist-ok, --resume) is refused instead of interleaved."""

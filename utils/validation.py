@@ -12,6 +12,7 @@ from utils.boxes import non_max_suppression, unletterbox_boxes
 from utils.data.dataset import YoloDataset
 from utils.metrics import DetectionEvaluator
 from utils.phase_timer import NO_TIMER, PhaseTimer
+from utils.precision import half_inputs, inference_autocast
 
 
 @dataclass
@@ -90,12 +91,13 @@ def _infer(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, 
            augment: bool, loss_fn, loss_sum: torch.Tensor) -> tuple[torch.Tensor, tuple[float, float, float]]:
     """Decoded predictions of one batch and the times (start, images ready, inference done)."""
     t0 = time.perf_counter()
-    x = prepare_images(images, device, half)
+    x = prepare_images(images, device, half_inputs(device, half))
     t1 = time.perf_counter()
-    if loss_fn is not None and not augment:
-        predictions = _forward_with_loss(model, x, targets, loss_fn, loss_sum)
-    else:
-        predictions = model.forward_augmented(x) if augment else model(x)
+    with inference_autocast(device, half):
+        if loss_fn is not None and not augment:
+            predictions = _forward_with_loss(model, x, targets, loss_fn, loss_sum)
+        else:
+            predictions = model.forward_augmented(x) if augment else model(x)
     if isinstance(predictions, (tuple, list)):
         predictions = predictions[0]
     if device.type == "cuda":
