@@ -63,6 +63,15 @@ def run(data: str | None = None, weights: str = "space_depth_s.pt", batch_size: 
     half, line = inference_half(model, torch_device, half)
     if line:
         LOGGER.info(line)
+    fixed = getattr(model, "fixed_shape", None)
+    if fixed is not None:  # a static export: square letterboxed batches of its size
+        if fixed[0] != fixed[1]:
+            raise SystemExit(f"{weights}: exported for {fixed[0]}x{fixed[1]} inputs; val.py letterboxes to a "
+                             f"square (export a square --imgsz or use --dynamic)")
+        if imgsz != fixed[0]:
+            LOGGER.info(f"{weights}: a static {fixed[0]}x{fixed[1]} export; validating at {fixed[0]} "
+                        f"(--imgsz {imgsz} ignored)")
+        imgsz = fixed[0]
     data_config = load_dataset_config(data)
     split = "test" if task == "test" else "val"
     if data_config.get(split) is None:
@@ -75,7 +84,7 @@ def run(data: str | None = None, weights: str = "space_depth_s.pt", batch_size: 
     for line in describe_problems(scan, split):
         LOGGER.info(line)
     stride = int(model.stride.max())
-    dataset = YoloDataset(scan, imgsz, batch_size, augment=False, rect=True, stride=stride,
+    dataset = YoloDataset(scan, imgsz, batch_size, augment=False, rect=fixed is None, stride=stride,
                           single_cls=single_cls)
     loader = create_dataloader(dataset, batch_size, workers)
     official = data_config["annotations"].get(split)

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -74,3 +76,26 @@ def test_garbage_exports_are_one_clear_error(suffix, tmp_path):
 def test_export_option_mistakes(kwargs, message):
     with pytest.raises(ValueError, match=message):
         export.export("any.pt", ["onnx"], **kwargs)
+
+
+def test_static_onnx_serves_any_batch_letterboxed_to_its_size(yolov5n_weights, shared, tmp_path):
+    weights = convert_checkpoint(yolov5n_weights, tmp_path / "yolov5n.pt")
+    static = export.export(str(weights), ["onnx"], imgsz=256, batch_size=2)[0]  # the default: fixed shape
+    backend = load_any(static, torch.device("cpu"))
+    assert backend.fixed_shape == (256, 256) and backend.fixed_batch == 2
+    reference = load_model(weights).fuse().eval()
+    x = torch.rand(3, 3, 256, 256, generator=torch.Generator().manual_seed(1))  # one full batch, one padded
+    with torch.no_grad():
+        want = reference(x)
+    assert (backend(x)[..., 4:] - want[..., 4:]).abs().max() < 1e-5
+    with pytest.raises(ValueError, match="exported for 256x256 inputs only, got 320x256"):
+        backend(torch.rand(1, 3, 320, 256))
+    # val.py and detect.py letterbox to the exported size whatever --imgsz says, and agree with PyTorch there
+    data = str(shared / "data" / "coco128" / "coco128.yaml")
+    on_static = val.run(data=data, weights=str(static), imgsz=640, batch_size=5, project=str(tmp_path),
+                        plots=False, device="cpu")
+    on_torch = val.run(data=data, weights=str(weights), imgsz=256, project=str(tmp_path), plots=False, device="cpu")
+    assert json.loads((tmp_path / "exp" / "metrics.json").read_text())["imgsz"] == 256
+    assert on_static["coco"]["AP"] == pytest.approx(on_torch["coco"]["AP"], abs=0.01)  # square vs rect padding
+    found = Detector(static, device="cpu", imgsz=640).predict(shared / "images" / "bus.jpg")[0].boxes
+    assert Detector(static, device="cpu").imgsz == 256 and len(found) >= 3

@@ -1,7 +1,9 @@
 """Exported models behind the interface val.py and detect.py use: ONNX Runtime and TorchScript.
 
 A backend is called with a float (B, 3, H, W) tensor and returns the decoded (B, N, 5 + nc) predictions, like
-``DetectionModel`` in eval mode; it carries ``names``, ``stride`` and ``nc``.
+``DetectionModel`` in eval mode; it carries ``names``, ``stride`` and ``nc``, and ``fixed_shape`` (h, w) when
+the file only takes one input size (a static ONNX export): callers letterbox every image to it. A static
+batch size is served by running full batches, the last one padded.
 """
 
 from __future__ import annotations
@@ -41,9 +43,14 @@ class OnnxModel:
         if not meta:
             raise ValueError(f"{path}: not exported by this project (no '{METADATA_KEY}' metadata)")
         self._apply(meta)
-        self.input_name = self.session.get_inputs()[0].name
-        self.fp16 = self.session.get_inputs()[0].type == "tensor(float16)"
+        self.path = Path(path)
+        first = self.session.get_inputs()[0]
+        self.input_name = first.name
+        self.fp16 = first.type == "tensor(float16)"
         self.device = device
+        dims = list(first.shape) if len(first.shape) == 4 else [None] * 4
+        self.fixed_batch = dims[0] if isinstance(dims[0], int) else None
+        self.fixed_shape = (dims[2], dims[3]) if all(isinstance(d, int) for d in dims[2:]) else None
 
     def _apply(self, meta: dict) -> None:
         self.names = list(meta["names"])
@@ -51,9 +58,18 @@ class OnnxModel:
         self.stride = torch.tensor(meta["stride"], dtype=torch.float32)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fixed_shape is not None and tuple(x.shape[2:]) != self.fixed_shape:
+            raise ValueError(f"{self.path}: exported for {self.fixed_shape[0]}x{self.fixed_shape[1]} inputs only, "
+                             f"got {x.shape[2]}x{x.shape[3]} (export with --dynamic for other sizes)")
         array = np.ascontiguousarray(x.detach().cpu().numpy(), dtype="float16" if self.fp16 else "float32")
-        out = self.session.run(None, {self.input_name: array})[0]
-        return torch.from_numpy(out).float().to(x.device)
+        step = self.fixed_batch or len(array)
+        outputs = []
+        for start in range(0, len(array), step):
+            chunk = array[start:start + step]
+            if len(chunk) < step:  # a static batch size: pad the last batch, then drop the padding's output
+                chunk = np.concatenate([chunk, np.zeros((step - len(chunk), *chunk.shape[1:]), chunk.dtype)])
+            outputs.append(self.session.run(None, {self.input_name: chunk})[0][:len(array) - start])
+        return torch.from_numpy(np.concatenate(outputs)).float().to(x.device)
 
     def eval(self) -> OnnxModel:
         return self
@@ -84,6 +100,7 @@ class TorchScriptModel(OnnxModel):
         self._apply(json.loads(extra["config.json"]))
         self.fp16 = next(self.module.parameters()).dtype == torch.float16
         self.device = device
+        self.path, self.fixed_batch, self.fixed_shape = Path(path), None, None  # a trace runs at any size
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         out = self.module(x.half() if self.fp16 else x.float())

@@ -83,7 +83,12 @@ class Detector:
             LOGGER.info(line)
         self.names = list(self.model.names)
         self.stride = int(self.model.stride.max())
-        self.imgsz = imgsz
+        fixed = getattr(self.model, "fixed_shape", None)
+        if fixed is not None and fixed[0] != fixed[1]:
+            raise ValueError(f"{weights}: exported for {fixed[0]}x{fixed[1]} inputs; detect letterboxes to a square "
+                             f"(export a square --imgsz or use --dynamic)")
+        self.fixed = fixed is not None
+        self.imgsz = fixed[0] if fixed is not None else imgsz
         self.conf_thres, self.iou_thres, self.max_det = conf_thres, iou_thres, max_det
         self.classes, self.agnostic = classes, agnostic
 
@@ -92,7 +97,7 @@ class Detector:
         """One BGR image -> (n, 6) detections in its pixels (before any cross-tile merge)."""
         h0, w0 = image.shape[:2]
         padded, gain, pad = letterbox(image, (self.imgsz, self.imgsz), scale_up=True, stride=self.stride,
-                                      minimal=True)
+                                      minimal=not self.fixed)  # a static export takes exactly its size
         x = torch.from_numpy(np.ascontiguousarray(padded[..., ::-1].transpose(2, 0, 1))).to(self.device)
         x = (x.half() if half_inputs(self.device, self.half) else x.float()).div_(255).unsqueeze(0)
         with inference_autocast(self.device, self.half):
