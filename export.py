@@ -1,6 +1,7 @@
-"""Export a trained model to ONNX and/or TorchScript.
+"""Export a trained model to ONNX and/or TorchScript, optionally with an INT8 ONNX form.
 
     python export.py --weights runs/train/exp/weights/best.pt --include onnx torchscript --dynamic
+    python export.py --weights best.pt --int8 --data coco128.yaml --imgsz 320    # + best_int8.onnx
 """
 
 from __future__ import annotations
@@ -19,13 +20,18 @@ from utils.logging import LOGGER
 
 
 def export(weights: str, include: list[str], imgsz: int = 640, batch_size: int = 1, dynamic: bool = False,
-           half: bool = False, simplify: bool = False, opset: int = 17, device: str = "cpu") -> list[Path]:
-    """Write ``<weights>.onnx`` / ``<weights>.torchscript`` beside the checkpoint; returns the paths."""
+           half: bool = False, simplify: bool = False, opset: int = 17, device: str = "cpu", int8: bool = False,
+           data: str | None = None, calib_images: int = 200) -> list[Path]:
+    """Write ``<weights>.onnx`` / ``<weights>.torchscript`` beside the checkpoint (and ``<weights>_int8.onnx``
+    with ``int8``: static INT8 calibrated on ``calib_images`` training images of ``data``); returns the paths."""
     from utils.checkpoints import resolve_weights
 
     problems = [(imgsz < 32, f"--imgsz must be >= 32, got {imgsz}"),
                 (batch_size < 1, f"--batch-size must be >= 1, got {batch_size}"),
-                (not 11 <= opset <= 21, f"--opset {opset}: supported opsets are 11 to 21 (default 17)")]
+                (not 11 <= opset <= 21, f"--opset {opset}: supported opsets are 11 to 21 (default 17)"),
+                (int8 and "onnx" not in include, "--int8 quantises the ONNX export: add onnx to --include"),
+                (int8 and half, "--int8 and --half: choose one"),
+                (int8 and calib_images < 1, f"--calib-images must be >= 1, got {calib_images}")]
     for bad, message in problems:
         if bad:
             raise ValueError(message)
@@ -74,7 +80,32 @@ def export(weights: str, include: list[str], imgsz: int = 640, batch_size: int =
         onnx.save(proto, str(out))
         outputs.append(out)
         LOGGER.info(f"ONNX (opset {opset}{', dynamic batch/height/width' if dynamic else ''}): {out}")
+        if int8:
+            outputs.append(_int8(out, path, data, imgsz, calib_images, 1 if dynamic else batch_size,
+                                 len(model.model) - 1, meta))
+    for out in outputs:
+        LOGGER.info(f"{out} ({out.stat().st_size / 1e6:.1f} MB): validate with python val.py --weights {out}"
+                    + (f" --data {data}" if data else ""))
     return outputs
+
+
+def _int8(fp32: Path, weights: Path, data: str | None, imgsz: int, count: int, batch: int, head: int,
+          meta: dict) -> Path:
+    import onnx
+
+    from utils.checkpoints import dataset_for
+    from utils.quantize import calibration_batches, quantize_int8
+
+    data = dataset_for(weights, data, purpose="calibrating INT8 on the training images of")
+    out = quantize_int8(fp32, fp32.with_name(f"{fp32.stem}_int8.onnx"), calibration_batches(data, imgsz, count, batch),
+                        head)
+    proto = onnx.load(str(out))
+    del proto.metadata_props[:]
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps({**meta, "int8": True})
+    onnx.save(proto, str(out))
+    LOGGER.info(f"ONNX INT8 (QDQ, per-channel weights): {out}")
+    return out
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -88,6 +119,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--simplify", action="store_true", help="run onnx-simplifier when installed")
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--int8", action="store_true", help="also write <weights>_int8.onnx: static INT8 post-training "
+                   "quantisation (ONNX Runtime QDQ) calibrated on --data's training images")
+    p.add_argument("--data", default=None, help="dataset YAML for INT8 calibration (default: the checkpoint's)")
+    p.add_argument("--calib-images", type=int, default=200, help="calibration images for --int8")
     return p.parse_args(argv)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from utils.backends import load_any
 from utils.boxes import yolo_label_rows
-from utils.checkpoints import CheckpointError, load_checkpoint, resolve_weights
+from utils.checkpoints import CheckpointError, dataset_for, resolve_weights
 from utils.data.dataset import YoloDataset
 from utils.data.formats import load_dataset_config
 from utils.data.images import set_max_pixels
@@ -24,25 +24,6 @@ from utils.metrics import COCO_KEYS, DetectionEvaluator, format_metric, tiny_bin
 from utils.plots import plot_validation, validation_batch_plotter
 from utils.precision import inference_half
 from utils.validation import NmsSettings, evaluate
-
-DEFAULT_DATA = "coco128.yaml"
-
-
-def dataset_for(weights: str | Path, data: str | None) -> str:
-    """``data`` when given; else the dataset YAML the checkpoint was trained on, when it names one that
-    exists; else coco128.yaml. Says which."""
-    if data:
-        return data
-    trained_on = None
-    if Path(weights).suffix == ".pt":
-        ckpt = load_checkpoint(weights)
-        trained_on = (ckpt.get("dataset") or ckpt.get("data") or {}).get("yaml")
-    if trained_on and Path(trained_on).is_file():
-        LOGGER.info(f"--data not given: validating on {trained_on}, the dataset {weights} was trained on")
-        return trained_on
-    LOGGER.info(f"--data not given: validating on {DEFAULT_DATA}"
-                + (f" ({weights} was trained on {trained_on}, which is not here)" if trained_on else ""))
-    return DEFAULT_DATA
 
 
 def run(data: str | None = None, weights: str = "space_depth_s.pt", batch_size: int = 32, imgsz: int = 640,
@@ -57,7 +38,7 @@ def run(data: str | None = None, weights: str = "space_depth_s.pt", batch_size: 
     if max_pixels is not None:
         set_max_pixels(max_pixels)
     weights = resolve_weights(weights)
-    data = dataset_for(weights, data)
+    data = dataset_for(weights, data, purpose="validating on")
     torch_device = select_device(device)
     model = load_any(weights, torch_device).for_inference()
     half, line = inference_half(model, torch_device, half)

@@ -99,3 +99,24 @@ def test_static_onnx_serves_any_batch_letterboxed_to_its_size(yolov5n_weights, s
     assert on_static["coco"]["AP"] == pytest.approx(on_torch["coco"]["AP"], abs=0.01)  # square vs rect padding
     found = Detector(static, device="cpu", imgsz=640).predict(shared / "images" / "bus.jpg")[0].boxes
     assert Detector(static, device="cpu").imgsz == 256 and len(found) >= 3
+
+
+def test_int8_export_keeps_the_detections(yolov5n_weights, shared, tmp_path):
+    pytest.importorskip("onnxruntime.quantization")
+    weights = convert_checkpoint(yolov5n_weights, tmp_path / "yolov5n.pt")
+    data = str(shared / "data" / "coco128" / "coco128.yaml")
+    fp32, int8 = export.export(str(weights), ["onnx"], imgsz=320, int8=True, data=data, calib_images=16)
+    assert int8.name == "yolov5n_int8.onnx" and int8.stat().st_size < fp32.stat().st_size / 2
+    found = [Detector(p, device="cpu").predict(shared / "images" / "bus.jpg")[0] for p in (fp32, int8)]
+    assert load_any(int8, torch.device("cpu")).names == load_any(fp32, torch.device("cpu")).names
+    assert len(found[0].boxes) >= 4 and len(found[1].boxes) >= len(found[0].boxes) - 1
+    from torchvision.ops import box_iou
+
+    iou = box_iou(torch.as_tensor(found[0].boxes), torch.as_tensor(found[1].boxes))
+    same_class = torch.as_tensor(found[0].classes)[:, None] == torch.as_tensor(found[1].classes)[None]
+    assert (iou * same_class).max(1).values.min() > 0.85  # every FP32 detection has an INT8 twin
+
+
+def test_int8_needs_the_onnx_export():
+    with pytest.raises(ValueError, match="add onnx to --include"):
+        export.export("any.pt", ["torchscript"], int8=True)

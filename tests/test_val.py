@@ -5,7 +5,7 @@ import json
 import pytest
 
 import val
-from utils.checkpoints import CheckpointError
+from utils.checkpoints import CheckpointError, dataset_for
 
 
 def _check(result, reference):
@@ -78,7 +78,7 @@ def test_without_data_the_checkpoints_dataset_is_used(tmp_path, monkeypatch, cap
     model.names = ["a"]
     weights = save_checkpoint({"format": FORMAT, "model": model_payload(model), "epoch": 0,
                                "dataset": {"yaml": str(data), "names": ["a"]}}, tmp_path / "best.pt")
-    assert val.dataset_for(weights, None) == str(data)
-    assert val.dataset_for(weights, "other.yaml") == "other.yaml"
+    assert dataset_for(weights, None) == str(data)
+    assert dataset_for(weights, "other.yaml") == "other.yaml"
     data.unlink()
-    assert val.dataset_for(weights, None) == "coco128.yaml"
+    assert dataset_for(weights, None) == "coco128.yaml"

@@ -24,6 +24,8 @@ from typing import Any
 
 import torch
 
+from utils.logging import LOGGER
+
 FORMAT = "yolov5-spd/1"
 
 
@@ -453,3 +455,23 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+DEFAULT_DATA = "coco128.yaml"
+
+
+def dataset_for(weights: str | Path, data: str | None, purpose: str = "using") -> str:
+    """``data`` when given; else the dataset YAML the checkpoint was trained on, when it names one that
+    exists; else coco128.yaml. Says which (``purpose``: e.g. "validating on")."""
+    if data:
+        return data
+    trained_on = None
+    if Path(weights).suffix == ".pt":
+        ckpt = load_checkpoint(weights)
+        trained_on = (ckpt.get("dataset") or ckpt.get("data") or {}).get("yaml")
+    if trained_on and Path(trained_on).is_file():
+        LOGGER.info(f"--data not given: {purpose} {trained_on}, the dataset {weights} was trained on")
+        return trained_on
+    LOGGER.info(f"--data not given: {purpose} {DEFAULT_DATA}"
+                + (f" ({weights} was trained on {trained_on}, which is not here)" if trained_on else ""))
+    return DEFAULT_DATA
