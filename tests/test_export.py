@@ -120,3 +120,26 @@ def test_int8_export_keeps_the_detections(yolov5n_weights, shared, tmp_path):
 def test_int8_needs_the_onnx_export():
     with pytest.raises(ValueError, match="add onnx to --include"):
         export.export("any.pt", ["torchscript"], int8=True)
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_openvino_export_runs_in_val_and_detect(yolov5n_weights, shared, tmp_path, half):
+    pytest.importorskip("openvino", reason="the optional [openvino] extra is not installed")
+    weights = convert_checkpoint(yolov5n_weights, tmp_path / "yolov5n.pt")
+    (folder,) = export.export(str(weights), ["openvino"], imgsz=256, half=half)
+    assert folder.name == "yolov5n_openvino_model" and not (tmp_path / "yolov5n.onnx").exists()
+    backend = load_any(folder, torch.device("cpu"))
+    assert backend.fixed_shape == (256, 256) and backend.names == load_model(weights).names
+    reference = load_model(weights).fuse().eval()
+    x = torch.rand(3, 3, 256, 256, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        want = reference(x)
+    assert (backend(x)[..., 4:] - want[..., 4:]).abs().max() < (2e-3 if half else 1e-4)
+    found = Detector(folder, device="cpu").predict(shared / "images" / "bus.jpg")[0]
+    assert {"person", "bus"} <= set(found.names_of())
+    data = str(shared / "data" / "coco128" / "coco128.yaml")
+    on_openvino = val.run(data=data, weights=str(folder), batch_size=8, project=str(tmp_path), plots=False,
+                          device="cpu")
+    on_onnx = val.run(data=data, weights=str(export.export(str(weights), ["onnx"], imgsz=256)[0]), batch_size=8,
+                      project=str(tmp_path), plots=False, device="cpu")
+    assert on_openvino["coco"]["AP"] == pytest.approx(on_onnx["coco"]["AP"], abs=0.002)

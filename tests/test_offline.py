@@ -44,6 +44,12 @@ result = train.train(train.parse_args(["--data", data, "--imgsz", "64", "--batch
 best = result["save_dir"] + "/weights/best.pt"
 val.run(data=data, weights=best, imgsz=64, workers=0, project=project + "/val", device="cpu")
 detect.run(weights=best, source=sys.argv[3], imgsz=64, project=project + "/detect", device="cpu")
+import importlib.util
+formats = ["onnx"] + (["openvino"] if importlib.util.find_spec("openvino") else [])
+if importlib.util.find_spec("onnxruntime"):
+    import export
+    for path in export.export(best, formats, imgsz=64):
+        val.run(data=data, weights=str(path), workers=0, project=project + "/val", device="cpu")
 print("offline")
 """
 

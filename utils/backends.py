@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 METADATA_KEY = "yolov5_spd"
+OPENVINO_METADATA = "yolov5_spd.json"  # beside the .xml/.bin of an OpenVINO export
 
 
 def _first_line(exc: BaseException) -> str:
@@ -68,8 +69,11 @@ class OnnxModel:
             chunk = array[start:start + step]
             if len(chunk) < step:  # a static batch size: pad the last batch, then drop the padding's output
                 chunk = np.concatenate([chunk, np.zeros((step - len(chunk), *chunk.shape[1:]), chunk.dtype)])
-            outputs.append(self.session.run(None, {self.input_name: chunk})[0][:len(array) - start])
+            outputs.append(self._run(chunk)[:len(array) - start])
         return torch.from_numpy(np.concatenate(outputs)).float().to(x.device)
+
+    def _run(self, chunk: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: chunk})[0]
 
     def eval(self) -> OnnxModel:
         return self
@@ -107,9 +111,43 @@ class TorchScriptModel(OnnxModel):
         return (out[0] if isinstance(out, (tuple, list)) else out).float()
 
 
+class OpenVinoModel(OnnxModel):
+    """An OpenVINO IR export (``<name>_openvino_model/`` or its .xml), compiled for the CPU."""
+
+    def __init__(self, path: str | Path, device: torch.device = torch.device("cpu")) -> None:
+        try:
+            import openvino as ov
+        except ImportError:
+            raise ImportError(f"{path}: running OpenVINO models needs openvino (pip install '.[openvino]')") from None
+        path = Path(path)
+        xml = next(iter(sorted(path.glob("*.xml"))), None) if path.is_dir() else path
+        meta_file = (path if path.is_dir() else path.parent) / OPENVINO_METADATA
+        if xml is None or not xml.is_file():
+            raise ValueError(f"{path}: no OpenVINO .xml model here")
+        if not meta_file.is_file():
+            raise ValueError(f"{path}: not exported by this project (no {OPENVINO_METADATA} beside the model)")
+        try:
+            # f32 compute: OpenVINO would otherwise pick bf16 on CPUs that have it (0.03 off in probabilities)
+            self.compiled = ov.Core().compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        except Exception as exc:  # OpenVINO raises its own types for malformed files
+            raise ValueError(f"{xml}: not a readable OpenVINO model ({_first_line(exc)})") from None
+        self._apply(json.loads(meta_file.read_text()))
+        self.path, self.device, self.fp16 = path, device, False
+        shape = self.compiled.inputs[0].get_partial_shape()
+        dims = [d.get_length() if d.is_static else None for d in shape] if shape.rank.is_static else [None] * 4
+        self.fixed_batch = dims[0]
+        self.fixed_shape = (dims[2], dims[3]) if dims[2] and dims[3] else None
+
+    def _run(self, chunk: np.ndarray) -> np.ndarray:
+        return self.compiled(chunk)[0]
+
+
 def load_any(weights: str | Path, device: torch.device):
-    """A .pt checkpoint (ours or YOLOv5-family), an .onnx or a .torchscript file, ready for inference."""
+    """A .pt checkpoint (ours or YOLOv5-family), an .onnx or .torchscript file, or an OpenVINO export
+    (its folder or .xml), ready for inference."""
     suffix = Path(weights).suffix.lower()
+    if suffix == ".xml" or (Path(weights).is_dir() and Path(weights).name.endswith("_openvino_model")):
+        return OpenVinoModel(weights, device)
     if suffix == ".onnx":
         return OnnxModel(weights, device)
     if suffix == ".torchscript":

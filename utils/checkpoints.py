@@ -97,6 +97,8 @@ def resolve_weights(weights: str | Path) -> Path:
     path = find_named_file(weights, WEIGHTS_DIR)
     if path is not None:
         return path
+    if Path(weights).is_dir() and Path(weights).name.endswith("_openvino_model"):  # an OpenVINO export
+        return Path(weights)
     raise CheckpointError(
         f"{weights}: weights file not found. Put checkpoints in {WEIGHTS_DIR}/ (the SPD-Conv authors' released "
         f"*_best.pt and ultralytics yolov5*.pt are imported automatically, nothing is downloaded) or give a path")

@@ -1,0 +1,170 @@
+"""Export a checkpoint for deployment: ONNX, TorchScript, OpenVINO IR, and an INT8 ONNX form.
+
+Every file carries what running it needs (class names, strides, the export size), so val.py and detect.py
+take it as ``--weights`` with no other option; a static (fixed-shape) export is fed letterboxed square batches
+of its size. Optional packages (onnx + onnxruntime: the ``[export]`` extra; openvino: ``[openvino]``) are
+imported only by the format that needs them, and their absence is one line naming the package.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import torch
+
+from utils.backends import METADATA_KEY, OPENVINO_METADATA
+from utils.checkpoints import dataset_for, load_model, resolve_weights
+from utils.distributed import select_device
+from utils.logging import LOGGER
+
+FORMATS = ("onnx", "torchscript", "openvino")
+
+
+def export(weights: str, include: list[str], imgsz: int = 640, batch_size: int = 1, dynamic: bool = False,
+           half: bool = False, simplify: bool = False, opset: int = 17, device: str = "cpu", int8: bool = False,
+           data: str | None = None, calib_images: int = 200) -> list[Path]:
+    """Write the ``include`` formats beside the checkpoint (``<weights>.onnx``, ``.torchscript``,
+    ``<weights>_openvino_model/``; ``<weights>_int8.onnx`` with ``int8``: static INT8 calibrated on
+    ``calib_images`` training images of ``data``); returns the paths."""
+    _check_options(include, imgsz, batch_size, opset, int8, half, calib_images)
+    path = resolve_weights(weights)
+    torch_device = select_device(device)
+    model = load_model(path, torch_device).fuse().eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    x = torch.zeros(batch_size, 3, imgsz, imgsz, device=torch_device)
+    if half and torch_device.type == "cuda":
+        model, x = model.half(), x.half()
+    meta = {"names": model.names, "stride": model.stride.tolist(), "imgsz": imgsz, "batch": batch_size,
+            "dynamic": dynamic, "source": str(path)}
+    outputs = []
+    if "torchscript" in include:
+        outputs.append(_torchscript(model, x, path.with_suffix(".torchscript"), meta))
+    onnx_path = None
+    if "onnx" in include or "openvino" in include:
+        onnx_path = _onnx(model, x, path.with_suffix(".onnx"), meta, opset, dynamic, simplify)
+        if half and torch_device.type == "cpu" and "onnx" in include:
+            LOGGER.info("--half: an FP16 ONNX export needs --device 0 (a CUDA GPU); this ONNX file is FP32")
+    if "onnx" in include:
+        outputs.append(onnx_path)
+        if int8:
+            head = len(model.model) - 1
+            outputs.append(_int8(onnx_path, path, data, imgsz, calib_images, 1 if dynamic else batch_size, head,
+                                 meta))
+    if "openvino" in include:
+        outputs.append(_openvino(onnx_path, path, meta, half))
+        if "onnx" not in include:
+            onnx_path.unlink()
+    for out in outputs:
+        size = sum(f.stat().st_size for f in out.rglob("*")) if out.is_dir() else out.stat().st_size
+        LOGGER.info(f"{out} ({size / 1e6:.1f} MB): validate with python val.py --weights {out}"
+                    + (f" --data {data}" if data else ""))
+    return outputs
+
+
+def _check_options(include: list[str], imgsz: int, batch_size: int, opset: int, int8: bool, half: bool,
+                   calib_images: int) -> None:
+    problems = [(not include, "--include: name at least one format"),
+                (any(f not in FORMATS for f in include), f"--include {' '.join(include)}: formats are "
+                                                         f"{', '.join(FORMATS)}"),
+                (imgsz < 32, f"--imgsz must be >= 32, got {imgsz}"),
+                (batch_size < 1, f"--batch-size must be >= 1, got {batch_size}"),
+                (not 11 <= opset <= 21, f"--opset {opset}: supported opsets are 11 to 21 (default 17)"),
+                (int8 and "onnx" not in include, "--int8 quantises the ONNX export: add onnx to --include"),
+                (int8 and half, "--int8 and --half: choose one"),
+                (int8 and calib_images < 1, f"--calib-images must be >= 1, got {calib_images}")]
+    for bad, message in problems:
+        if bad:
+            raise ValueError(message)
+
+
+def _torchscript(model: torch.nn.Module, x: torch.Tensor, out: Path, meta: dict) -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.trace's deprecation notice
+        traced = torch.jit.trace(model, x, strict=False)
+    traced.save(str(out), _extra_files={"config.json": json.dumps(meta)})
+    LOGGER.info(f"TorchScript: {out}")
+    return out
+
+
+def _onnx(model: torch.nn.Module, x: torch.Tensor, out: Path, meta: dict, opset: int, dynamic: bool,
+          simplify: bool) -> Path:
+    try:
+        import onnx
+    except ImportError:
+        raise ValueError("ONNX export needs the onnx package: pip install '.[export]'") from None
+    axes = {"images": {0: "batch", 2: "height", 3: "width"}, "output0": {0: "batch", 1: "boxes"}} if dynamic \
+        else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.onnx.export(model, x, str(out), opset_version=opset, dynamo=False, input_names=["images"],
+                          output_names=["output0"], dynamic_axes=axes, do_constant_folding=True)
+    proto = onnx.load(str(out))
+    onnx.checker.check_model(proto)
+    if simplify:
+        proto = _simplified(proto)
+    _set_metadata(proto, meta)
+    onnx.save(proto, str(out))
+    LOGGER.info(f"ONNX (opset {opset}{', dynamic batch/height/width' if dynamic else ''}"
+                f"{', FP16' if x.dtype == torch.float16 else ''}): {out}")
+    return out
+
+
+def _simplified(proto):
+    """onnxslim when installed, else onnx-simplifier, else the model as it is (said in one line)."""
+    try:
+        import onnxslim
+
+        LOGGER.info("--simplify: onnxslim")
+        return onnxslim.slim(proto)
+    except ImportError:
+        pass
+    try:
+        import onnxsim
+
+        simplified, ok = onnxsim.simplify(proto)
+        LOGGER.info(f"--simplify: onnx-simplifier {'done' if ok else 'check failed, kept the original'}")
+        return simplified if ok else proto
+    except ImportError:
+        LOGGER.info("--simplify skipped: neither onnxslim nor onnxsim is installed (pip install onnxslim)")
+        return proto
+
+
+def _set_metadata(proto, meta: dict) -> None:
+    del proto.metadata_props[:]
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(meta)
+
+
+def _int8(fp32: Path, weights: Path, data: str | None, imgsz: int, count: int, batch: int, head: int,
+          meta: dict) -> Path:
+    import onnx
+
+    from utils.quantize import calibration_batches, quantize_int8
+
+    data = dataset_for(weights, data, purpose="calibrating INT8 on the training images of")
+    out = quantize_int8(fp32, fp32.with_name(f"{fp32.stem}_int8.onnx"), calibration_batches(data, imgsz, count, batch),
+                        head)
+    proto = onnx.load(str(out))
+    _set_metadata(proto, {**meta, "int8": True})
+    onnx.save(proto, str(out))
+    LOGGER.info(f"ONNX INT8 (QDQ, per-channel weights): {out}")
+    return out
+
+
+def _openvino(onnx_path: Path, weights: Path, meta: dict, half: bool) -> Path:
+    try:
+        import openvino as ov
+    except ImportError:
+        raise ValueError("--include openvino needs the openvino package: pip install '.[openvino]'") from None
+    folder = weights.with_name(f"{weights.stem}_openvino_model")
+    folder.mkdir(exist_ok=True)
+    xml = folder / f"{weights.stem}.xml"
+    ov.save_model(ov.convert_model(str(onnx_path)), str(xml), compress_to_fp16=half)
+    (folder / OPENVINO_METADATA).write_text(json.dumps({**meta, "precision": "FP16" if half else "FP32"}))
+    LOGGER.info(f"OpenVINO IR ({'FP16' if half else 'FP32'} weights): {folder}")
+    return folder
