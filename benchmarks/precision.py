@@ -52,17 +52,17 @@ def speed(sizes: list[int], repeats: int) -> list[str]:
             x = torch.rand(1, 3, imgsz, imgsz).contiguous(memory_format=torch.channels_last)
             fp32 = latency_figures(inference, x, repeats)["ms"]
             with autocast(x.device, torch.bfloat16):
-                bf16 = latency_figures(inference, x, repeats)["ms"]
+                bf16_ms = latency_figures(inference, x, repeats)["ms"]
             train = DetectionModel(f"{cfg}.yaml", nc=80).train()
             loss = YoloLoss(train.detect.anchors, 80, LossGains(), imgsz)
             images = torch.rand(8, 3, imgsz, imgsz).contiguous(memory_format=torch.channels_last)
             targets = synthetic_targets(8, 80)
             rates = []
-            for bf16 in (False, True):
+            for use_bf16 in (False, True):
                 optimizer = torch.optim.SGD(train.parameters(), lr=1e-4, momentum=0.9)
                 rates.append(training_figures(train, loss, optimizer, images, targets, steps=3,
-                                              bf16=bf16)["images_per_s"])
-            lines.append(f"| {cfg} | {imgsz} | {fp32:.1f} | {bf16:.1f} | {rates[0]:.2f} | {rates[1]:.2f} |")
+                                              bf16=use_bf16)["images_per_s"])
+            lines.append(f"| {cfg} | {imgsz} | {fp32:.1f} | {bf16_ms:.1f} | {rates[0]:.2f} | {rates[1]:.2f} |")
     return lines
 
 
