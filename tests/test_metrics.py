@@ -90,3 +90,18 @@ def test_tiny_bins_count_and_score_by_original_area():
     no_tiny, _ = run_cocoeval(_gt_with_sides([20.0, 40.0]), predictions)
     assert np.isnan(no_tiny["AP_vt"]) and no_tiny["n_vt"] == 0 and format_metric(no_tiny["AP_vt"]) == "n/a"
     assert no_tiny["AP_s16"] == 0.0
+
+
+def test_no_predictions_score_zero_only_where_there_are_objects():
+    import math
+
+    from utils.metrics import run_cocoeval
+
+    truth = {"images": [{"id": 1, "width": 640, "height": 480}],
+             "annotations": [{"id": 1, "image_id": 1, "category_id": 0, "bbox": [10, 10, 20, 20], "area": 400.0,
+                              "iscrowd": 0}],
+             "categories": [{"id": 0}]}
+    figures, summary = run_cocoeval(truth, [], [1])
+    assert figures["AP"] == 0.0 and figures["AP_S"] == 0.0 and figures["AR_S"] == 0.0
+    assert all(math.isnan(figures[k]) for k in ("AP_M", "AP_L", "AR_M", "AR_L"))  # nothing to find there
+    assert "n/a" in summary

@@ -199,10 +199,12 @@ def run_cocoeval(ground_truth: dict[str, Any], predictions: list[dict[str, Any]]
     from pycocotools.cocoeval import COCOeval
 
     counts = _tiny_bin_counts(ground_truth, image_ids)
-    if not predictions:
+    if not predictions:  # 0 where there are objects to find; n/a (NaN) for a size range without any, as below
+        sizes = _tiny_bin_counts(ground_truth, image_ids, COCO_SIZE_RANGES)
+        coco = {k: (0.0 if k[-2:] not in ("_S", "_M", "_L") or sizes[k[-1]] else math.nan) for k in COCO_KEYS}
         empty = {f"{kind}_{b}": (0.0 if counts[b] else math.nan) for kind in ("AP", "AR") for b in TINY_BINS}
-        return {**dict.fromkeys(COCO_KEYS, 0.0), **empty, **{f"n_{b}": float(n) for b, n in counts.items()}}, \
-            "no predictions: every COCO figure is 0"
+        return {**coco, **empty, **{f"n_{b}": float(n) for b, n in counts.items()}}, \
+            "no predictions: every COCO figure is 0 (n/a for size ranges without objects)"
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         gt = COCO()
@@ -234,15 +236,19 @@ def run_cocoeval(ground_truth: dict[str, Any], predictions: list[dict[str, Any]]
     return figures, buffer.getvalue()
 
 
-def _tiny_bin_counts(ground_truth: dict[str, Any], image_ids: list[int] | None) -> dict[str, int]:
-    """Non-crowd objects per tiny bin (pycocotools' rule: area within [low, high])."""
+COCO_SIZE_RANGES = {"S": (0.0, 32.0**2), "M": (32.0**2, 96.0**2), "L": (96.0**2, 1e5**2)}  # pycocotools' own
+
+
+def _tiny_bin_counts(ground_truth: dict[str, Any], image_ids: list[int] | None,
+                     bins: dict[str, tuple[float, float]] = TINY_BINS) -> dict[str, int]:
+    """Non-crowd objects per area bin (pycocotools' rule: area within [low, high])."""
     wanted = set(image_ids) if image_ids is not None else None
-    counts = dict.fromkeys(TINY_BINS, 0)
+    counts = dict.fromkeys(bins, 0)
     for ann in ground_truth.get("annotations", []):
         if ann.get("iscrowd", 0) or (wanted is not None and ann["image_id"] not in wanted):
             continue
         area = ann.get("area", 0.0)
-        for b, (low, high) in TINY_BINS.items():
+        for b, (low, high) in bins.items():
             if low <= area <= high:
                 counts[b] += 1
     return counts
