@@ -122,7 +122,6 @@ class Trainer:
         self.state = LoopState()
         self.run_folder = RunFolder()
         self.phases = PhaseTimer()  # where the run's time goes, tabled at the end
-        self._started = time.perf_counter()
 
     # ----------------------------------------------------------------------------------------- run
     def run(self) -> dict:

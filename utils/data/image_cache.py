@@ -11,6 +11,7 @@ import hashlib
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
@@ -46,11 +47,22 @@ class ImageCache:
         if self.folder is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
         with ThreadPoolExecutor(workers) as pool:
-            images = tqdm(pool.map(self._load_or_decode, range(len(self.files))), total=len(self.files),
-                          desc=f"caching images ({self.mode})", leave=False)
-            gigabytes = sum(image.nbytes for image in images) / 1e9
+            sizes = tqdm(pool.map(self._fill_one, range(len(self.files))), total=len(self.files),
+                         desc=f"caching images ({self.mode})", leave=False)
+            gigabytes = sum(sizes) / 1e9
         where = "RAM" if self.mode == "ram" else str(self.folder)
         LOGGER.info(f"cached {len(self.files)} images ({gigabytes:.2f} GB) in {where}")
+
+    def _fill_one(self, index: int) -> int:
+        """Bytes cached for one image; an entry already on disk is not read (a damaged one heals in get())."""
+        if self.folder is not None:
+            file = self._disk_file(index)
+            if file.is_file():
+                return file.stat().st_size
+        return self._load_or_decode(index).nbytes
+
+    def _disk_file(self, index: int) -> Path:
+        return self.folder / f"{_file_key(self.files[index])}.npy"
 
     def get(self, index: int) -> np.ndarray:
         if self.mode is None:
@@ -63,7 +75,7 @@ class ImageCache:
             if self.ram[index] is None:
                 self.ram[index] = self.decode(index)
             return self.ram[index]
-        file = self.folder / f"{_file_key(self.files[index])}.npy"
+        file = self._disk_file(index)
         try:
             return np.load(file, allow_pickle=False)
         except (OSError, ValueError, EOFError):  # absent, or cut short by a killed run: decode again
