@@ -61,6 +61,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--val-period", type=int, default=1, help="validate every N epochs (and after the last)")
     p.add_argument("--fast-val", action="store_true", help="per-epoch validation without pycocotools (own P, R, "
                    "mAP only); the final evaluation of best.pt is always full")
+    p.add_argument("--noplots", action="store_true", help="save no pictures (labels.jpg, train batches, curves, "
+                   "confusion matrix, results.png); the figures and results.csv are unchanged")
     p.add_argument("--val-first", action="store_true", help="also validate the starting weights before the "
                    "first step (row -1 of results.csv)")
     p.add_argument("--nosave", action="store_true", help="save only the final checkpoint")

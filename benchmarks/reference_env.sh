@@ -18,4 +18,7 @@ if [ ! -f "$ref/.complete" ]; then
         'setuptools<81' >&2
     touch "$ref/.complete"
 fi
+# train.py imports roboflow and huggingface_hub at start-up (benchmarks/whole_run.py runs it); environments made before lack it
+"$ref/bin/python" -c 'import roboflow, huggingface_hub' 2>/dev/null ||
+    "$ref/bin/pip" install -q --disable-pip-version-check roboflow 'huggingface-hub<0.25' >&2
 echo "$ref/bin/python"

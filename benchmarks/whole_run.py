@@ -5,7 +5,7 @@
 Both train yolov5n.yaml from scratch on coco128 train2017 and validate on val2017 every epoch: 3 epochs,
 batch 16, 2 loader workers, the same hyp (configs/hyp.scratch.yaml with the albumentations stage off, because
 the reference's fails on albumentations 2.x and skips itself; plus the two keys only the reference reads),
-AutoAnchor off, the reference's plots off. Wall time is from process start to exit (the final checkpoint
+AutoAnchor off, plots off (--noplots on both). Wall time is from process start to exit (the final checkpoint
 and evaluation included); each side starts with an empty cache and a fresh copy of the data (the reference
 writes .cache files beside the labels), so the second size finds both label caches warm. Each run's final
 mAP50-95 (the last epoch's validation, the EMA model) is printed beside its time: they must agree within
@@ -51,6 +51,19 @@ def _prepare(work: Path) -> tuple[Path, Path]:
     return data_yaml, hyp_yaml
 
 
+def _reference_env(work: Path) -> dict[str, str]:
+    """What the reference's train.py needs to run offline on torch >= 2.6: a font where it would download
+    Arial.ttf (a copy of matplotlib's DejaVu Sans in a private config folder), no Hugging Face lookups, and
+    torch.load's old default for its own checkpoints (its strip_optimizer unpickles model objects)."""
+    import matplotlib
+
+    config = work / "reference_config"
+    config.mkdir(exist_ok=True)
+    shutil.copyfile(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf", config / "Arial.ttf")
+    return {"YOLOV5_CONFIG_DIR": str(config), "HF_HUB_OFFLINE": "1", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1",
+            "YOLOv5_VERBOSE": "False"}
+
+
 def _final_map(results_csv: Path) -> float:
     with open(results_csv) as f:
         rows = [{k.strip(): v for k, v in row.items()} for row in csv.DictReader(f)]
@@ -70,15 +83,15 @@ def _timed(cmd: list[str], env: dict, log: Path) -> float:
 def run_pair(imgsz: int, epochs: int, work: Path, reference_python: str) -> dict:
     data_yaml, hyp_yaml = _prepare(work / f"data{imgsz}")
     common = ["--data", str(data_yaml), "--hyp", str(hyp_yaml), "--epochs", str(epochs), "--batch-size", "16",
-              "--imgsz", str(imgsz), "--workers", "2", "--noautoanchor", "--device", "cpu", "--exist-ok"]
+              "--imgsz", str(imgsz), "--workers", "2", "--noautoanchor", "--device", "cpu", "--exist-ok", "--noplots"]
     env = {**os.environ, "YOLOV5_SPD_CACHE": str(work / "cache")}
     ours_dir = work / f"ours{imgsz}"
     ours = _timed([sys.executable, str(ROOT / "train.py"), "--cfg", "yolov5n.yaml", *common, "--project",
                    str(work), "--name", ours_dir.name], env, work / f"ours{imgsz}.log")
     ref_dir = work / f"ref{imgsz}"
     reference = _timed([reference_python, "-m", "yolov5.train", "--cfg", "yolov5n.yaml", "--weights", "",
-                        *common, "--noplots", "--project", str(work), "--name", ref_dir.name],
-                       {**env, "YOLOv5_VERBOSE": "False"}, work / f"ref{imgsz}.log")
+                        *common, "--project", str(work), "--name", ref_dir.name],
+                       {**env, **_reference_env(work)}, work / f"ref{imgsz}.log")
     phases = (ours_dir / "time_per_phase.txt").read_text() if (ours_dir / "time_per_phase.txt").exists() else ""
     return {"imgsz": imgsz, "ours_s": ours, "ref_s": reference, "ours_map": _final_map(ours_dir / "results.csv"),
             "ref_map": _final_map(ref_dir / "results.csv"), "phases": phases}

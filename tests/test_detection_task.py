@@ -193,3 +193,12 @@ def test_val_period_and_fast_val_still_end_with_a_full_evaluation(tiny_data, tmp
     assert "AP_S" in result["coco"]  # the final evaluation of best.pt is full
     best_epoch = torch.load(tmp_path / "exp" / "weights" / "best.pt", weights_only=True)["epoch"]
     assert str(best_epoch) in validated  # an unvalidated epoch never replaces a validated best.pt
+
+
+def test_noplots_saves_no_picture_and_the_same_files_otherwise(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("YOLOV5_SPD_CACHE", str(tmp_path / "cache"))
+    result = train.train(_args(tiny_data, tmp_path, "--epochs", "1", "--noplots"))
+    run = tmp_path / "exp"
+    assert not [p.name for p in run.rglob("*") if p.suffix in (".jpg", ".png")]
+    assert (run / "results.csv").is_file() and (run / "weights" / "best.pt").is_file()
+    assert "AP_S" in result["coco"]

@@ -143,7 +143,7 @@ class ClassificationTask:
                           "preprocess": self.checkpoint_extras()["preprocess"]})
         metrics = evaluate_classifier(load_model(best, trainer.device).to(memory_format=torch.channels_last),
                                       self.val_loader, len(self.names), trainer.device)
-        save_classification_report(metrics, self.names, trainer.save_dir)
+        save_classification_report(metrics, self.names, trainer.save_dir, plots=not trainer.config.noplots)
         LOGGER.info(f"{best}: top-1 {metrics['top1']:.4f} top-5 {metrics['top5']:.4f} "
                     f"(chance {1 / len(self.names):.4f})")
         return {k: v for k, v in metrics.items() if k != "confusion"}
@@ -203,12 +203,13 @@ def validate_classifier(weights: str, data: str | None = None, imgsz: int | None
     return summary
 
 
-def save_classification_report(metrics: dict, names: list[str], save_dir: Path) -> None:
-    """Per-class accuracy in the log and the confusion matrix picture (columns: true class)."""
+def save_classification_report(metrics: dict, names: list[str], save_dir: Path, plots: bool = True) -> None:
+    """Per-class accuracy in the log and (``plots``) the confusion matrix picture (columns: true class)."""
     from utils.plots import plot_confusion_matrix
 
     for name, accuracy in zip(names[:50], metrics["per_class"]):
         LOGGER.info(f"{name:>24} {accuracy:.4f}")
     if len(names) > 50:
         LOGGER.info(f"... {len(names) - 50} more classes in per_class of the metrics")
-    plot_confusion_matrix(metrics["confusion"].T, names, save_dir / "confusion_matrix.png", background=False)
+    if plots:
+        plot_confusion_matrix(metrics["confusion"].T, names, save_dir / "confusion_matrix.png", background=False)

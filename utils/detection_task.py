@@ -80,7 +80,7 @@ class DetectionTask:
             self._auto_anchor(trainer, pretrained_head)
         self.loss_fn = YoloLoss(self.model.detect.anchors, len(self.names),
                                 LossGains.from_hyp(trainer.hyp, config.label_smoothing), self.imgsz)
-        if trainer.main and trainer.resume_state is None:
+        if trainer.main and trainer.resume_state is None and not config.noplots:
             plot_labels(self.train_set.labels, self.names, trainer.save_dir / "labels.jpg")
 
     def _load_data(self, trainer: Trainer) -> None:
@@ -173,7 +173,7 @@ class DetectionTask:
 
     def _picture_first_batches(self, trainer: Trainer, images: torch.Tensor, targets: torch.Tensor) -> None:
         state, i = trainer.state, trainer.state.batch_index
-        if trainer.main and state.epoch == state.start_epoch and i < 3:
+        if trainer.main and state.epoch == state.start_epoch and i < 3 and not trainer.config.noplots:
             picture = trainer.save_dir / f"train_batch{i}.jpg"
             plot_batch(images.mul(255).byte(), targets, picture, self.names)
             trainer.writer.add_image(f"train_batch{i}", cv2.imread(str(picture))[..., ::-1].copy(), state.epoch,
@@ -219,9 +219,12 @@ class DetectionTask:
         if self.val_loader is None:
             return {}
         self.evaluator.use_pycocotools = True  # the final figures are always full, --fast-val or not
+        plots = not trainer.config.noplots
         metrics = evaluate(load_model(best, trainer.device), self.val_loader, self.evaluator, NmsSettings(),
-                           progress=False, on_batch=validation_batch_plotter(trainer.save_dir, self.names))
-        plot_validation(metrics, self.evaluator.confusion.matrix, self.names, trainer.save_dir)
+                           progress=False,
+                           on_batch=validation_batch_plotter(trainer.save_dir, self.names) if plots else None)
+        if plots:
+            plot_validation(metrics, self.evaluator.confusion.matrix, self.names, trainer.save_dir)
         coco = metrics.get("coco", {})
         LOGGER.info(f"{best}: mAP50 {metrics['mAP50']:.3f} mAP50-95 {metrics['mAP50_95']:.3f} | COCO AP "
                     f"{format_metric(coco.get('AP'), 4)} AP50 {format_metric(coco.get('AP50'), 4)} AP_S "

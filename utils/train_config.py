@@ -57,6 +57,7 @@ class TrainConfig:
     val_period: int = 1  # validate every N epochs (the last epoch always)
     fast_val: bool = False  # per-epoch validation without pycocotools (the final evaluation stays full)
     val_first: bool = False
+    noplots: bool = False  # no pictures (labels, batches, curves, results.png); results.csv as always
     nosave: bool = False
     patience: int = 100
     save_period: int = -1

@@ -465,8 +465,9 @@ class Trainer:
         if self.main and state.interrupted is None:
             from utils.plots import plot_results
 
-            with self.phases("plots"):
-                plot_results(self.results_csv)
+            if not self.config.noplots:
+                with self.phases("plots"):
+                    plot_results(self.results_csv)
             with self.phases("final evaluation"):
                 out = self.task.finish(self)
             LOGGER.info(f"{state.epoch - state.start_epoch + 1} epochs completed; results in {self.save_dir}")
