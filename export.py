@@ -3,6 +3,7 @@
     python export.py --weights runs/train/exp/weights/best.pt --include onnx torchscript --dynamic
     python export.py --weights best.pt --include onnx --int8 --data coco128.yaml --imgsz 320   # + best_int8.onnx
     python export.py --weights best.pt --include openvino --half                  # best_openvino_model/ (FP16)
+    python export.py --weights best.pt --include engine --half --device 0         # best.engine (TensorRT, CUDA)
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--imgsz", "--img", type=int, default=640)
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width (ONNX)")
-    p.add_argument("--half", action="store_true", help="FP16: ONNX/TorchScript with --device 0 (CUDA); OpenVINO "
-                   "FP16 IR anywhere")
+    p.add_argument("--half", action="store_true", help="FP16: ONNX (head in FP32) and OpenVINO IR anywhere, "
+                   "TensorRT engine and TorchScript with --device 0 (CUDA)")
     p.add_argument("--simplify", action="store_true", help="simplify the ONNX graph (onnxslim or onnxsim, when "
                    "installed)")
     p.add_argument("--opset", type=int, default=17)

@@ -91,7 +91,8 @@ def run_pair(imgsz: int, epochs: int, work: Path, reference_python: str) -> dict
     ref_dir = work / f"ref{imgsz}"
     reference = _timed([reference_python, "-m", "yolov5.train", "--cfg", "yolov5n.yaml", "--weights", "",
                         *common, "--project", str(work), "--name", ref_dir.name],
-                       {**env, **_reference_env(work)}, work / f"ref{imgsz}.log")
+                       {**{k: v for k, v in env.items() if k != "PYTHONPATH"}, **_reference_env(work)},
+                       work / f"ref{imgsz}.log")  # without our PYTHONPATH: its checkpoints unpickle its models.yolo
     phases = (ours_dir / "time_per_phase.txt").read_text() if (ours_dir / "time_per_phase.txt").exists() else ""
     return {"imgsz": imgsz, "ours_s": ours, "ref_s": reference, "ours_map": _final_map(ours_dir / "results.csv"),
             "ref_map": _final_map(ref_dir / "results.csv"), "phases": phases}

@@ -143,3 +143,47 @@ def test_openvino_export_runs_in_val_and_detect(yolov5n_weights, shared, tmp_pat
     on_onnx = val.run(data=data, weights=str(export.export(str(weights), ["onnx"], imgsz=256)[0]), batch_size=8,
                       project=str(tmp_path), plots=False, device="cpu")
     assert on_openvino["coco"]["AP"] == pytest.approx(on_onnx["coco"]["AP"], abs=0.002)
+
+
+def test_fp16_onnx_exports_on_the_cpu_with_the_head_in_fp32(yolov5n_weights, shared, tmp_path):
+    pytest.importorskip("onnxruntime.transformers.float16")
+    weights = convert_checkpoint(yolov5n_weights, tmp_path / "yolov5n.pt")
+    (path,) = export.export(str(weights), ["onnx"], imgsz=320, half=True, dynamic=True)
+    backend = load_any(path, torch.device("cpu"))
+    assert backend.fp16 and backend.session.get_outputs()[0].type == "tensor(float)"
+    import cv2
+
+    bus = cv2.resize(cv2.imread(str(shared / "images" / "bus.jpg")), (320, 416))[..., ::-1]
+    x = torch.from_numpy(bus.copy()).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        want = load_model(weights).fuse().eval()(x)
+    got = backend(x)
+    assert (got[..., 4:] - want[..., 4:]).abs().max() < 1e-2  # FP16 features, FP32 sigmoid and decoding
+    confident = want[0, :, 4] > 0.5
+    assert confident.sum() >= 4 and (got[0, confident, :4] - want[0, confident, :4]).abs().max() < 1.0  # pixels
+    found = Detector(path, device="cpu").predict(shared / "images" / "bus.jpg")[0]
+    assert {"person", "bus"} <= set(found.names_of())
+
+
+def test_engine_export_needs_cuda_in_one_line(tmp_path):
+    with pytest.raises(ValueError, match="needs a CUDA GPU: --device cpu is not one"):
+        export.export(str(tmp_path / "missing.pt"), ["engine"], device="cpu")
+    engine = tmp_path / "model.engine"
+    engine.write_bytes(b"not an engine")
+    with pytest.raises(ValueError, match="runs on a CUDA GPU only"):
+        load_any(engine, torch.device("cpu"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="TensorRT needs a CUDA GPU")
+def test_engine_export_runs_in_val_within_fp16_noise(yolov5n_weights, shared, tmp_path):
+    pytest.importorskip("tensorrt", reason="tensorrt is not installed")
+    weights = convert_checkpoint(yolov5n_weights, tmp_path / "yolov5n.pt")
+    (engine,) = export.export(str(weights), ["engine"], imgsz=640, batch_size=8, half=True, dynamic=True,
+                              device="0")
+    assert not (tmp_path / "yolov5n.onnx").exists()
+    data = str(shared / "data" / "coco128" / "coco128.yaml")
+    on_engine = val.run(data=data, weights=str(engine), batch_size=8, project=str(tmp_path), plots=False,
+                        device="0")
+    on_torch = val.run(data=data, weights=str(weights), batch_size=8, project=str(tmp_path), plots=False,
+                       device="0", half=True)
+    assert on_engine["coco"]["AP"] == pytest.approx(on_torch["coco"]["AP"], abs=0.002)

@@ -1,4 +1,4 @@
-"""Exported models behind the interface val.py and detect.py use: ONNX Runtime and TorchScript.
+"""Exported models behind the interface val.py and detect.py use: ONNX Runtime, TorchScript, OpenVINO, TensorRT.
 
 A backend is called with a float (B, 3, H, W) tensor and returns the decoded (B, N, 5 + nc) predictions, like
 ``DetectionModel`` in eval mode; it carries ``names``, ``stride`` and ``nc``, and ``fixed_shape`` (h, w) when
@@ -16,6 +16,7 @@ import torch
 
 METADATA_KEY = "yolov5_spd"
 OPENVINO_METADATA = "yolov5_spd.json"  # beside the .xml/.bin of an OpenVINO export
+ENGINE_HEADER = 4  # an .engine file starts with the length of its JSON metadata (little-endian), then the JSON
 
 
 def _first_line(exc: BaseException) -> str:
@@ -62,15 +63,19 @@ class OnnxModel:
         if self.fixed_shape is not None and tuple(x.shape[2:]) != self.fixed_shape:
             raise ValueError(f"{self.path}: exported for {self.fixed_shape[0]}x{self.fixed_shape[1]} inputs only, "
                              f"got {x.shape[2]}x{x.shape[3]} (export with --dynamic for other sizes)")
-        array = np.ascontiguousarray(x.detach().cpu().numpy(), dtype="float16" if self.fp16 else "float32")
-        step = self.fixed_batch or len(array)
+        x = x.detach()
+        step = self.fixed_batch or len(x)
         outputs = []
-        for start in range(0, len(array), step):
-            chunk = array[start:start + step]
+        for start in range(0, len(x), step):
+            chunk = x[start:start + step]
             if len(chunk) < step:  # a static batch size: pad the last batch, then drop the padding's output
-                chunk = np.concatenate([chunk, np.zeros((step - len(chunk), *chunk.shape[1:]), chunk.dtype)])
-            outputs.append(self._run(chunk)[:len(array) - start])
-        return torch.from_numpy(np.concatenate(outputs)).float().to(x.device)
+                chunk = torch.cat([chunk, chunk.new_zeros((step - len(chunk), *chunk.shape[1:]))])
+            outputs.append(self._forward(chunk)[:len(x) - start])
+        return torch.cat(outputs).float().to(x.device)
+
+    def _forward(self, chunk: torch.Tensor) -> torch.Tensor:
+        array = np.ascontiguousarray(chunk.cpu().numpy(), dtype="float16" if self.fp16 else "float32")
+        return torch.from_numpy(self._run(array))
 
     def _run(self, chunk: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: chunk})[0]
@@ -142,9 +147,63 @@ class OpenVinoModel(OnnxModel):
         return self.compiled(chunk)[0]
 
 
+class TensorRTModel(OnnxModel):
+    """A TensorRT ``.engine`` written by export.py (metadata header, then the serialized engine); CUDA only."""
+
+    def __init__(self, path: str | Path, device: torch.device = torch.device("cpu")) -> None:
+        if device.type != "cuda":
+            raise ValueError(f"{path}: a TensorRT engine runs on a CUDA GPU only (pass --device 0)")
+        try:
+            import tensorrt as trt
+        except ImportError:
+            raise ImportError(f"{path}: running TensorRT engines needs tensorrt (pip install tensorrt)") from None
+        if not Path(path).is_file():
+            raise ValueError(f"{path}: no such file")
+        blob = Path(path).read_bytes()
+        length = int.from_bytes(blob[:ENGINE_HEADER], "little")
+        try:
+            meta = json.loads(blob[ENGINE_HEADER:ENGINE_HEADER + length])
+            names_ok = isinstance(meta, dict) and isinstance(meta.get("names"), (list, dict))
+        except (UnicodeDecodeError, ValueError):
+            names_ok = False
+        if not names_ok:
+            raise ValueError(f"{path}: not an engine exported by this project (no metadata header)")
+        logger = trt.Logger(trt.Logger.WARNING)
+        with torch.cuda.device(device):
+            self.engine = trt.Runtime(logger).deserialize_cuda_engine(blob[ENGINE_HEADER + length:])
+            if self.engine is None:
+                raise ValueError(f"{path}: TensorRT could not load the engine (built by another TensorRT version "
+                                 f"or for another GPU?)")
+            self.context = self.engine.create_execution_context()
+        self._apply(meta)
+        io = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        self.input_name = next(n for n in io if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
+        self.output_name = next(n for n in io if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
+        self._torch_dtype = {n: torch.float16 if self.engine.get_tensor_dtype(n) == trt.DataType.HALF
+                             else torch.float32 for n in (self.input_name, self.output_name)}
+        self.fp16 = self._torch_dtype[self.input_name] == torch.float16
+        dims = tuple(self.engine.get_tensor_shape(self.input_name))  # -1 where dynamic
+        self.path, self.device = Path(path), device
+        self.fixed_batch = dims[0] if dims[0] > 0 else None
+        self.fixed_shape = (dims[2], dims[3]) if dims[2] > 0 and dims[3] > 0 else None
+
+    def _forward(self, chunk: torch.Tensor) -> torch.Tensor:
+        chunk = chunk.to(self.device, self._torch_dtype[self.input_name]).contiguous()
+        self.context.set_input_shape(self.input_name, tuple(chunk.shape))
+        out = torch.empty(tuple(self.context.get_tensor_shape(self.output_name)),
+                          dtype=self._torch_dtype[self.output_name], device=self.device)
+        self.context.set_tensor_address(self.input_name, chunk.data_ptr())
+        self.context.set_tensor_address(self.output_name, out.data_ptr())
+        stream = torch.cuda.current_stream(self.device)
+        if not self.context.execute_async_v3(stream.cuda_stream):
+            raise RuntimeError(f"{self.path}: TensorRT inference failed")
+        stream.synchronize()
+        return out
+
+
 def load_any(weights: str | Path, device: torch.device):
-    """A .pt checkpoint (ours or YOLOv5-family), an .onnx or .torchscript file, or an OpenVINO export
-    (its folder or .xml), ready for inference."""
+    """A .pt checkpoint (ours or YOLOv5-family), an .onnx, .torchscript or TensorRT .engine file, or an
+    OpenVINO export (its folder or .xml), ready for inference."""
     suffix = Path(weights).suffix.lower()
     if suffix == ".xml" or (Path(weights).is_dir() and Path(weights).name.endswith("_openvino_model")):
         return OpenVinoModel(weights, device)
@@ -152,6 +211,8 @@ def load_any(weights: str | Path, device: torch.device):
         return OnnxModel(weights, device)
     if suffix == ".torchscript":
         return TorchScriptModel(weights, device)
+    if suffix == ".engine":
+        return TensorRTModel(weights, device)
     from utils.checkpoints import load_model
 
     return load_model(weights, device)

@@ -1,9 +1,10 @@
-"""Export a checkpoint for deployment: ONNX, TorchScript, OpenVINO IR, and an INT8 ONNX form.
+"""Export a checkpoint for deployment: ONNX (FP32, FP16, INT8), TorchScript, OpenVINO IR, TensorRT engine.
 
 Every file carries what running it needs (class names, strides, the export size), so val.py and detect.py
 take it as ``--weights`` with no other option; a static (fixed-shape) export is fed letterboxed square batches
-of its size. Optional packages (onnx + onnxruntime: the ``[export]`` extra; openvino: ``[openvino]``) are
-imported only by the format that needs them, and their absence is one line naming the package.
+of its size. Optional packages (onnx + onnxruntime: the ``[export]`` extra; openvino: ``[openvino]``;
+tensorrt, with a CUDA GPU) are imported only by the format that needs them, and their absence is one line
+naming the package.
 """
 
 from __future__ import annotations
@@ -14,49 +15,60 @@ from pathlib import Path
 
 import torch
 
-from utils.backends import METADATA_KEY, OPENVINO_METADATA
+from utils.backends import ENGINE_HEADER, METADATA_KEY, OPENVINO_METADATA
 from utils.checkpoints import dataset_for, load_model, resolve_weights
 from utils.distributed import select_device
 from utils.logging import LOGGER
 
-FORMATS = ("onnx", "torchscript", "openvino")
+FORMATS = ("onnx", "torchscript", "openvino", "engine")
 
 
 def export(weights: str, include: list[str], imgsz: int = 640, batch_size: int = 1, dynamic: bool = False,
            half: bool = False, simplify: bool = False, opset: int = 17, device: str = "cpu", int8: bool = False,
            data: str | None = None, calib_images: int = 200) -> list[Path]:
     """Write the ``include`` formats beside the checkpoint (``<weights>.onnx``, ``.torchscript``,
-    ``<weights>_openvino_model/``; ``<weights>_int8.onnx`` with ``int8``: static INT8 calibrated on
-    ``calib_images`` training images of ``data``); returns the paths."""
+    ``<weights>_openvino_model/``, ``.engine``; ``<weights>_int8.onnx`` with ``int8``: static INT8 calibrated
+    on ``calib_images`` training images of ``data``); returns the paths.
+
+    ``half``: FP16 ONNX (converted from the FP32 graph, the detection head kept in FP32 so boxes are not
+    rounded to FP16's half-pixel grid at 640), FP16 OpenVINO weights, an FP16 TensorRT engine, and an FP16
+    TorchScript trace on CUDA."""
     _check_options(include, imgsz, batch_size, opset, int8, half, calib_images)
-    path = resolve_weights(weights)
     torch_device = select_device(device)
+    if "engine" in include and torch_device.type != "cuda":
+        raise ValueError(f"--include engine builds a TensorRT engine, which needs a CUDA GPU: --device "
+                         f"{device or 'cpu'} is not one (pass --device 0 on a machine with an NVIDIA GPU)")
+    path = resolve_weights(weights)
     model = load_model(path, torch_device).fuse().eval()
     for p in model.parameters():
         p.requires_grad_(False)
     x = torch.zeros(batch_size, 3, imgsz, imgsz, device=torch_device)
-    if half and torch_device.type == "cuda":
-        model, x = model.half(), x.half()
+    head = len(model.model) - 1
     meta = {"names": model.names, "stride": model.stride.tolist(), "imgsz": imgsz, "batch": batch_size,
             "dynamic": dynamic, "source": str(path)}
     outputs = []
-    if "torchscript" in include:
-        outputs.append(_torchscript(model, x, path.with_suffix(".torchscript"), meta))
     onnx_path = None
-    if "onnx" in include or "openvino" in include:
+    if {"onnx", "openvino", "engine"} & set(include):  # the FP32 graph every other form starts from
         onnx_path = _onnx(model, x, path.with_suffix(".onnx"), meta, opset, dynamic, simplify)
-        if half and torch_device.type == "cpu" and "onnx" in include:
-            LOGGER.info("--half: an FP16 ONNX export needs --device 0 (a CUDA GPU); this ONNX file is FP32")
-    if "onnx" in include:
-        outputs.append(onnx_path)
-        if int8:
-            head = len(model.model) - 1
-            outputs.append(_int8(onnx_path, path, data, imgsz, calib_images, 1 if dynamic else batch_size, head,
-                                 meta))
     if "openvino" in include:
         outputs.append(_openvino(onnx_path, path, meta, half))
-        if "onnx" not in include:
-            onnx_path.unlink()
+    if "engine" in include:
+        outputs.append(_engine(onnx_path, path.with_suffix(".engine"), meta, half, imgsz, batch_size, dynamic))
+    if "onnx" in include:
+        if half:
+            _to_fp16(onnx_path, head)
+        outputs.append(onnx_path)
+        if int8:
+            outputs.append(_int8(onnx_path, path, data, imgsz, calib_images, 1 if dynamic else batch_size, head,
+                                 meta))
+    elif onnx_path is not None:
+        onnx_path.unlink()
+    if "torchscript" in include:
+        if half and torch_device.type != "cuda":
+            LOGGER.info("--half: TorchScript stays FP32 on the CPU (an FP16 trace needs --device 0)")
+        elif half:
+            model, x = model.half(), x.half()
+        outputs.append(_torchscript(model, x, path.with_suffix(".torchscript"), meta))
     for out in outputs:
         size = sum(f.stat().st_size for f in out.rglob("*")) if out.is_dir() else out.stat().st_size
         LOGGER.info(f"{out} ({size / 1e6:.1f} MB): validate with python val.py --weights {out}"
@@ -95,7 +107,8 @@ def _onnx(model: torch.nn.Module, x: torch.Tensor, out: Path, meta: dict, opset:
     try:
         import onnx
     except ImportError:
-        raise ValueError("ONNX export needs the onnx package: pip install '.[export]'") from None
+        raise ValueError("ONNX export (also the first step of OpenVINO and TensorRT) needs the onnx package: "
+                         "pip install '.[export]'") from None
     axes = {"images": {0: "batch", 2: "height", 3: "width"}, "output0": {0: "batch", 1: "boxes"}} if dynamic \
         else None
     with warnings.catch_warnings():
@@ -109,9 +122,23 @@ def _onnx(model: torch.nn.Module, x: torch.Tensor, out: Path, meta: dict, opset:
         proto = _simplified(proto)
     _set_metadata(proto, meta)
     onnx.save(proto, str(out))
-    LOGGER.info(f"ONNX (opset {opset}{', dynamic batch/height/width' if dynamic else ''}"
-                f"{', FP16' if x.dtype == torch.float16 else ''}): {out}")
+    LOGGER.info(f"ONNX (opset {opset}{', dynamic batch/height/width' if dynamic else ''}): {out}")
     return out
+
+
+def _to_fp16(path: Path, head: int) -> None:
+    """Rewrite the FP32 ONNX file at ``path`` in FP16 (input included), the detection head's nodes and the
+    output in FP32 (ONNX Runtime's converter inserts the casts)."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    from utils.quantize import head_nodes
+
+    kept = head_nodes(path, head)
+    proto = convert_float_to_float16(onnx.load(str(path)), keep_io_types=["output0"], node_block_list=kept)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+    LOGGER.info(f"ONNX FP16 (input FP16; {len(kept)} detection-head nodes and the output in FP32): {path}")
 
 
 def _simplified(proto):
@@ -168,3 +195,39 @@ def _openvino(onnx_path: Path, weights: Path, meta: dict, half: bool) -> Path:
     (folder / OPENVINO_METADATA).write_text(json.dumps({**meta, "precision": "FP16" if half else "FP32"}))
     LOGGER.info(f"OpenVINO IR ({'FP16' if half else 'FP32'} weights): {folder}")
     return folder
+
+
+def _engine(onnx_path: Path, out: Path, meta: dict, half: bool, imgsz: int, batch_size: int,
+            dynamic: bool) -> Path:
+    """A serialized TensorRT engine built from the ONNX graph, preceded by its metadata: 4 bytes of length
+    (little-endian), then that many bytes of JSON. ``dynamic``: batch 1..batch_size and sizes 32..imgsz."""
+    try:
+        import tensorrt as trt
+    except ImportError:
+        raise ValueError("--include engine needs TensorRT: pip install tensorrt (a CUDA GPU and driver too)") \
+            from None
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise ValueError(f"{onnx_path}: TensorRT could not parse it ({errors[:200]})")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, 4 << 30)
+    if dynamic:
+        profile = builder.create_optimization_profile()
+        largest = (batch_size, 3, imgsz, imgsz)
+        profile.set_shape(network.get_input(0).name, (1, 3, 32, 32), largest, largest)
+        config.add_optimization_profile(profile)
+    if half:
+        config.set_flag(trt.BuilderFlag.FP16)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise ValueError(f"{onnx_path}: TensorRT failed to build an engine (its log above says why)")
+    header = json.dumps({**meta, "precision": "FP16" if half else "FP32"}).encode()
+    partial = out.with_name(out.name + ".partial")
+    partial.write_bytes(len(header).to_bytes(ENGINE_HEADER, "little") + header + bytes(serialized))
+    partial.replace(out)
+    LOGGER.info(f"TensorRT engine ({'FP16' if half else 'FP32'}{', dynamic' if dynamic else ''}): {out}")
+    return out
