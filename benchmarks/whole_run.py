@@ -80,7 +80,7 @@ def _timed(cmd: list[str], env: dict, log: Path) -> float:
     return seconds
 
 
-def run_pair(imgsz: int, epochs: int, work: Path, reference_python: str) -> dict:
+def run_pair(imgsz: int, epochs: int, work: Path, reference_python: str | None) -> dict:
     data_yaml, hyp_yaml = _prepare(work / f"data{imgsz}")
     common = ["--data", str(data_yaml), "--hyp", str(hyp_yaml), "--epochs", str(epochs), "--batch-size", "16",
               "--imgsz", str(imgsz), "--workers", "2", "--noautoanchor", "--device", "cpu", "--exist-ok", "--noplots"]
@@ -88,14 +88,17 @@ def run_pair(imgsz: int, epochs: int, work: Path, reference_python: str) -> dict
     ours_dir = work / f"ours{imgsz}"
     ours = _timed([sys.executable, str(ROOT / "train.py"), "--cfg", "yolov5n.yaml", *common, "--project",
                    str(work), "--name", ours_dir.name], env, work / f"ours{imgsz}.log")
+    phases = (ours_dir / "time_per_phase.txt").read_text() if (ours_dir / "time_per_phase.txt").exists() else ""
+    row = {"imgsz": imgsz, "ours_s": ours, "ours_map": _final_map(ours_dir / "results.csv"), "phases": phases,
+           "ref_s": float("nan"), "ref_map": float("nan")}
+    if reference_python is None:
+        return row
     ref_dir = work / f"ref{imgsz}"
     reference = _timed([reference_python, "-m", "yolov5.train", "--cfg", "yolov5n.yaml", "--weights", "",
                         *common, "--project", str(work), "--name", ref_dir.name],
                        {**{k: v for k, v in env.items() if k != "PYTHONPATH"}, **_reference_env(work)},
                        work / f"ref{imgsz}.log")  # without our PYTHONPATH: its checkpoints unpickle its models.yolo
-    phases = (ours_dir / "time_per_phase.txt").read_text() if (ours_dir / "time_per_phase.txt").exists() else ""
-    return {"imgsz": imgsz, "ours_s": ours, "ref_s": reference, "ours_map": _final_map(ours_dir / "results.csv"),
-            "ref_map": _final_map(ref_dir / "results.csv"), "phases": phases}
+    return {**row, "ref_s": reference, "ref_map": _final_map(ref_dir / "results.csv")}
 
 
 def main() -> None:
@@ -103,8 +106,9 @@ def main() -> None:
     p.add_argument("--sizes", type=int, nargs="+", default=[320, 640])
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--keep", action="store_true", help="keep the runs' folders (printed)")
+    p.add_argument("--ours-only", action="store_true", help="skip the reference (while working on ours)")
     args = p.parse_args()
-    reference_python = _reference_python()
+    reference_python = None if args.ours_only else _reference_python()
     work = Path(tempfile.mkdtemp(prefix="whole_run_"))
     rows = []
     try:

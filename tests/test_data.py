@@ -366,3 +366,19 @@ def test_reduced_read_applies_exif_orientation_like_the_full_one(tmp_path):
     Image.fromarray(np.zeros((200, 400, 3), np.uint8)).save(tmp_path / "r.jpg", exif=exif.tobytes())
     assert read_rgb(str(tmp_path / "r.jpg")).shape == (400, 200, 3)
     assert read_rgb(str(tmp_path / "r.jpg"), reduction=2).shape == (200, 100, 3)
+
+
+class _Niceness(torch.utils.data.Dataset):
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int) -> int:
+        return os.nice(0)
+
+
+@pytest.mark.skipif(not hasattr(os, "nice"), reason="POSIX niceness")
+def test_loader_workers_run_at_a_lower_cpu_priority():
+    from utils.data.loaders import WORKER_NICENESS, seed_worker
+
+    loader = torch.utils.data.DataLoader(_Niceness(), num_workers=1, worker_init_fn=seed_worker)
+    assert {int(n) for n in loader} == {min(os.nice(0) + WORKER_NICENESS, 19)}

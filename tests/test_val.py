@@ -82,3 +82,21 @@ def test_without_data_the_checkpoints_dataset_is_used(tmp_path, monkeypatch, cap
     assert dataset_for(weights, "other.yaml") == "other.yaml"
     data.unlink()
     assert dataset_for(weights, None) == "coco128.yaml"
+
+
+def test_validation_copy_is_fused_and_leaves_the_training_model_alone():
+    import torch
+
+    from models.yolo import DetectionModel
+    from utils.validation import validation_copy
+
+    model = DetectionModel("yolov5n.yaml").eval()
+    inference, half = validation_copy(model, None)
+    batch_norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert not half and batch_norms and not any(isinstance(m, torch.nn.BatchNorm2d) for m in inference.modules())
+    x = torch.rand(2, 3, 128, 160, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        want, got = model(x), inference(x)
+    assert torch.allclose(got[..., 4:], want[..., 4:], atol=1e-5)
+    assert torch.allclose(got[..., :4], want[..., :4], atol=1e-3)
+    assert validation_copy(model, torch.bfloat16)[1]  # the run's autocast type: validated under it too

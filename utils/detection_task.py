@@ -33,7 +33,7 @@ from utils.metrics import COCO_KEYS, TINY_KEYS, DetectionEvaluator, fitness, for
 from utils.plots import plot_batch, plot_labels, plot_validation, validation_batch_plotter
 from utils.train_config import TrainConfig
 from utils.trainer import Trainer
-from utils.validation import NmsSettings, evaluate, prepare_images
+from utils.validation import NmsSettings, evaluate, prepare_images, validation_copy
 
 # yolov5's columns first (its tools read them), then the COCO figures
 CSV_KEYS = ["train/box_loss", "train/obj_loss", "train/cls_loss", "metrics/precision", "metrics/recall",
@@ -184,8 +184,9 @@ class DetectionTask:
         if self.val_loader is None:
             return {}
         self.evaluator.use_pycocotools = not trainer.config.fast_val
-        return evaluate(model, self.val_loader, self.evaluator, NmsSettings(), progress=False, loss_fn=self.loss_fn,
-                        phases=trainer.phases)
+        inference, half = validation_copy(model, trainer.amp_dtype)
+        return evaluate(inference, self.val_loader, self.evaluator, NmsSettings(), half=half, progress=False,
+                        loss_fn=self.loss_fn, phases=trainer.phases)
 
     def fitness(self, metrics: dict) -> float:
         return fitness(metrics)

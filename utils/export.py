@@ -131,11 +131,15 @@ def _to_fp16(path: Path, head: int) -> None:
     output in FP32 (ONNX Runtime's converter inserts the casts)."""
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.transformers.onnx_model import OnnxModel as OnnxGraph
 
     from utils.quantize import head_nodes
 
     kept = head_nodes(path, head)
     proto = convert_float_to_float16(onnx.load(str(path)), keep_io_types=["output0"], node_block_list=kept)
+    graph = OnnxGraph(proto)
+    graph.topological_sort()  # the converter appends the casts it adds (e.g. around Resize) at the end
+    proto = graph.model
     onnx.checker.check_model(proto)
     onnx.save(proto, str(path))
     LOGGER.info(f"ONNX FP16 (input FP16; {len(kept)} detection-head nodes and the output in FP32): {path}")

@@ -6,14 +6,21 @@ import csv
 from pathlib import Path
 
 import cv2
-import matplotlib
 import numpy as np
 import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from utils.boxes import xywh_to_xyxy
 
-from utils.boxes import xywh_to_xyxy  # noqa: E402
+
+def _pyplot():
+    """matplotlib.pyplot on the file-only Agg backend, imported on first use (a run with --noplots, and
+    every import of this module, skips its ~0.7 s import)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def color(index: int) -> tuple[int, int, int]:
@@ -74,6 +81,7 @@ def plot_batch(images: torch.Tensor, targets: torch.Tensor, path: Path, names: l
 
 def plot_labels(labels: list[np.ndarray], names: list[str], path: Path) -> None:
     """Instances per class and the distributions of box centres and sizes."""
+    plt = _pyplot()
     all_labels = np.concatenate([x for x in labels if len(x)] or [np.zeros((0, 5))], 0)
     fig, ax = plt.subplots(1, 3, figsize=(15, 4.5))
     counts = np.bincount(all_labels[:, 0].astype(int), minlength=len(names))
@@ -95,6 +103,7 @@ def plot_labels(labels: list[np.ndarray], names: list[str], path: Path) -> None:
 
 def plot_pr_curves(curves: dict, names: list[str], save_dir: Path) -> None:
     """Mean precision-recall and F1-confidence curves."""
+    plt = _pyplot()
     grid = curves["grid"]
     fig, ax = plt.subplots(1, 2, figsize=(12, 5))
     ax[0].plot(curves["recall"].mean(0), curves["precision"].mean(0), lw=2)
@@ -116,6 +125,7 @@ def plot_pr_curves(curves: dict, names: list[str], save_dir: Path) -> None:
 
 def plot_confusion_matrix(matrix: np.ndarray, names: list[str], path: Path, background: bool = True) -> None:
     """Columns are true classes, rows predictions, each column normalised; detection adds a background class."""
+    plt = _pyplot()
     normalised = matrix / (matrix.sum(0, keepdims=True) + 1e-9)
     fig, ax = plt.subplots(figsize=(10, 8))
     im = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
@@ -133,6 +143,7 @@ def plot_confusion_matrix(matrix: np.ndarray, names: list[str], path: Path, back
 
 def plot_results(csv_path: Path) -> None:
     """One small plot per column of results.csv against the epoch."""
+    plt = _pyplot()
     with open(csv_path, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 
@@ -27,6 +28,17 @@ def prepare_images(images: torch.Tensor, device: torch.device, half: bool = Fals
     """uint8 (B, 3, H, W) -> float in [0, 1] on ``device``, channels-last like the models that read it."""
     images = images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
     return images.half().div_(255) if half else images.float().div_(255)
+
+
+def validation_copy(model: torch.nn.Module, amp_dtype: torch.dtype | None) -> tuple[torch.nn.Module, bool]:
+    """What a training run validates each epoch: a fused, channels-last copy of ``model`` (the EMA; it is not
+    changed) and whether to run it in the run's reduced precision (``amp_dtype``: fp16 weights on CUDA, bf16
+    autocast on the CPU), as the reference validates with half=amp. The final evaluation stays full precision."""
+    inference = copy.deepcopy(model).for_inference()
+    half = amp_dtype is not None
+    if half and next(inference.parameters()).device.type == "cuda":
+        inference.half()
+    return inference, half
 
 
 @torch.inference_mode()

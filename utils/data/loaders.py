@@ -14,12 +14,24 @@ import torch
 from utils.data.dataset import YoloDataset
 
 
+WORKER_NICENESS = 10  # loader workers yield the cores to the training process's threads when both want them
+
+
 def seed_worker(worker_id: int) -> None:
     """Distinct, reproducible NumPy seeds in each loader worker; OpenCV single-threaded there (the workers
-    already fill the cores, and PyTorch does the same for its own threads in workers)."""
+    already fill the cores, and PyTorch does the same for its own threads in workers); a lower CPU priority.
+
+    The priority matters where workers and compute threads share cores (a CPU run: 2 workers beside 2 PyTorch
+    threads on 2 cores). A worker that preempts one thread of a parallel convolution stalls every other thread
+    at its barrier; at niceness 10 the workers run in the gaps instead, and still get the cores whenever the
+    training process waits for data. Measured: one coco128 epoch at 640 on 2 cores, forward + backward 25.7 s
+    -> 17.9 s, waiting for data 0.6 -> 0.5 s.
+    """
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     cv2.setNumThreads(0)
+    if hasattr(os, "nice"):  # POSIX only
+        os.nice(WORKER_NICENESS)
 
 
 def _loader_options(workers: int, generator: torch.Generator) -> dict:
