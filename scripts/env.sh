@@ -3,8 +3,8 @@
 #
 # The environment is cached outside the checkout, keyed by the dependency list (the dependency tables of
 # pyproject.toml, the PyTorch pins below and the Python version), so every clone on the machine shares it
-# and it is rebuilt only when dependencies change. The project itself is not installed into it: commands
-# run from the checkout root, which is put on the path.
+# and it is rebuilt only when dependencies change. The project itself is not installed into it: the checkout
+# root is put on the path, and commands run in the caller's folder (README commands: from the root).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="${PYTHON:-python3}"
@@ -43,6 +43,6 @@ if [ ! -f "$venv/.complete" ]; then
     echo "[env] ready" >&2
 fi
 
-cd "$root"
+# No cd: relative paths in the command (--weights best.pt, --source images/) mean the caller's folder
 export PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv" PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
 exec "$@"
