@@ -4,8 +4,10 @@ large val set. Same process, 2 threads.
     scripts/env.sh python benchmarks/validation_cost.py          # about 2 minutes
 
 1. NMS (validation settings: conf 0.001, IoU 0.6, multi-label, 300 kept) per image on the raw predictions of
-   16 coco128 val2017 images at 640: a freshly initialised space_depth_n (every box scores about 0.5 x 1/nc,
-   so nearly all 25,200 x 80 candidates pass conf 0.001 — an early epoch's worst case) and the trained yolov5n.
+   16 coco128 val2017 images at 640: a freshly initialised space_depth_n and the trained yolov5n. (The fresh
+   model's head biases start at YOLOv5's priors, objectness ~0.01 and class ~0.6/nc, so its scores sit
+   below conf 0.001 and NMS has nearly nothing to keep: the first epochs are not NMS's worst case; a partly
+   trained model with many boxes just above the threshold is, which the trained row approaches.)
 2. pycocotools (with the three tiny-object bins this project adds) on a synthetic COCO-sized set: 5000 images,
    7 objects and 100 detections each, 80 classes — what one full evaluation of COCO val2017 costs per epoch,
    which --fast-val skips until the final evaluation.

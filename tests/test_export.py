@@ -187,3 +187,21 @@ def test_engine_export_runs_in_val_within_fp16_noise(yolov5n_weights, shared, tm
     on_torch = val.run(data=data, weights=str(weights), batch_size=8, project=str(tmp_path), plots=False,
                        device="0", half=True)
     assert on_engine["coco"]["AP"] == pytest.approx(on_torch["coco"]["AP"], abs=0.002)
+
+
+def test_spd_model_exports_native_space_to_depth_with_the_same_outputs(tmp_path):
+    import onnx
+
+    from models.yolo import DetectionModel
+    from utils.checkpoints import FORMAT, model_payload, save_checkpoint
+
+    model = DetectionModel("space_depth_n.yaml").eval()
+    weights = save_checkpoint({"format": FORMAT, "model": model_payload(model)}, tmp_path / "spd.pt")
+    (path,) = export.export(str(weights), ["onnx"], imgsz=128, dynamic=True)
+    ops = [node.op_type for node in onnx.load(str(path)).graph.node]
+    assert ops.count("SpaceToDepth") >= 6  # each SPD layer one native node, no 6-D transposes
+    x = torch.rand(2, 3, 128, 192, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = model(x)
+    got = load_any(path, torch.device("cpu"))(x)
+    assert (got[..., 4:] - want[..., 4:]).abs().max() < 1e-5 and (got[..., :4] - want[..., :4]).abs().max() < 1e-3

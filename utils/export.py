@@ -39,7 +39,8 @@ def export(weights: str, include: list[str], imgsz: int = 640, batch_size: int =
         raise ValueError(f"--include engine builds a TensorRT engine, which needs a CUDA GPU: --device "
                          f"{device or 'cpu'} is not one (pass --device 0 on a machine with an NVIDIA GPU)")
     path = resolve_weights(weights)
-    model = load_model(path, torch_device).fuse().eval()
+    # The inference form (BatchNorm folded, a Focus stem as its one conv) in the default memory format
+    model = load_model(path, torch_device).for_inference().to(memory_format=torch.contiguous_format)
     for p in model.parameters():
         p.requires_grad_(False)
     x = torch.zeros(batch_size, 3, imgsz, imgsz, device=torch_device)
