@@ -13,7 +13,6 @@ import torch
 
 from utils.data.dataset import YoloDataset
 
-
 WORKER_NICENESS = 10  # loader workers yield the cores to the training process's threads when both want them
 
 
