@@ -6,13 +6,18 @@ Models: the official yolov5n, and space_depth_n made from it by the exact transf
 utils.checkpoints yolov5n.pt out.pt --spd: the same function, twice the FLOPs). For each and each input size:
 COCO AP / AP50 / AP_S on coco128 val2017 (square letterbox at the export size, batch 1) of the FP32 ONNX
 export and the INT8 one (static QDQ, 200 calibration images from coco128 train2017), and batch-1 latency of
-our PyTorch FP32 inference form, the FP32 ONNX and the INT8 ONNX under ONNX Runtime, 2 threads. Prints the
+our PyTorch FP32 inference form, the FP32 ONNX and the INT8 ONNX under ONNX Runtime, 2 threads, each in its
+own process, timed in turns so that the machine's drift moves all three alike. Prints the
 CPU's INT8 units (VNNI / AMX-INT8): ONNX Runtime picks its kernels from them at run time.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -21,13 +26,10 @@ import torch
 
 import export
 import val
-from benchmarks.timing import median_ms
-from utils.backends import load_any
 from utils.checkpoints import (
     FORMAT,
     convert_checkpoint,
     load_checkpoint,
-    load_model,
     model_from_weights,
     model_payload,
     save_checkpoint,
@@ -53,19 +55,45 @@ def _coco(weights: Path, imgsz: int, folder: Path) -> dict:
     return result["coco"]
 
 
-def _latency_ms(model, imgsz: int, repeats: int) -> float:
-    x = torch.rand(1, 3, imgsz, imgsz)
-    if isinstance(model, torch.nn.Module):
-        x = x.contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode():
-        return median_ms(lambda: model(x), repeats, warmup=2)
+_LATENCY_SCRIPT = """
+import json, sys, time
+import torch
+sys.path.insert(0, {root!r})
+from utils.backends import load_any
+torch.set_num_threads(2)
+model = load_any({path!r}, torch.device("cpu"))
+x = torch.rand(1, 3, {imgsz}, {imgsz})
+if isinstance(model, torch.nn.Module):
+    model, x = model.for_inference(), x.contiguous(memory_format=torch.channels_last)
+times = []
+with torch.inference_mode():
+    for i in range({settle} + {block}):
+        t0 = time.perf_counter()
+        model(x)
+        times.append(time.perf_counter() - t0)
+print(json.dumps(times[{settle}:]))
+"""
+
+
+def _latencies_ms(paths: list[Path], imgsz: int, repeats: int, block: int = 10) -> list[float]:
+    """Batch-1 latency of each model file, each in its own fresh process (PyTorch's and ONNX Runtime's idle
+    threads spin and slow the other runtime by 1.4-6× when they share a process), in turns of ``block`` timed
+    calls after 3 untimed ones, so the machine's drift moves every model alike. Median over ``repeats``."""
+    times: list[list[float]] = [[] for _ in paths]
+    for _ in range(max(1, repeats // block)):
+        for path, record in zip(paths, times):
+            script = _LATENCY_SCRIPT.format(root=str(ROOT), path=str(path), imgsz=imgsz, settle=3, block=block)
+            out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+            record.extend(json.loads(out.stdout.strip().splitlines()[-1]))
+    return [statistics.median(record) * 1000 for record in times]
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--sizes", type=int, nargs="+", default=[320, 640])
     p.add_argument("--calib-images", type=int, default=200)
-    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--skip-accuracy", action="store_true", help="latency only (no COCO evaluation)")
     args = p.parse_args()
     torch.set_num_threads(2)
     import onnxruntime as ort
@@ -76,16 +104,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for name, weights in _models(folder).items():
-            torch_model = load_model(weights).for_inference()
             for imgsz in args.sizes:
                 stem = folder / f"{name}_{imgsz}.pt"
                 stem.write_bytes(weights.read_bytes())
                 fp32, int8 = export.export(str(stem), ["onnx"], imgsz=imgsz, int8=True, data=DATA,
                                            calib_images=args.calib_images)
-                a, b = _coco(fp32, imgsz, folder), _coco(int8, imgsz, folder)
-                cpu = torch.device("cpu")
-                ms = [_latency_ms(m, imgsz, args.repeats)
-                      for m in (torch_model, load_any(fp32, cpu), load_any(int8, cpu))]
+                nan = {k: float("nan") for k in ("AP", "AP50", "AP_S")}
+                a, b = (nan, nan) if args.skip_accuracy else (_coco(fp32, imgsz, folder), _coco(int8, imgsz, folder))
+                ms = _latencies_ms([stem, fp32, int8], imgsz, args.repeats)
                 rows.append((name, imgsz, a, b, ms))
                 print(rows[-1][:2], "done", flush=True)
     print("\n| model | input | FP32 AP / AP50 / AP_S | INT8 AP / AP50 / AP_S | ΔAP | PyTorch FP32 (ms) "
@@ -96,7 +122,8 @@ def main() -> None:
               f"{b['AP50']:.4f} / {b['AP_S']:.4f} | {b['AP'] - a['AP']:+.4f} | {ms[0]:.1f} | {ms[1]:.1f} | "
               f"{ms[2]:.1f} | {ms[2] / ms[0]:.2f} |")
     if rows:
-        print(f"(median of {args.repeats} batch-1 runs, 2 threads; mean over sizes INT8/PyTorch "
+        print(f"(median of {args.repeats} batch-1 runs per model, each in its own process, in turns of 10, 2 threads; "
+              f"mean INT8/PyTorch "
               f"{np.mean([r[4][2] / r[4][0] for r in rows]):.2f})")
 
 
