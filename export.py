@@ -3,6 +3,7 @@
     python export.py --weights runs/train/exp/weights/best.pt --include onnx torchscript --dynamic
     python export.py --weights best.pt --include onnx --int8 --data coco128.yaml --imgsz 320   # + best_int8.onnx
     python export.py --weights best.pt --include openvino --half                  # best_openvino_model/ (FP16)
+    python export.py --weights best.pt --include openvino --int8 --data coco128.yaml   # + best_int8_openvino_model/
     python export.py --weights best.pt --include engine --half --device 0         # best.engine (TensorRT, CUDA)
 """
 
@@ -29,8 +30,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "installed)")
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--int8", action="store_true", help="also write <weights>_int8.onnx: static INT8 post-training "
-                   "quantisation (ONNX Runtime QDQ) calibrated on --data's training images")
+    p.add_argument("--int8", action="store_true", help="also write INT8 forms, calibrated on --data's training "
+                   "images: <weights>_int8.onnx (ONNX Runtime static QDQ) with onnx, "
+                   "<weights>_int8_openvino_model/ (NNCF) with openvino")
     p.add_argument("--data", default=None, help="dataset YAML for INT8 calibration (default: the checkpoint's)")
     p.add_argument("--calib-images", type=int, default=200, help="calibration images for --int8")
     return p.parse_args(argv)

@@ -1,14 +1,16 @@
 """INT8 deployment on the CPU: accuracy and latency of export.py --int8 against FP32, same run.
 
-    scripts/env.sh python benchmarks/int8.py          # needs ../shared (coco128, yolov5n.pt); ~10 minutes
+    scripts/env.sh python benchmarks/int8.py                       # needs ../shared (coco128, yolov5n.pt); ~10 min
+    scripts/env.sh python benchmarks/int8.py --runtime openvino    # the same with OpenVINO + NNCF
 
 Models: the official yolov5n, and space_depth_n made from it by the exact transfer (python -m
 utils.checkpoints yolov5n.pt out.pt --spd: the same function, twice the FLOPs). For each and each input size:
 COCO AP / AP50 / AP_S on coco128 val2017 (square letterbox at the export size, batch 1) of the FP32 ONNX
 export and the INT8 one (static QDQ, 200 calibration images from coco128 train2017), and batch-1 latency of
 our PyTorch FP32 inference form, the FP32 ONNX and the INT8 ONNX under ONNX Runtime, 2 threads, each in its
-own process, timed in turns so that the machine's drift moves all three alike. Prints the
-CPU's INT8 units (VNNI / AMX-INT8): ONNX Runtime picks its kernels from them at run time.
+own process, timed in turns so that the machine's drift moves all three alike (``--runtime openvino``: the
+FP32 IR and its NNCF INT8 form instead). Prints the CPU's INT8 units (VNNI / AMX-INT8): both runtimes pick
+their kernels from them at run time.
 """
 
 from __future__ import annotations
@@ -94,6 +96,8 @@ def main() -> None:
     p.add_argument("--calib-images", type=int, default=200)
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--skip-accuracy", action="store_true", help="latency only (no COCO evaluation)")
+    p.add_argument("--runtime", choices=["onnx", "openvino"], default="onnx",
+                   help="ONNX Runtime static QDQ, or OpenVINO IR quantised by NNCF (the [openvino] extra)")
     args = p.parse_args()
     torch.set_num_threads(2)
     import onnxruntime as ort
@@ -107,15 +111,16 @@ def main() -> None:
             for imgsz in args.sizes:
                 stem = folder / f"{name}_{imgsz}.pt"
                 stem.write_bytes(weights.read_bytes())
-                fp32, int8 = export.export(str(stem), ["onnx"], imgsz=imgsz, int8=True, data=DATA,
+                fp32, int8 = export.export(str(stem), [args.runtime], imgsz=imgsz, int8=True, data=DATA,
                                            calib_images=args.calib_images)
                 nan = {k: float("nan") for k in ("AP", "AP50", "AP_S")}
                 a, b = (nan, nan) if args.skip_accuracy else (_coco(fp32, imgsz, folder), _coco(int8, imgsz, folder))
                 ms = _latencies_ms([stem, fp32, int8], imgsz, args.repeats)
                 rows.append((name, imgsz, a, b, ms))
                 print(rows[-1][:2], "done", flush=True)
-    print("\n| model | input | FP32 AP / AP50 / AP_S | INT8 AP / AP50 / AP_S | ΔAP | PyTorch FP32 (ms) "
-          "| ONNX FP32 (ms) | ONNX INT8 (ms) | INT8 / PyTorch |")
+    label = {"onnx": "ONNX", "openvino": "OpenVINO"}[args.runtime]
+    print(f"\n| model | input | FP32 AP / AP50 / AP_S | INT8 AP / AP50 / AP_S | ΔAP | PyTorch FP32 (ms) "
+          f"| {label} FP32 (ms) | {label} INT8 (ms) | INT8 / PyTorch |")
     print("|---|---:|---|---|---:|---:|---:|---:|---:|")
     for name, imgsz, a, b, ms in rows:
         print(f"| {name} | {imgsz} | {a['AP']:.4f} / {a['AP50']:.4f} / {a['AP_S']:.4f} | {b['AP']:.4f} / "

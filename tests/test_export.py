@@ -117,8 +117,8 @@ def test_int8_export_keeps_the_detections(yolov5n_weights, shared, tmp_path):
     assert (iou * same_class).max(1).values.min() > 0.85  # every FP32 detection has an INT8 twin
 
 
-def test_int8_needs_the_onnx_export():
-    with pytest.raises(ValueError, match="add onnx to --include"):
+def test_int8_needs_the_onnx_or_openvino_export():
+    with pytest.raises(ValueError, match="add onnx or openvino to --include"):
         export.export("any.pt", ["torchscript"], int8=True)
 
 
@@ -205,3 +205,20 @@ def test_spd_model_exports_native_space_to_depth_with_the_same_outputs(tmp_path)
         want = model(x)
     got = load_any(path, torch.device("cpu"))(x)
     assert (got[..., 4:] - want[..., 4:]).abs().max() < 1e-5 and (got[..., :4] - want[..., :4]).abs().max() < 1e-3
+
+
+def test_openvino_int8_export_keeps_the_detections(yolov5n_weights, shared, tmp_path):
+    pytest.importorskip("openvino", reason="the optional [openvino] extra is not installed")
+    pytest.importorskip("nncf", reason="the optional [openvino] extra is not installed")
+    weights = convert_checkpoint(yolov5n_weights, tmp_path / "yolov5n.pt")
+    data = str(shared / "data" / "coco128" / "coco128.yaml")
+    fp32, int8 = export.export(str(weights), ["openvino"], imgsz=320, int8=True, data=data, calib_images=16)
+    assert int8.name == "yolov5n_int8_openvino_model"
+    assert json.loads((int8 / "yolov5_spd.json").read_text())["precision"] == "INT8"
+    found = [Detector(p, device="cpu").predict(shared / "images" / "bus.jpg")[0] for p in (fp32, int8)]
+    assert {"person", "bus"} <= set(found[1].names_of())
+    from torchvision.ops import box_iou
+
+    iou = box_iou(torch.as_tensor(found[0].boxes), torch.as_tensor(found[1].boxes))
+    same_class = torch.as_tensor(found[0].classes)[:, None] == torch.as_tensor(found[1].classes)[None]
+    assert (iou * same_class).max(1).values.min() > 0.85  # every FP32 detection has an INT8 twin

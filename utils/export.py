@@ -27,8 +27,9 @@ def export(weights: str, include: list[str], imgsz: int = 640, batch_size: int =
            half: bool = False, simplify: bool = False, opset: int = 17, device: str = "cpu", int8: bool = False,
            data: str | None = None, calib_images: int = 200) -> list[Path]:
     """Write the ``include`` formats beside the checkpoint (``<weights>.onnx``, ``.torchscript``,
-    ``<weights>_openvino_model/``, ``.engine``; ``<weights>_int8.onnx`` with ``int8``: static INT8 calibrated
-    on ``calib_images`` training images of ``data``); returns the paths.
+    ``<weights>_openvino_model/``, ``.engine``; with ``int8`` also ``<weights>_int8.onnx`` (ONNX Runtime) and
+    ``<weights>_int8_openvino_model/`` (NNCF), static INT8 calibrated on ``calib_images`` training images of
+    ``data``); returns the paths.
 
     ``half``: FP16 ONNX (converted from the FP32 graph, the detection head kept in FP32 so boxes are not
     rounded to FP16's half-pixel grid at 640), FP16 OpenVINO weights, an FP16 TensorRT engine, and an FP16
@@ -53,6 +54,9 @@ def export(weights: str, include: list[str], imgsz: int = 640, batch_size: int =
         onnx_path = _onnx(model, x, path.with_suffix(".onnx"), meta, opset, dynamic, simplify)
     if "openvino" in include:
         outputs.append(_openvino(onnx_path, path, meta, half))
+        if int8:
+            outputs.append(_openvino_int8(outputs[-1], path, data, imgsz, calib_images, 1 if dynamic else batch_size,
+                                          head, meta))
     if "engine" in include:
         outputs.append(_engine(onnx_path, path.with_suffix(".engine"), meta, half, imgsz, batch_size, dynamic))
     if "onnx" in include:
@@ -85,7 +89,8 @@ def _check_options(include: list[str], imgsz: int, batch_size: int, opset: int, 
                 (imgsz < 32, f"--imgsz must be >= 32, got {imgsz}"),
                 (batch_size < 1, f"--batch-size must be >= 1, got {batch_size}"),
                 (not 11 <= opset <= 21, f"--opset {opset}: supported opsets are 11 to 21 (default 17)"),
-                (int8 and "onnx" not in include, "--int8 quantises the ONNX export: add onnx to --include"),
+                (int8 and not {"onnx", "openvino"} & set(include),
+                 "--int8 quantises the ONNX or OpenVINO export: add onnx or openvino to --include"),
                 (int8 and half, "--int8 and --half: choose one"),
                 (int8 and calib_images < 1, f"--calib-images must be >= 1, got {calib_images}")]
     for bad, message in problems:
@@ -236,3 +241,29 @@ def _engine(onnx_path: Path, out: Path, meta: dict, half: bool, imgsz: int, batc
     partial.replace(out)
     LOGGER.info(f"TensorRT engine ({'FP16' if half else 'FP32'}{', dynamic' if dynamic else ''}): {out}")
     return out
+
+
+def _openvino_int8(fp32_folder: Path, weights: Path, data: str | None, imgsz: int, count: int, batch: int,
+                   head: int, meta: dict) -> Path:
+    """The OpenVINO IR quantised to INT8 by NNCF (``<weights>_int8_openvino_model/``): calibrated on the same
+    training images as the ONNX form, the detection head (``model.<head>``) left in float."""
+    try:
+        import nncf
+        import openvino as ov
+    except ImportError:
+        raise ValueError("--int8 with --include openvino needs NNCF: pip install '.[openvino]'") from None
+    from utils.quantize import calibration_batches
+
+    data = dataset_for(weights, data, purpose="calibrating INT8 on the training images of")
+    batches = calibration_batches(data, imgsz, count, batch)
+    fp32_xml = next(fp32_folder.glob("*.xml"))
+    quantized = nncf.quantize(ov.Core().read_model(str(fp32_xml)), nncf.Dataset(batches),
+                              preset=nncf.QuantizationPreset.MIXED, subset_size=sum(len(b) for b in batches),
+                              ignored_scope=nncf.IgnoredScope(patterns=[rf"/model\.{head}/.*"], validate=False))
+    folder = weights.with_name(f"{weights.stem}_int8_openvino_model")
+    folder.mkdir(exist_ok=True)
+    ov.save_model(quantized, str(folder / fp32_xml.name))
+    (folder / OPENVINO_METADATA).write_text(json.dumps({**meta, "precision": "INT8", "int8": True}))
+    LOGGER.info(f"OpenVINO INT8 (NNCF, {sum(len(b) for b in batches)} calibration images, model.{head} in float): "
+                f"{folder}")
+    return folder
