@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -77,7 +78,8 @@ print(json.dumps(times[{settle}:]))
 """
 
 
-def _latencies_ms(paths: list[Path], imgsz: int, repeats: int, block: int = 10) -> list[float]:
+def _latencies_ms(paths: list[Path], imgsz: int, repeats: int, block: int = 10,
+                  env: dict[str, str] | None = None) -> list[float]:
     """Batch-1 latency of each model file, each in its own fresh process (PyTorch's and ONNX Runtime's idle
     threads spin and slow the other runtime by 1.4-6× when they share a process), in turns of ``block`` timed
     calls after 3 untimed ones, so the machine's drift moves every model alike. Median over ``repeats``."""
@@ -85,7 +87,8 @@ def _latencies_ms(paths: list[Path], imgsz: int, repeats: int, block: int = 10) 
     for _ in range(max(1, repeats // block)):
         for path, record in zip(paths, times):
             script = _LATENCY_SCRIPT.format(root=str(ROOT), path=str(path), imgsz=imgsz, settle=3, block=block)
-            out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+            out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                                 env={**os.environ, **(env or {})})
             record.extend(json.loads(out.stdout.strip().splitlines()[-1]))
     return [statistics.median(record) * 1000 for record in times]
 
@@ -96,9 +99,14 @@ def main() -> None:
     p.add_argument("--calib-images", type=int, default=200)
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--skip-accuracy", action="store_true", help="latency only (no COCO evaluation)")
+    p.add_argument("--max-isa", choices=["AVX2"], default=None, help="time on the CPU's AVX2 path: oneDNN (PyTorch's "
+                   "and OpenVINO's) capped there, PyTorch's own kernels too; ONNX Runtime has no such switch")
     p.add_argument("--runtime", choices=["onnx", "openvino"], default="onnx",
                    help="ONNX Runtime static QDQ, or OpenVINO IR quantised by NNCF (the [openvino] extra)")
     args = p.parse_args()
+    if args.max_isa and args.runtime == "onnx":
+        p.error("--max-isa caps oneDNN, which ONNX Runtime does not use: add --runtime openvino")
+    isa_env = {"ONEDNN_MAX_CPU_ISA": args.max_isa, "ATEN_CPU_CAPABILITY": args.max_isa.lower()} if args.max_isa else {}
     torch.set_num_threads(2)
     import onnxruntime as ort
 
@@ -115,7 +123,7 @@ def main() -> None:
                                            calib_images=args.calib_images)
                 nan = {k: float("nan") for k in ("AP", "AP50", "AP_S")}
                 a, b = (nan, nan) if args.skip_accuracy else (_coco(fp32, imgsz, folder), _coco(int8, imgsz, folder))
-                ms = _latencies_ms([stem, fp32, int8], imgsz, args.repeats)
+                ms = _latencies_ms([stem, fp32, int8], imgsz, args.repeats, env=isa_env)
                 rows.append((name, imgsz, a, b, ms))
                 print(rows[-1][:2], "done", flush=True)
     label = {"onnx": "ONNX", "openvino": "OpenVINO"}[args.runtime]

@@ -10,6 +10,7 @@ naming the package.
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from pathlib import Path
 
@@ -257,6 +258,7 @@ def _openvino_int8(fp32_folder: Path, weights: Path, data: str | None, imgsz: in
     data = dataset_for(weights, data, purpose="calibrating INT8 on the training images of")
     batches = calibration_batches(data, imgsz, count, batch)
     fp32_xml = next(fp32_folder.glob("*.xml"))
+    nncf.set_log_level(logging.WARNING)  # not one INFO line per operation of the ignored head
     quantized = nncf.quantize(ov.Core().read_model(str(fp32_xml)), nncf.Dataset(batches),
                               preset=nncf.QuantizationPreset.MIXED, subset_size=sum(len(b) for b in batches),
                               ignored_scope=nncf.IgnoredScope(patterns=[rf"/model\.{head}/.*"], validate=False))
