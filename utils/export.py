@@ -248,6 +248,8 @@ def _openvino_int8(fp32_folder: Path, weights: Path, data: str | None, imgsz: in
                    head: int, meta: dict) -> Path:
     """The OpenVINO IR quantised to INT8 by NNCF (``<weights>_int8_openvino_model/``): calibrated on the same
     training images as the ONNX form, the detection head (``model.<head>``) left in float."""
+    # NNCF imports torch.utils.cpp_extension, which warns on every CUDA-less machine that it found no CUDA
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     try:
         import nncf
         import openvino as ov
