@@ -50,14 +50,14 @@ def export(weights: str, include: list[str], imgsz: int = 640, batch_size: int =
     meta = {"names": model.names, "stride": model.stride.tolist(), "imgsz": imgsz, "batch": batch_size,
             "dynamic": dynamic, "source": str(path)}
     outputs = []
+    calibration = _calibration(path, data, imgsz, calib_images, 1 if dynamic else batch_size) if int8 else []
     onnx_path = None
     if {"onnx", "openvino", "engine"} & set(include):  # the FP32 graph every other form starts from
         onnx_path = _onnx(model, x, path.with_suffix(".onnx"), meta, opset, dynamic, simplify)
     if "openvino" in include:
         outputs.append(_openvino(onnx_path, path, meta, half))
         if int8:
-            outputs.append(_openvino_int8(outputs[-1], path, data, imgsz, calib_images, 1 if dynamic else batch_size,
-                                          head, meta))
+            outputs.append(_openvino_int8(outputs[-1], path, calibration, head, meta))
     if "engine" in include:
         outputs.append(_engine(onnx_path, path.with_suffix(".engine"), meta, half, imgsz, batch_size, dynamic))
     if "onnx" in include:
@@ -65,8 +65,7 @@ def export(weights: str, include: list[str], imgsz: int = 640, batch_size: int =
             _to_fp16(onnx_path, head)
         outputs.append(onnx_path)
         if int8:
-            outputs.append(_int8(onnx_path, path, data, imgsz, calib_images, 1 if dynamic else batch_size, head,
-                                 meta))
+            outputs.append(_int8(onnx_path, calibration, head, meta))
     elif onnx_path is not None:
         onnx_path.unlink()
     if "torchscript" in include:
@@ -178,15 +177,20 @@ def _set_metadata(proto, meta: dict) -> None:
     entry.key, entry.value = METADATA_KEY, json.dumps(meta)
 
 
-def _int8(fp32: Path, weights: Path, data: str | None, imgsz: int, count: int, batch: int, head: int,
-          meta: dict) -> Path:
-    import onnx
-
-    from utils.quantize import calibration_batches, quantize_int8
+def _calibration(weights: Path, data: str | None, imgsz: int, count: int, batch: int) -> list:
+    """The INT8 calibration batches (read once for every INT8 form): ``count`` training images of ``data``."""
+    from utils.quantize import calibration_batches
 
     data = dataset_for(weights, data, purpose="calibrating INT8 on the training images of")
-    out = quantize_int8(fp32, fp32.with_name(f"{fp32.stem}_int8.onnx"), calibration_batches(data, imgsz, count, batch),
-                        head)
+    return calibration_batches(data, imgsz, count, batch)
+
+
+def _int8(fp32: Path, calibration: list, head: int, meta: dict) -> Path:
+    import onnx
+
+    from utils.quantize import quantize_int8
+
+    out = quantize_int8(fp32, fp32.with_name(f"{fp32.stem}_int8.onnx"), calibration, head)
     proto = onnx.load(str(out))
     _set_metadata(proto, {**meta, "int8": True})
     onnx.save(proto, str(out))
@@ -244,8 +248,7 @@ def _engine(onnx_path: Path, out: Path, meta: dict, half: bool, imgsz: int, batc
     return out
 
 
-def _openvino_int8(fp32_folder: Path, weights: Path, data: str | None, imgsz: int, count: int, batch: int,
-                   head: int, meta: dict) -> Path:
+def _openvino_int8(fp32_folder: Path, weights: Path, calibration: list, head: int, meta: dict) -> Path:
     """The OpenVINO IR quantised to INT8 by NNCF (``<weights>_int8_openvino_model/``): calibrated on the same
     training images as the ONNX form, the detection head (``model.<head>``) left in float."""
     # NNCF imports torch.utils.cpp_extension, which warns on every CUDA-less machine that it found no CUDA
@@ -255,19 +258,15 @@ def _openvino_int8(fp32_folder: Path, weights: Path, data: str | None, imgsz: in
         import openvino as ov
     except ImportError:
         raise ValueError("--int8 with --include openvino needs NNCF: pip install '.[openvino]'") from None
-    from utils.quantize import calibration_batches
-
-    data = dataset_for(weights, data, purpose="calibrating INT8 on the training images of")
-    batches = calibration_batches(data, imgsz, count, batch)
     fp32_xml = next(fp32_folder.glob("*.xml"))
     nncf.set_log_level(logging.WARNING)  # not one INFO line per operation of the ignored head
-    quantized = nncf.quantize(ov.Core().read_model(str(fp32_xml)), nncf.Dataset(batches),
-                              preset=nncf.QuantizationPreset.MIXED, subset_size=sum(len(b) for b in batches),
+    quantized = nncf.quantize(ov.Core().read_model(str(fp32_xml)), nncf.Dataset(calibration),
+                              preset=nncf.QuantizationPreset.MIXED, subset_size=len(calibration),
                               ignored_scope=nncf.IgnoredScope(patterns=[rf"/model\.{head}/.*"], validate=False))
     folder = weights.with_name(f"{weights.stem}_int8_openvino_model")
     folder.mkdir(exist_ok=True)
     ov.save_model(quantized, str(folder / fp32_xml.name))
     (folder / OPENVINO_METADATA).write_text(json.dumps({**meta, "precision": "INT8", "int8": True}))
-    LOGGER.info(f"OpenVINO INT8 (NNCF, {sum(len(b) for b in batches)} calibration images, model.{head} in float): "
+    LOGGER.info(f"OpenVINO INT8 (NNCF, {sum(len(b) for b in calibration)} calibration images, model.{head} in float): "
                 f"{folder}")
     return folder
