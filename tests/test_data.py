@@ -325,25 +325,99 @@ def test_bare_names_find_the_shipped_dataset_yamls():
     assert resolve_data_path("coco128") == DATA_DIR / "coco128.yaml"
 
 
+class _BlockSource:
+    """Images of different sizes, each with coloured blocks exactly where its label boxes are."""
+
+    def __init__(self, imgsz=64, hyp=None, n=6):
+        from utils.data.dataset import Hyp
+
+        self.imgsz, self.hyp = imgsz, hyp or Hyp.from_dict({"scale": 0.0, "translate": 0.0})
+        rng = np.random.default_rng(7)
+        self.items, self.reads = [], 0
+        for i in range(n):
+            h, w = int(imgsz * rng.uniform(0.6, 1.0)), imgsz
+            image = np.full((h, w, 3), 20, np.uint8)
+            boxes = []
+            for j in range(3):
+                x1, y1 = int(rng.integers(0, w - w // 3)), int(rng.integers(0, h - h // 3))
+                x2, y2 = x1 + w // 4, y1 + h // 4
+                image[y1:y2, x1:x2] = (40 * (i + 1), 60 * j + 60, 200)
+                boxes.append([x1, y1, x2, y2])
+            self.items.append((image, np.array(boxes, np.float64), np.full(3, float(i), np.float32)))
+
+    def __len__(self):
+        return len(self.items)
+
+    def resized_shape(self, i):
+        return self.items[i][0].shape[:2]
+
+    def read_resized(self, i):
+        self.reads += 1
+        image = self.items[i][0]
+        return image, image.shape[:2]
+
+    def pixel_boxes(self, i, w, h, pad_x=0, pad_y=0):
+        _, boxes, classes = self.items[i]
+        return boxes + (pad_x, pad_y, pad_x, pad_y), classes.copy()
+
+
 def test_mosaic_wraps_any_source_of_resized_images_and_boxes():
-    from utils.data.dataset import Hyp
     from utils.data.mosaic import Mosaic
 
-    class Source:
-        imgsz, hyp = 64, Hyp.from_dict({"scale": 0.0, "translate": 0.0})
-
-        def __len__(self):
-            return 4
-
-        def read_resized(self, i):
-            return np.full((64, 64, 3), 50 * i, np.uint8), (64, 64)
-
-        def pixel_boxes(self, i, w, h, pad_x=0, pad_y=0):
-            return np.array([[16 + pad_x, 16 + pad_y, 48 + pad_x, 48 + pad_y]], np.float32), np.array([i], np.float32)
-
-    image, boxes, classes = Mosaic(Source()).load(0, np.random.default_rng(0))
+    image, boxes, classes = Mosaic(_BlockSource()).load(0, np.random.default_rng(0))
     assert image.shape == (64, 64, 3) and len(boxes) == len(classes) >= 1
     assert (boxes >= 0).all() and (boxes <= 64).all()
+
+
+def _scale_hyp(**extra):
+    from utils.data.dataset import Hyp
+
+    return Hyp.from_dict({"scale": 0.5, "translate": 0.1, **extra})
+
+
+def test_mosaic_resized_straight_into_the_output_matches_the_canvas_warp():
+    from utils.data.mosaic import Mosaic
+
+    source = _BlockSource(imgsz=160, hyp=_scale_hyp())
+    differs = 0
+    for seed in range(12):
+        fast = Mosaic(source).load(seed % 6, np.random.default_rng(seed))
+        slow = Mosaic(source, direct=False).load(seed % 6, np.random.default_rng(seed))
+        assert fast[0].shape == slow[0].shape == (160, 160, 3)
+        assert fast[2].tolist() == slow[2].tolist()
+        assert np.abs(fast[1] - slow[1]).max() <= 1.5  # half a pixel of rounding, half of the warp's convention
+        assert np.abs(fast[0].astype(int) - slow[0].astype(int)).mean() < 6
+        differs += not np.array_equal(fast[0], slow[0])
+    assert differs  # the two paths did run
+
+def test_mosaic_boxes_follow_the_resized_pixels():
+    from utils.data.mosaic import Mosaic
+
+    source = _BlockSource(imgsz=160, hyp=_scale_hyp())
+    checked = 0
+    for seed in range(12):
+        image, boxes, classes = Mosaic(source).load(seed % 6, np.random.default_rng(seed))
+        for (x1, y1, x2, y2), c in zip(boxes, classes):
+            inner = image[int(np.ceil(y1)) + 1:int(y2) - 1, int(np.ceil(x1)) + 1:int(x2) - 1]
+            if inner.size == 0:
+                continue
+            assert (inner[..., 2] == 200).all() and (inner[..., 0] == 40 * (c + 1)).any()
+            checked += 1
+    assert checked > 20
+
+
+def test_mosaic_skips_reading_images_outside_the_crop_without_changing_it(monkeypatch):
+    import utils.data.mosaic as mosaic
+
+    for hyp in (_scale_hyp(), _scale_hyp(degrees=10.0)):
+        skipping, reading = _BlockSource(imgsz=160, hyp=hyp), _BlockSource(imgsz=160, hyp=hyp)
+        for seed in range(40):
+            a = mosaic.Mosaic(skipping).load(seed % 6, np.random.default_rng(seed))
+            with monkeypatch.context() as m:
+                m.setattr(mosaic, "_overlaps", lambda box, view: True)
+                b = mosaic.Mosaic(reading).load(seed % 6, np.random.default_rng(seed))
+            assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and np.array_equal(a[2], b[2])
+        assert reading.reads == 160 and skipping.reads < 160
 
 
 def test_jpeg_reduction_keeps_the_longest_side_at_least_the_target():

@@ -68,9 +68,67 @@ def augment_hsv(image: np.ndarray, rng: np.random.Generator, hgain: float = 0.5,
         return
     gains = rng.uniform(-1, 1, 3) * (hgain, sgain, vgain) + 1
     x = np.arange(256, dtype=np.float32)
-    lut = np.stack((((x * gains[0]) % 180), np.clip(x * gains[1], 0, 255), np.clip(x * gains[2], 0, 255)), -1)
-    hsv = cv2.LUT(cv2.cvtColor(image, cv2.COLOR_RGB2HSV), lut.astype(np.uint8)[:, None])  # one table per channel
+    tables = ((x * gains[0]) % 180, np.clip(x * gains[1], 0, 255), np.clip(x * gains[2], 0, 255))
+    # one single-channel table per plane: OpenCV's 3-channel LUT has no vectorised path (1.0 vs 0.35 ms at 640)
+    planes = cv2.split(cv2.cvtColor(image, cv2.COLOR_RGB2HSV))
+    hsv = cv2.merge([cv2.LUT(plane, table.astype(np.uint8)) for plane, table in zip(planes, tables)])
     cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB, dst=image)
+
+
+def random_affine_matrix(rng: np.random.Generator, in_shape: tuple[int, int], out_shape: tuple[int, int],
+                         degrees: float = 0.0, translate: float = 0.1, scale: float = 0.5, shear: float = 0.0,
+                         perspective: float = 0.0) -> tuple[np.ndarray, float]:
+    """A random 3x3 map from an ``in_shape`` (h, w) image to an ``out_shape`` one: perspective, rotation and
+    scale, shear and translation about the input's centre (YOLOv5's draws, in its order). Returns the matrix and
+    the scale factor drawn."""
+    centre = np.eye(3)
+    centre[0, 2], centre[1, 2] = -in_shape[1] / 2, -in_shape[0] / 2
+    persp = np.eye(3)
+    persp[2, 0], persp[2, 1] = rng.uniform(-perspective, perspective, 2)
+    rotate = np.eye(3)
+    angle, factor = rng.uniform(-degrees, degrees), rng.uniform(1 - scale, 1 + scale)
+    rotate[:2] = cv2.getRotationMatrix2D(angle=angle, center=(0, 0), scale=factor)
+    shear_m = np.eye(3)
+    shear_m[0, 1], shear_m[1, 0] = np.tan(np.radians(rng.uniform(-shear, shear, 2)))
+    move = np.eye(3)
+    move[0, 2] = rng.uniform(0.5 - translate, 0.5 + translate) * out_shape[1]
+    move[1, 2] = rng.uniform(0.5 - translate, 0.5 + translate) * out_shape[0]
+    return move @ shear_m @ rotate @ persp @ centre, factor
+
+
+def is_scale_and_shift(matrix: np.ndarray) -> bool:
+    """True when ``matrix`` only scales (the same on both axes) and translates: no rotation, shear or
+    perspective, so that an image goes through it by a plain resize."""
+    return (matrix[0, 1] == 0 and matrix[1, 0] == 0 and matrix[2, 0] == 0 and matrix[2, 1] == 0
+            and matrix[0, 0] == matrix[1, 1] > 0)
+
+
+def warp_with_boxes(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, matrix: np.ndarray, factor: float,
+                    out_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Warp an image to ``out_shape`` (h, w) by ``matrix`` and its boxes with it: each box becomes its
+    transformed corners' envelope, clipped; boxes that become degenerate are dropped with their classes."""
+    out_h, out_w = out_shape
+    projective = bool(matrix[2, 0] or matrix[2, 1])
+    if image.shape[:2] != out_shape or (matrix != np.eye(3)).any():
+        fill = (PAD_VALUE, PAD_VALUE, PAD_VALUE)
+        if projective:
+            image = cv2.warpPerspective(image, matrix, dsize=(out_w, out_h), borderValue=fill)
+        else:
+            image = cv2.warpAffine(image, matrix[:2], dsize=(out_w, out_h), borderValue=fill)
+
+    if len(boxes):
+        corners = np.ones((len(boxes) * 4, 3))
+        corners[:, :2] = boxes[:, [0, 1, 2, 3, 0, 3, 2, 1]].reshape(-1, 2)
+        corners = corners @ matrix.T
+        corners = corners[:, :2] / (corners[:, 2:3] if projective else 1)
+        corners = corners.reshape(-1, 8)
+        xs, ys = corners[:, [0, 2, 4, 6]], corners[:, [1, 3, 5, 7]]
+        new = np.stack((xs.min(1), ys.min(1), xs.max(1), ys.max(1)), 1)
+        new[:, [0, 2]] = new[:, [0, 2]].clip(0, out_w)
+        new[:, [1, 3]] = new[:, [1, 3]].clip(0, out_h)
+        keep = box_survives(boxes.T * factor, new.T)
+        boxes, classes = new[keep], classes[keep]
+    return image, boxes, classes
 
 
 def random_perspective(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, rng: np.random.Generator,
@@ -82,43 +140,10 @@ def random_perspective(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray
     ``border`` (negative) crops a mosaic canvas back to the output size. Boxes are the transformed
     corners' envelope, clipped; boxes that become degenerate are dropped with their classes.
     """
-    out_h = image.shape[0] + border[0] * 2
-    out_w = image.shape[1] + border[1] * 2
-
-    centre = np.eye(3)
-    centre[0, 2], centre[1, 2] = -image.shape[1] / 2, -image.shape[0] / 2
-    persp = np.eye(3)
-    persp[2, 0], persp[2, 1] = rng.uniform(-perspective, perspective, 2)
-    rotate = np.eye(3)
-    angle, factor = rng.uniform(-degrees, degrees), rng.uniform(1 - scale, 1 + scale)
-    rotate[:2] = cv2.getRotationMatrix2D(angle=angle, center=(0, 0), scale=factor)
-    shear_m = np.eye(3)
-    shear_m[0, 1], shear_m[1, 0] = np.tan(np.radians(rng.uniform(-shear, shear, 2)))
-    move = np.eye(3)
-    move[0, 2] = rng.uniform(0.5 - translate, 0.5 + translate) * out_w
-    move[1, 2] = rng.uniform(0.5 - translate, 0.5 + translate) * out_h
-    matrix = move @ shear_m @ rotate @ persp @ centre
-
-    if border[0] or border[1] or (matrix != np.eye(3)).any():
-        fill = (PAD_VALUE, PAD_VALUE, PAD_VALUE)
-        if perspective:
-            image = cv2.warpPerspective(image, matrix, dsize=(out_w, out_h), borderValue=fill)
-        else:
-            image = cv2.warpAffine(image, matrix[:2], dsize=(out_w, out_h), borderValue=fill)
-
-    if len(boxes):
-        corners = np.ones((len(boxes) * 4, 3))
-        corners[:, :2] = boxes[:, [0, 1, 2, 3, 0, 3, 2, 1]].reshape(-1, 2)
-        corners = corners @ matrix.T
-        corners = corners[:, :2] / (corners[:, 2:3] if perspective else 1)
-        corners = corners.reshape(-1, 8)
-        xs, ys = corners[:, [0, 2, 4, 6]], corners[:, [1, 3, 5, 7]]
-        new = np.stack((xs.min(1), ys.min(1), xs.max(1), ys.max(1)), 1)
-        new[:, [0, 2]] = new[:, [0, 2]].clip(0, out_w)
-        new[:, [1, 3]] = new[:, [1, 3]].clip(0, out_h)
-        keep = box_survives(boxes.T * factor, new.T)
-        boxes, classes = new[keep], classes[keep]
-    return image, boxes, classes
+    out_shape = (image.shape[0] + border[0] * 2, image.shape[1] + border[1] * 2)
+    matrix, factor = random_affine_matrix(rng, image.shape[:2], out_shape, degrees, translate, scale, shear,
+                                          perspective)
+    return warp_with_boxes(image, boxes, classes, matrix, factor, out_shape)
 
 
 def box_survives(before: np.ndarray, after: np.ndarray, min_side: float = 2, min_area_ratio: float = 0.1,
