@@ -65,7 +65,8 @@ class _Piece:
 class Mosaic:
     """``Mosaic(dataset).load(index, rng)`` -> (image, xyxy pixel boxes, classes) of the output size.
 
-    ``direct`` False always builds the canvas and warps it (YOLOv5's pixels, no image skipped)."""
+    ``direct`` False always builds the canvas and warps it (YOLOv5's pixels; images outside the crop are still
+    not decoded, which changes nothing)."""
 
     def __init__(self, source: MosaicSource, direct: bool = True) -> None:
         self.source, self.direct = source, direct
@@ -77,7 +78,7 @@ class Mosaic:
         indices = [index, *rng.integers(0, len(source), 3).tolist()]
         matrix, factor = random_affine_matrix(rng, (2 * s, 2 * s), (s, s), hyp.degrees, hyp.translate, hyp.scale,
                                               hyp.shear, hyp.perspective)
-        view = _view_on_canvas(matrix, s) if self.direct else None
+        view = _view_on_canvas(matrix, s)
         pieces = []
         for k, i in enumerate(indices):
             if view is not None:
