@@ -57,9 +57,6 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
                         "cache folder (--cache disk; never inside the dataset)")
     p.add_argument("--exact-decode", action="store_true", help="decode every JPEG at full size (default: a JPEG "
                    "at least twice --imgsz decodes at 1/2, 1/4 or 1/8 scale, which skips work; same boxes)")
-    p.add_argument("--canvas-mosaic", action="store_true", help="build every mosaic on YOLOv5's 2x canvas and warp "
-                   "it (default: when the affine only scales and shifts, each image is resized straight into the "
-                   "output, and images outside the crop are not decoded; same boxes, pixels within the resampling)")
     p.add_argument("--noval", action="store_true", help="validate only after the final epoch")
     p.add_argument("--val-period", type=int, default=1, help="validate every N epochs (and after the last)")
     p.add_argument("--fast-val", action="store_true", help="per-epoch validation without pycocotools (own P, R, "

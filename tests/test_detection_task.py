@@ -142,23 +142,6 @@ def test_weights_without_hyp_pick_the_fine_tuning_recipe():
     assert train.parse_args(["--weights", "yolov5n.pt", "--hyp", "hyp.scratch.yaml"]).hyp == "hyp.scratch.yaml"
 
 
-def test_canvas_mosaic_option_reaches_the_training_set(tiny_data, tmp_path, monkeypatch):
-    import utils.detection_task as detection_task
-
-    direct = []
-
-    class Recording(detection_task.YoloDataset):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            if kwargs.get("augment"):
-                direct.append(self.mosaic_loader.direct)
-
-    monkeypatch.setattr(detection_task, "YoloDataset", Recording)
-    assert not train.parse_args([]).canvas_mosaic
-    train.train(_args(tiny_data, tmp_path, "--epochs", "1", "--noval", "--noplots", "--canvas-mosaic"))
-    assert direct == [False]
-
-
 def test_frozen_batchnorm_statistics_do_not_move_in_training():
     from utils.trainer import freeze_batchnorm_statistics
 

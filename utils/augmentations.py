@@ -96,13 +96,6 @@ def random_affine_matrix(rng: np.random.Generator, in_shape: tuple[int, int], ou
     return move @ shear_m @ rotate @ persp @ centre, factor
 
 
-def is_scale_and_shift(matrix: np.ndarray) -> bool:
-    """True when ``matrix`` only scales (the same on both axes) and translates: no rotation, shear or
-    perspective, so that an image goes through it by a plain resize."""
-    return (matrix[0, 1] == 0 and matrix[1, 0] == 0 and matrix[2, 0] == 0 and matrix[2, 1] == 0
-            and matrix[0, 0] == matrix[1, 1] > 0)
-
-
 def warp_with_boxes(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, matrix: np.ndarray, factor: float,
                     out_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Warp an image to ``out_shape`` (h, w) by ``matrix`` and its boxes with it: each box becomes its

@@ -128,8 +128,7 @@ class DetectionTask:
         self.train_set = YoloDataset(self.train_scan, self.imgsz, batch, augment=True, hyp=trainer.hyp,
                                      rect=config.rect, stride=self.grid, seed=config.seed,
                                      cache_images=config.cache, single_cls=config.single_cls,
-                                     reduced_decoding=not config.exact_decode,
-                                     direct_mosaic=not config.canvas_mosaic)
+                                     reduced_decoding=not config.exact_decode)
         sampler = DistributedSampler(self.train_set, num_replicas=trainer.world, rank=trainer.rank,
                                      shuffle=not config.rect, seed=config.seed)
         self.train_loader = create_dataloader(self.train_set, batch, config.workers, sampler=sampler,

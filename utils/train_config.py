@@ -53,7 +53,6 @@ class TrainConfig:
     sync_bn: bool = False
     cache: str | None = None  # 'ram' or 'disk': decoded, resized training images
     exact_decode: bool = False  # decode every JPEG at full size (default: reduced when >= 2x the size)
-    canvas_mosaic: bool = False  # every mosaic on YOLOv5's 2x canvas, then warped (default: resized into place)
     noval: bool = False
     val_period: int = 1  # validate every N epochs (the last epoch always)
     fast_val: bool = False  # per-epoch validation without pycocotools (the final evaluation stays full)

@@ -86,14 +86,12 @@ class YoloDataset(Dataset):
     network input, path, (original (h, w), gain, (pad_x, pad_y))).
     ``cache_images`` 'ram' or 'disk' keeps decoded, resized images (:mod:`utils.data.image_cache`);
     ``reduced_decoding`` decodes JPEGs at least twice ``imgsz`` at 1/2, 1/4 or 1/8 scale (the pixels differ
-    from a full decode and resize only by the resampling; the boxes are the same); ``direct_mosaic`` False builds
-    every mosaic on YOLOv5's canvas (:mod:`utils.data.mosaic`).
+    from a full decode and resize only by the resampling; the boxes are the same).
     """
 
     def __init__(self, scan: ScanResult, imgsz: int = 640, batch_size: int = 16, augment: bool = False,
                  hyp: Hyp | dict | None = None, rect: bool = False, stride: int = 32, seed: int = 0,
-                 cache_images: str | None = None, single_cls: bool = False, reduced_decoding: bool = False,
-                 direct_mosaic: bool = True) -> None:
+                 cache_images: str | None = None, single_cls: bool = False, reduced_decoding: bool = False) -> None:
         if not scan.images:
             raise DatasetError(f"{scan.source or 'dataset'}: no usable image ({len(scan.problems)} skipped)")
         self.imgsz, self.augment, self.stride, self.seed = imgsz, augment, stride, seed
@@ -107,7 +105,7 @@ class YoloDataset(Dataset):
                 x[:, 0] = 0
         self.rect = rect
         self.mosaic = augment and not rect and self.hyp.mosaic > 0
-        self.mosaic_loader = Mosaic(self, direct=direct_mosaic)
+        self.mosaic_loader = Mosaic(self)
         self.batch_input_shapes = None
         if rect:
             order, self.batch_input_shapes = rect_batch_shapes(self.shapes, batch_size, imgsz, stride,
