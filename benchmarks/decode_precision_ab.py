@@ -69,9 +69,10 @@ def main() -> None:
                 if options.arms and not any(word in label for word in options.arms):
                     continue
                 for seed in options.seeds:
-                    r = run([*base, *extra, "--seed", str(seed)], Path(tmp), f"{experiment.replace(' ', '_')}{k}_{seed}")
-                    print(f"| {experiment} | {label} | {seed} | {r['precision']} | {r['AP']:.4f} | {r['AP50']:.4f} | "
-                          f"{r['AP_S']:.4f} | {r['minutes']:.1f} |", flush=True)
+                    name = f"{experiment.replace(' ', '_')}{k}_{seed}"
+                    r = run([*base, *extra, "--seed", str(seed)], Path(tmp), name)
+                    print(f"| {experiment} | {label} | {seed} | {r['precision']} | {r['AP']:.4f} | "
+                          f"{r['AP50']:.4f} | {r['AP_S']:.4f} | {r['minutes']:.1f} |", flush=True)
 
 
 if __name__ == "__main__":
