@@ -99,8 +99,8 @@ def _clip_boxes(boxes: np.ndarray, box: tuple[float, float, float, float]) -> np
 
 def _view_on_canvas(matrix: np.ndarray, s: int) -> tuple[float, float, float, float] | None:
     """The canvas box the s x s output is taken from (widened by the visibility margin), or None under a
-    perspective map (no image is skipped then)."""
-    if matrix[2, 0] or matrix[2, 1]:
+    perspective or a singular map (no image is skipped then)."""
+    if matrix[2, 0] or matrix[2, 1] or not np.linalg.det(matrix):  # a zero scale maps everything to a point
         return None
     inverse = np.linalg.inv(matrix)
     corners = np.array([[0, 0, 1], [s, 0, 1], [0, s, 1], [s, s, 1]], dtype=np.float64) @ inverse.T
