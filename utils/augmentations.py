@@ -15,6 +15,12 @@ import numpy as np
 PAD_VALUE = 114
 
 
+def longest_side_shape(h: int, w: int, size: int) -> tuple[int, int]:
+    """(h, w) after scaling the longest side to ``size``, keeping the aspect ratio (sides rounded up)."""
+    gain = size / max(h, w)
+    return (h, w) if gain == 1 else (math.ceil(h * gain), math.ceil(w * gain))
+
+
 def resize_longest_side(image: np.ndarray, size: int, augment: bool = False) -> tuple[np.ndarray, float]:
     """Resize so the longest side is ``size``, keeping the aspect ratio (sides rounded up).
 
@@ -26,8 +32,8 @@ def resize_longest_side(image: np.ndarray, size: int, augment: bool = False) -> 
     if gain == 1:
         return image, 1.0
     interpolation = cv2.INTER_LINEAR if (augment or gain > 1) else cv2.INTER_AREA
-    new_size = (math.ceil(w * gain), math.ceil(h * gain))
-    return cv2.resize(image, new_size, interpolation=interpolation), gain
+    new_h, new_w = longest_side_shape(h, w, size)
+    return cv2.resize(image, (new_w, new_h), interpolation=interpolation), gain
 
 
 def letterbox(image: np.ndarray, shape: tuple[int, int], scale_up: bool = True, stride: int = 32,

@@ -15,6 +15,7 @@ from utils.augmentations import (
     AlbumentationsPipeline,
     augment_hsv,
     letterbox,
+    longest_side_shape,
     mixup,
     random_perspective,
     resize_longest_side,
@@ -132,8 +133,7 @@ class YoloDataset(Dataset):
         """(h, w) that ``read_resized`` gives, from the scanned size without decoding (a reduced decode may make
         it 1 px smaller)."""
         h, w = (int(v) for v in self.shapes[index])
-        gain = self.imgsz / max(h, w)
-        return (h, w) if gain == 1 else (math.ceil(h * gain), math.ceil(w * gain))
+        return longest_side_shape(h, w, self.imgsz)
 
     def read_resized(self, index: int) -> tuple[np.ndarray, tuple[int, int]]:
         """RGB image with its longest side at ``imgsz`` (from the --cache when there is one)."""

@@ -15,7 +15,6 @@ area-filtered validation images.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -37,27 +36,6 @@ class MosaicSource(Protocol):
 
     def pixel_boxes(self, index: int, w: int, h: int, pad_x: float = 0, pad_y: float = 0
                     ) -> tuple[np.ndarray, np.ndarray]: ...
-
-
-@dataclass
-class _Piece:
-    """One image's visible part on the canvas: canvas box (x1, y1, x2, y2), image corner (x, y) that lands
-    at the canvas box's corner, and the image's boxes in image pixels."""
-
-    image: np.ndarray
-    canvas_box: tuple[int, int, int, int]
-    image_corner: tuple[int, int]
-    boxes: np.ndarray
-    classes: np.ndarray
-
-    def paste(self, canvas: np.ndarray) -> None:
-        (x1a, y1a, x2a, y2a), (x1b, y1b) = self.canvas_box, self.image_corner
-        canvas[y1a:y2a, x1a:x2a] = self.image[y1b:y1b + (y2a - y1a), x1b:x1b + (x2a - x1a)]
-
-    def boxes_on_canvas(self) -> np.ndarray:
-        x1a, y1a, x2a, y2a = self.canvas_box
-        shift = (x1a - self.image_corner[0], y1a - self.image_corner[1]) * 2
-        return _clip_boxes(self.boxes + shift, self.canvas_box)
 
 
 class Mosaic:
@@ -83,18 +61,13 @@ class Mosaic:
                     continue  # none of its pixels or boxes would reach the output
             image, _ = source.read_resized(i)
             h, w = image.shape[:2]
-            boxes, classes = source.pixel_boxes(i, w, h)
-            piece = _Piece(image, *_placement(k, xc, yc, w, h, s), boxes, classes)
-            piece.paste(canvas)
-            all_boxes.append(piece.boxes_on_canvas())
+            (x1a, y1a, x2a, y2a), (x1b, y1b) = _placement(k, xc, yc, w, h, s)
+            canvas[y1a:y2a, x1a:x2a] = image[y1b:y1b + (y2a - y1a), x1b:x1b + (x2a - x1a)]
+            boxes, classes = source.pixel_boxes(i, w, h, x1a - x1b, y1a - y1b)
+            all_boxes.append(boxes)
             all_classes.append(classes)
-        return warp_with_boxes(canvas, np.concatenate(all_boxes, 0), np.concatenate(all_classes, 0), matrix, factor,
-                               (s, s))
-
-
-def _clip_boxes(boxes: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
-    x1, y1, x2, y2 = box
-    return np.clip(boxes, (x1, y1, x1, y1), (x2, y2, x2, y2))
+        boxes = np.clip(np.concatenate(all_boxes, 0), 0, 2 * s)
+        return warp_with_boxes(canvas, boxes, np.concatenate(all_classes, 0), matrix, factor, (s, s))
 
 
 def _view_on_canvas(matrix: np.ndarray, s: int) -> tuple[float, float, float, float] | None:
