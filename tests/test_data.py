@@ -405,6 +405,24 @@ def test_mosaic_skips_reading_images_outside_the_crop_without_changing_it(monkey
         assert reading.reads == 160 and skipping.reads < 160
 
 
+def test_an_image_resized_since_the_scan_is_refused_by_name(tmp_path):
+    from utils.data.dataset import YoloDataset
+    from utils.data.formats import DatasetError, label_path_for
+    from utils.data.scan import scan_dataset
+
+    images = tmp_path / "images" / "train"
+    images.mkdir(parents=True)
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(images / name), np.full((60, 80, 3), 90, np.uint8))
+        label_path_for(images / name).parent.mkdir(parents=True, exist_ok=True)
+        label_path_for(images / name).write_text("0 0.5 0.5 0.2 0.2\n")
+    dataset = YoloDataset(scan_dataset(images, 1), 64, augment=True)
+    assert dataset.read_resized(1)[0].shape[:2] == dataset.resized_shape(1) == (48, 64)
+    cv2.imwrite(str(images / "b.png"), np.full((80, 40, 3), 90, np.uint8))  # portrait now
+    with pytest.raises(DatasetError, match=r"b\.png: now 32x64 .*scanned as 80x60"):
+        dataset.read_resized(1)
+
+
 def test_jpeg_reduction_keeps_the_longest_side_at_least_the_target():
     from utils.data.images import jpeg_reduction
 

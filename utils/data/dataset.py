@@ -144,7 +144,13 @@ class YoloDataset(Dataset):
         image = read_rgb(path, jpeg_reduction(path, shape, self.imgsz) if self.reduced_decoding else 1)
         if image is None:
             raise DatasetError(f"{path}: could not be read (changed since the scan?)")
-        return resize_longest_side(image, self.imgsz, augment=self.augment)[0]
+        image = resize_longest_side(image, self.imgsz, augment=self.augment)[0]
+        expected = self.resized_shape(index)
+        if abs(image.shape[0] - expected[0]) > 1 or abs(image.shape[1] - expected[1]) > 1:
+            # labels, rectangular batches and the mosaic's placement all rest on the scanned size
+            raise DatasetError(f"{path}: now {image.shape[1]}x{image.shape[0]} at --imgsz {self.imgsz}, scanned as "
+                               f"{shape[1]}x{shape[0]} (changed since the scan?)")
+        return image
 
     def pixel_boxes(self, index: int, w: int, h: int, pad_x: float = 0, pad_y: float = 0
                      ) -> tuple[np.ndarray, np.ndarray]:
