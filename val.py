@@ -16,7 +16,7 @@ from utils.data.dataset import YoloDataset
 from utils.data.formats import load_dataset_config
 from utils.data.images import set_max_pixels
 from utils.data.loaders import create_dataloader
-from utils.data.scan import describe_problems, scan_dataset
+from utils.data.scan import describe_problems, scan_split
 from utils.distributed import select_device
 from utils.logging import LOGGER, increment_path
 from utils.memory import keep_freed_memory
@@ -60,8 +60,7 @@ def run(data: str | None = None, weights: str = "space_depth_s.pt", batch_size: 
     names = ["object"] if single_cls else data_config["names"]
     if not single_cls and len(names) != model.nc:
         raise SystemExit(f"{weights}: model has {model.nc} classes but {data} names {len(names)}")
-    scan = scan_dataset(data_config[split], len(data_config["names"]), workers=max(workers, 4),
-                        annotations=data_config["annotations"].get(split))
+    scan = scan_split(data_config, split, workers=max(workers, 4))
     for line in describe_problems(scan, split):
         LOGGER.info(line)
     stride = int(model.stride.max())

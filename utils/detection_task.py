@@ -26,7 +26,7 @@ from utils.checkpoints import load_checkpoint, load_model, model_from_weights, r
 from utils.data.dataset import YoloDataset
 from utils.data.formats import load_dataset_config
 from utils.data.loaders import create_dataloader
-from utils.data.scan import describe_problems, scan_dataset
+from utils.data.scan import describe_problems, scan_split
 from utils.logging import LOGGER
 from utils.loss import LossGains, YoloLoss
 from utils.metrics import COCO_KEYS, TINY_KEYS, DetectionEvaluator, fitness, format_metric, tiny_bins_line
@@ -87,10 +87,8 @@ class DetectionTask:
         config = trainer.config
         with dist_utils.main_process_first():
             self.data = load_dataset_config(config.data)
-            notes = self.data["annotations"]
-            self.train_scan = scan_dataset(self.data["train"], self.data["nc"], annotations=notes.get("train"))
-            self.val_scan = scan_dataset(self.data["val"], self.data["nc"], annotations=notes.get("val")) \
-                if self.data.get("val") else None
+            self.train_scan = scan_split(self.data, "train")
+            self.val_scan = scan_split(self.data, "val") if self.data.get("val") else None
         self.names = ["object"] if config.single_cls else self.data["names"]
         if trainer.main:
             _report_scan(self.train_scan, "train", trainer.save_dir)

@@ -17,14 +17,14 @@ import numpy as np
 from utils.augmentations import letterbox
 from utils.data.formats import load_dataset_config
 from utils.data.images import read_rgb
-from utils.data.scan import scan_dataset
+from utils.data.scan import scan_split
 from utils.logging import LOGGER
 
 
 def calibration_batches(data: str, imgsz: int, count: int, batch_size: int = 1) -> list[np.ndarray]:
     """``count`` training images of ``data`` as (batch, 3, imgsz, imgsz) float32 RGB in [0, 1]."""
     config = load_dataset_config(data)
-    scan = scan_dataset(config["train"], config["nc"], annotations=config["annotations"].get("train"))
+    scan = scan_split(config, "train")
     if not scan.images:
         raise ValueError(f"{config['yaml_file']}: no usable training image for INT8 calibration")
     picks = np.linspace(0, len(scan.images) - 1, min(count, len(scan.images))).round().astype(int)

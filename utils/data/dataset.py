@@ -101,6 +101,8 @@ class YoloDataset(Dataset):
         self.files = list(scan.images)
         self.shapes = np.array(scan.shapes, dtype=np.int64).reshape(-1, 2)
         self.labels = [x.copy() for x in scan.labels]
+        # regions that are neither object nor background (VisDrone's ignored regions): painted grey on load
+        self.ignore = list(scan.ignore) if len(scan.ignore) == len(self.files) else [None] * len(self.files)
         if single_cls:
             for x in self.labels:
                 x[:, 0] = 0
@@ -114,10 +116,12 @@ class YoloDataset(Dataset):
             self.files = [self.files[i] for i in order]
             self.shapes = self.shapes[order]
             self.labels = [self.labels[i] for i in order]
+            self.ignore = [self.ignore[i] for i in order]
         self.albumentations = AlbumentationsPipeline(self.hyp.albumentations) if augment else None
         self.epoch = 0
+        masked = any(r is not None and len(r) for r in self.ignore)
         self.image_cache = ImageCache(cache_images, self.files, self._decode_resized,
-                                      cache_settings(imgsz, augment, reduced_decoding))
+                                      cache_settings(imgsz, augment, reduced_decoding) + (" masked" if masked else ""))
         self.image_cache.fill()
 
     def __len__(self) -> int:
@@ -150,6 +154,13 @@ class YoloDataset(Dataset):
             # labels, rectangular batches and the mosaic's placement all rest on the scanned size
             raise DatasetError(f"{path}: now {image.shape[1]}x{image.shape[0]} at --imgsz {self.imgsz}, scanned as "
                                f"{shape[1]}x{shape[0]} (changed since the scan?)")
+        regions = self.ignore[index]
+        if regions is not None and len(regions):
+            h, w = image.shape[:2]
+            if not image.flags.writeable:
+                image = image.copy()
+            for x1, y1, x2, y2 in regions:
+                image[int(y1 * h):math.ceil(y2 * h), int(x1 * w):math.ceil(x2 * w)] = 114
         return image
 
     def pixel_boxes(self, index: int, w: int, h: int, pad_x: float = 0, pad_y: float = 0

@@ -68,6 +68,12 @@ def load_dataset_config(data: str | Path) -> dict[str, Any]:
     if not isinstance(names, list) or not names:
         raise DatasetError(f"{path}: 'names' must be a non-empty list or {{id: name}} mapping")
     root = (path.parent / str(config.get("path", "."))).resolve()
+    label_format, difficult = _label_options(config, path)
+    lists = config.get("split_lists")  # a folder of split lists beside this YAML (file names of the images)
+    lists_root = (path.parent / str(lists)).resolve() if lists else None
+    if not config.get("generator") and not root.exists():
+        hint = f"; get it from {config['source']} (nothing is downloaded)" if config.get("source") else ""
+        raise DatasetError(f"{path}: dataset folder {root} not found{hint}")
 
     def resolve(value: Any) -> Any:
         if value is None:
@@ -75,13 +81,20 @@ def load_dataset_config(data: str | Path) -> dict[str, Any]:
         if isinstance(value, list):
             return [resolve(v) for v in value]
         p = Path(str(value))
-        return str(p if p.is_absolute() else root / p)
+        if p.is_absolute():
+            return str(p)
+        if lists_root is not None and p.suffix == ".txt":
+            return str(lists_root / p)
+        return str(root / p)
 
-    out = {"yaml_file": str(path), "path": str(root), "names": [str(n) for n in names], "nc": len(names)}
+    out = {"yaml_file": str(path), "path": str(root), "names": [str(n) for n in names], "nc": len(names),
+           "format": label_format, "difficult": difficult}
+    if label_format == "voc":
+        out["image_root"] = str(root / str(config.get("images", "JPEGImages")))
     for split in ("train", "val", "test"):
         out[split] = resolve(config.get(split))
-    if out["train"] is None and out["val"] is None:
-        raise DatasetError(f"{path}: needs at least a 'train' or 'val' entry")
+        if out.get("image_root") and isinstance(out[split], str) and out[split].endswith(".txt"):
+            out[split] = image_list_file(Path(out[split]), Path(out["image_root"]))
     annotations = config.get("annotations") or {}
     if not isinstance(annotations, dict):
         raise DatasetError(f"{path}: 'annotations' must map split names to COCO instances JSON files")
@@ -90,6 +103,18 @@ def load_dataset_config(data: str | Path) -> dict[str, Any]:
     if out["generator"]:
         _ensure_generated(out, path)
     return out
+
+
+def _label_options(config: dict[str, Any], path: Path) -> tuple[str, str]:
+    """(label format, what to do with VOC's difficult objects), checked."""
+    label_format = str(config.get("format", "yolo")).lower()
+    if label_format not in ("yolo", "voc", "visdrone"):
+        raise DatasetError(f"{path}: format '{label_format}' unknown (yolo, voc or visdrone; COCO JSON: "
+                           f"'annotations')")
+    difficult = str(config.get("difficult", "keep"))
+    if difficult not in ("keep", "exclude"):
+        raise DatasetError(f"{path}: difficult must be keep or exclude, got {difficult!r}")
+    return label_format, difficult
 
 
 def _ensure_generated(config: dict[str, Any], yaml_path: Path) -> None:
@@ -114,6 +139,30 @@ def _existing_parent(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent
     return path
+
+
+def image_list_file(list_file: Path, image_root: Path) -> list[str]:
+    """A split list of image ids or file names (VOC's ImageSets/Main/*.txt, or a list of names) as image paths
+    found anywhere under ``image_root``; an id without a suffix matches any image suffix."""
+    if not list_file.is_file():
+        raise DatasetError(f"{list_file}: split list not found")
+    if not image_root.is_dir():
+        raise DatasetError(f"{list_file}: image folder {image_root} not found")
+    by_name: dict[str, Path] = {}
+    for p in sorted(image_root.rglob("*")):
+        if p.suffix.lower() in IMAGE_SUFFIXES:
+            by_name.setdefault(p.name, p)
+            by_name.setdefault(p.stem, p)
+    out = []
+    for line_no, line in enumerate(list_file.read_text(encoding="utf-8").splitlines(), 1):
+        fields = line.split()
+        if not fields or (len(fields) > 1 and fields[1] == "-1"):  # VOC class lists: "id -1" = not in the class
+            continue
+        found = by_name.get(fields[0])
+        if found is None:
+            raise DatasetError(f"{list_file}:{line_no}: no image {fields[0]} under {image_root}")
+        out.append(str(found))
+    return out
 
 
 def list_images(source: str | list[str]) -> list[Path]:

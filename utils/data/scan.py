@@ -23,9 +23,13 @@ from utils.data.formats import (
     parse_label_text,
 )
 from utils.data.images import check_image
+from utils.data.label_files import LabelRead
+from utils.data.visdrone import read_visdrone_labels, visdrone_txt_path
+from utils.data.voc import read_voc_labels, voc_xml_path
 from utils.logging import LOGGER
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
+LABEL_FORMATS = ("yolo", "voc", "visdrone")
 
 
 # ---------------------------------------------------------------------------------------- checking
@@ -36,6 +40,7 @@ class ScanResult:
     images: list[str] = field(default_factory=list)
     shapes: list[tuple[int, int]] = field(default_factory=list)  # (h, w) of the original image
     labels: list[np.ndarray] = field(default_factory=list)  # (n, 5): cls, cx, cy, w, h (normalised)
+    ignore: list[np.ndarray] = field(default_factory=list)  # (k, 4) normalised xyxy regions not to learn or score
     problems: list[tuple[str, str, str]] = field(default_factory=list)  # (file, kind, message)
     warnings: list[str] = field(default_factory=list)
     source: str = ""
@@ -51,34 +56,59 @@ class ScanResult:
         return int(sum(len(x) for x in self.labels))
 
 
-def _check_pair(image: Path, nc: int, json_labels: dict[str, np.ndarray] | None = None) -> tuple[Any, ...]:
+@dataclass(frozen=True)
+class LabelSource:
+    """Where an image's labels come from: YOLO txt beside it, a COCO JSON, VOC XML or VisDrone txt."""
+
+    label_format: str = "yolo"
+    names: tuple[str, ...] = ()
+    difficult: str = "keep"  # VOC: keep or exclude objects marked difficult
+    json_labels: dict[str, np.ndarray] | None = None
+
+    def label_file(self, image: Path) -> Path:
+        if self.label_format == "voc":
+            return voc_xml_path(image)
+        if self.label_format == "visdrone":
+            return visdrone_txt_path(image)
+        return label_path_for(image)
+
+    def read(self, image: Path, shape: tuple[int, int], nc: int) -> tuple[LabelRead, int]:
+        """(what was read, duplicate rows removed)."""
+        if self.label_format == "voc":
+            return read_voc_labels(image, shape, list(self.names), self.difficult), 0
+        if self.label_format == "visdrone":
+            return read_visdrone_labels(image, shape, nc), 0
+        if self.json_labels is not None:
+            labels = self.json_labels.get(image.name)
+            if labels is None:
+                return LabelRead(None, "bad label", f"{image}: not in the annotations JSON"), 0
+            return LabelRead(np.concatenate([labels[:, :1], np.clip(labels[:, 1:], 0, 1)], 1)), 0
+        label_file = label_path_for(image)
+        if not label_file.is_file():
+            return LabelRead(np.zeros((0, 5), np.float32)), 0
+        try:
+            text = label_file.read_bytes().decode("utf-8-sig")  # a byte-order mark is allowed
+        except UnicodeDecodeError:
+            return LabelRead(None, "bad label", f"{label_file}: not UTF-8 text"), 0
+        except OSError as exc:
+            return LabelRead(None, "bad label", f"{label_file}: cannot read ({exc.strerror})"), 0
+        labels, kind, message, duplicates = parse_label_text(text, nc, str(label_file))
+        return LabelRead(labels, kind, message), duplicates
+
+
+def _check_pair(image: Path, nc: int, source: LabelSource) -> tuple[Any, ...]:
     shape, kind, message = check_image(image)
     if shape is None:
-        return None, None, kind, message, 0
-    if json_labels is not None:
-        labels = json_labels.get(image.name)
-        if labels is None:
-            return None, None, "bad label", f"{image}: not in the annotations JSON", 0
-        return shape, np.concatenate([labels[:, :1], np.clip(labels[:, 1:], 0, 1)], 1), "", "", 0
-    label_file = label_path_for(image)
-    if not label_file.is_file():
-        return shape, np.zeros((0, 5), np.float32), "", "", 0
-    try:
-        text = label_file.read_bytes().decode("utf-8-sig")  # a byte-order mark is allowed
-    except UnicodeDecodeError:
-        return None, None, "bad label", f"{label_file}: not UTF-8 text", 0
-    except OSError as exc:
-        return None, None, "bad label", f"{label_file}: cannot read ({exc.strerror})", 0
-    labels, kind, message, duplicates = parse_label_text(text, nc, str(label_file))
-    if labels is None:
-        return None, None, kind, message, 0
-    return shape, labels, "", "", duplicates
+        return None, LabelRead(None, kind, message), 0
+    found, duplicates = source.read(image, shape, nc)
+    return (shape if found.labels is not None else None), found, duplicates
 
 
-def _fingerprint(files: list[Path], nc: int) -> str:
-    digest = hashlib.sha256(f"v{CACHE_VERSION} nc={nc} max_pixels={images.MAX_IMAGE_PIXELS}".encode())
+def _fingerprint(files: list[Path], nc: int, source: LabelSource) -> str:
+    digest = hashlib.sha256(f"v{CACHE_VERSION} nc={nc} max_pixels={images.MAX_IMAGE_PIXELS} "
+                            f"{source.label_format} {source.names} {source.difficult}".encode())
     for f in files:
-        for p in (f, label_path_for(f)):
+        for p in (f, source.label_file(f)):
             try:
                 st = p.stat()
                 digest.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
@@ -88,19 +118,26 @@ def _fingerprint(files: list[Path], nc: int) -> str:
 
 
 def scan_dataset(source: str | list[str], nc: int, workers: int = 8, use_cache: bool = True,
-                 annotations: str | Path | None = None) -> ScanResult:
+                 annotations: str | Path | None = None, label_format: str = "yolo",
+                 names: list[str] | None = None, difficult: str = "keep") -> ScanResult:
     """Check every image and label once; the result is cached as JSON keyed by files, sizes and times.
 
     ``annotations``: a COCO instances JSON to take the labels from when the images have no ``labels/``
-    folder (a dataset given only as COCO JSON).
+    folder (a dataset given only as COCO JSON). ``label_format``: yolo (txt beside the images), voc (XML
+    under Annotations/, classes by name: ``names`` needed) or visdrone (txt under annotations/).
     """
+    if label_format not in LABEL_FORMATS:
+        raise DatasetError(f"{source}: unknown label format '{label_format}' (known: {', '.join(LABEL_FORMATS)})")
+    if label_format == "voc" and not names:
+        raise DatasetError(f"{source}: VOC labels name their classes; the dataset's names are needed")
     files, misnamed = _utf8_names(list_images(source))
     json_labels = None
-    if annotations and files and not label_path_for(files[0]).parent.is_dir():
+    if label_format == "yolo" and annotations and files and not label_path_for(files[0]).parent.is_dir():
         json_labels, json_nc = labels_from_coco_json(annotations)
         if json_nc > nc:
             raise DatasetError(f"{annotations}: {json_nc} categories but the dataset YAML names {nc} classes")
-    key = _fingerprint(files, nc) + (f"|{annotations}" if json_labels is not None else "")
+    labels_from = LabelSource(label_format, tuple(names or ()), difficult, json_labels)
+    key = _fingerprint(files, nc, labels_from) + (f"|{annotations}" if json_labels is not None else "")
     if json_labels is not None:
         st = Path(annotations).stat()
         key = hashlib.sha256(f"{key}{st.st_size}{st.st_mtime_ns}".encode()).hexdigest()
@@ -112,6 +149,7 @@ def scan_dataset(source: str | list[str], nc: int, workers: int = 8, use_cache: 
                 return ScanResult(
                     images=cached["images"], shapes=[tuple(s) for s in cached["shapes"]],
                     labels=[np.array(x, dtype=np.float32).reshape(-1, 5) for x in cached["labels"]],
+                    ignore=[np.array(x, dtype=np.float32).reshape(-1, 4) for x in cached["ignore"]],
                     problems=[tuple(p) for p in cached["problems"]], warnings=cached["warnings"],
                     source=str(source))
         except (OSError, ValueError, KeyError, TypeError):
@@ -120,24 +158,33 @@ def scan_dataset(source: str | list[str], nc: int, workers: int = 8, use_cache: 
     result.problems += [(ascii(str(f)), "bad file name", f"{ascii(str(f))}: file name is not valid UTF-8; rename it")
                         for f in misnamed]
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        for image, (shape, labels, kind, message, dups) in zip(
-                files, pool.map(lambda f: _check_pair(f, nc, json_labels), files)):
+        for image, (shape, found, dups) in zip(files, pool.map(lambda f: _check_pair(f, nc, labels_from), files)):
             if shape is None:
-                result.problems.append((str(image), kind, message))
+                result.problems.append((str(image), found.kind, found.message))
                 continue
             if dups:
                 result.warnings.append(f"{label_path_for(image)}: {dups} duplicate label rows removed")
+            result.warnings += found.notes
             result.images.append(str(image))
             result.shapes.append(shape)
-            result.labels.append(labels)
-    if json_labels is None:
+            result.labels.append(found.labels)
+            result.ignore.append(found.ignore)
+    if json_labels is None and label_format == "yolo":
         _check_labels_exist([Path(p) for p in result.images], source)
     if use_cache:
         _write_json_atomic(cache_file, {
             "key": key, "images": result.images, "shapes": result.shapes,
-            "labels": [x.tolist() for x in result.labels], "problems": result.problems,
-            "warnings": result.warnings})
+            "labels": [x.tolist() for x in result.labels], "ignore": [x.tolist() for x in result.ignore],
+            "problems": result.problems, "warnings": result.warnings})
     return result
+
+
+def scan_split(config: dict[str, Any], split: str, workers: int = 8) -> ScanResult:
+    """Scan one split of a dataset config from :func:`utils.data.formats.load_dataset_config`, in its format."""
+    return scan_dataset(config[split], config["nc"], workers=workers,
+                        annotations=config.get("annotations", {}).get(split),
+                        label_format=config.get("format", "yolo"), names=config["names"],
+                        difficult=config.get("difficult", "keep"))
 
 
 def _utf8_names(files: list[Path]) -> tuple[list[Path], list[Path]]:

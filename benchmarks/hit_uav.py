@@ -1,0 +1,222 @@
+"""Does SPD win on real small objects? HIT-UAV (drone thermal images) train -> val, arm by arm, resumable.
+
+    scripts/env.sh python benchmarks/hit_uav.py                      # every arm not yet done, then the report
+    scripts/env.sh python benchmarks/hit_uav.py --arms finetune_spd finetune_v5n
+    scripts/env.sh python benchmarks/hit_uav.py --report-only        # the table (+ latency, the picture)
+
+Each arm trains in its own process into ``runs/benchmarks/hit_uav/<arm>`` and, when done, leaves
+``result.json`` there (metrics of its best.pt measured by this project's val.run: COCO AP, AP50, AP_S, the
+tiny bins, per-class AP; training wall time, summed over resumed segments). An interrupted arm resumes from its
+last.pt on the next call, a finished one is skipped, so the benchmark can run across sessions.
+
+Arms (all at --imgsz 320 unless --imgsz, the same epochs, batch, seed and data for every main arm):
+- ``recipe_*``: 3-epoch fine-tuning of the official yolov5n with candidate recipes (the study behind the
+  automatic new-domain choice); ``coco128_*`` the same recipes on coco128 (a same-domain check).
+- ``scratch_spd`` / ``scratch_v5n``: space_depth_n vs yolov5n from scratch, hyp.scratch.yaml.
+- ``finetune_spd`` / ``finetune_v5n``: both from ../shared/weights/yolov5n.pt (exact SPD transfer for the
+  first), the automatic fine-tuning recipe.
+- ``yolo11n``: PyPI ultralytics' YOLO11n from scratch with its own defaults, in its own environment
+  (benchmarks/ultralytics_env.sh), its val predictions (conf 0.001, NMS IoU 0.6, 300 per image, as ours) scored
+  by this project's evaluator.
+Wall times are only comparable between arms run on a quiet machine; the report says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+HIT_UAV = SHARED / "data" / "hit_uav" / "hit_uav.yaml"
+COCO128 = SHARED / "data" / "coco128" / "coco128.yaml"
+YOLOV5N = SHARED / "weights" / "yolov5n.pt"
+OUT = ROOT / "runs" / "benchmarks" / "hit_uav"
+
+# candidate fine-tuning recipes: overrides of configs/hyp.finetune.yaml
+RECIPES = {
+    "finetune": {},
+    "bnfree": {"freeze_bn_stats": False},
+    "newdomain": {"freeze_bn_stats": False, "lr0": 0.01, "warmup_epochs": 1.0, "scale": 0.5},
+}
+
+
+def arms(epochs: int, imgsz: int, seed: int) -> dict[str, dict]:
+    common = {"imgsz": imgsz, "seed": seed, "batch-size": 16, "workers": 2}
+    table: dict[str, dict] = {}
+    for recipe in RECIPES:
+        table[f"recipe_{recipe}"] = {**common, "data": HIT_UAV, "cfg": "yolov5n.yaml", "weights": YOLOV5N,
+                                     "recipe": recipe, "epochs": 3}
+        table[f"coco128_{recipe}"] = {**common, "data": COCO128, "cfg": "yolov5n.yaml", "weights": YOLOV5N,
+                                      "recipe": recipe, "epochs": 3}
+    main = {**common, "data": HIT_UAV, "epochs": epochs}
+    table["finetune_spd"] = {**main, "cfg": "space_depth_n.yaml", "weights": YOLOV5N}
+    table["finetune_v5n"] = {**main, "cfg": "yolov5n.yaml", "weights": YOLOV5N}
+    table["scratch_spd"] = {**main, "cfg": "space_depth_n.yaml", "hyp": "hyp.scratch.yaml"}
+    table["scratch_v5n"] = {**main, "cfg": "yolov5n.yaml", "hyp": "hyp.scratch.yaml"}
+    table["yolo11n"] = {**main, "peer": "ultralytics", "model": "yolo11n.yaml"}
+    return table
+
+
+DEFAULT_ARMS = ["recipe_finetune", "recipe_bnfree", "recipe_newdomain", "coco128_finetune", "coco128_newdomain",
+                "finetune_spd", "finetune_v5n", "scratch_spd", "scratch_v5n", "yolo11n"]
+
+
+# ------------------------------------------------------------------------------------------------ running
+def _recipe_file(folder: Path, recipe: str) -> Path:
+    hyp = yaml.safe_load((ROOT / "configs" / "hyp.finetune.yaml").read_text())
+    hyp.update(RECIPES[recipe])
+    path = folder / f"hyp.{recipe}.yaml"
+    path.write_text(yaml.safe_dump(hyp, sort_keys=False))
+    return path
+
+
+def _train_ours(name: str, arm: dict, folder: Path) -> None:
+    last = folder / "weights" / "last.pt"
+    if last.exists():
+        cmd = ["train.py", "--resume", str(last)]
+    else:
+        cmd = ["train.py", "--data", str(arm["data"]), "--cfg", arm["cfg"], "--epochs", str(arm["epochs"]),
+               "--imgsz", str(arm["imgsz"]), "--batch-size", str(arm["batch-size"]), "--workers",
+               str(arm["workers"]), "--seed", str(arm["seed"]), "--project", str(folder.parent), "--name", name,
+               "--exist-ok"]
+        if arm.get("weights"):
+            cmd += ["--weights", str(arm["weights"])]
+        if arm.get("recipe"):
+            folder.mkdir(parents=True, exist_ok=True)
+            cmd += ["--hyp", str(_recipe_file(folder.parent, arm["recipe"]))]
+        elif arm.get("hyp"):
+            cmd += ["--hyp", arm["hyp"]]
+    _timed(cmd, folder)
+
+
+def _timed(cmd: list[str], folder: Path, python: str | None = None) -> None:
+    """Run one training segment; its wall time is added to folder/train_seconds.txt."""
+    folder.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with open(folder.parent / f"{folder.name}.log", "a") as log:
+        code = subprocess.call([python or sys.executable, *cmd], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    seconds = time.perf_counter() - start
+    spent = folder / "train_seconds.txt"
+    total = float(spent.read_text()) if spent.exists() else 0.0
+    spent.write_text(f"{total + seconds:.1f}")
+    if code != 0:
+        raise SystemExit(f"{folder.name}: training exited with {code}; see {folder.parent / folder.name}.log")
+
+
+def _evaluate_ours(arm: dict, folder: Path) -> dict:
+    import val
+
+    result = val.run(data=str(arm["data"]), weights=str(folder / "weights" / "best.pt"), imgsz=arm["imgsz"],
+                     batch_size=32, project=str(folder), name="val", exist_ok=True, plots=False, verbose=True)
+    return {k: result[k] for k in ("mAP50", "mAP50_95", "coco", "per_class")}
+
+
+def _train_peer(name: str, arm: dict, folder: Path) -> dict:
+    python = subprocess.run([str(ROOT / "benchmarks" / "ultralytics_env.sh")], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    predictions = folder / "predictions.json"
+    if not predictions.exists():
+        cmd = [str(ROOT / "benchmarks" / "ultralytics_worker.py"), "--data", str(arm["data"]), "--model",
+               arm["model"], "--epochs", str(arm["epochs"]), "--imgsz", str(arm["imgsz"]), "--batch",
+               str(arm["batch-size"]), "--workers", str(arm["workers"]), "--seed", str(arm["seed"]),
+               "--folder", str(folder), "--out", str(predictions)]
+        _timed(cmd, folder, python)
+    return score_predictions(json.loads(predictions.read_text()), arm["data"])
+
+
+def score_predictions(payload: dict, data: Path) -> dict:
+    """Per-image xyxy/score/class predictions (original pixels, keyed by file name) scored like val.py."""
+    import numpy as np
+    import torch
+
+    from utils.data.formats import load_dataset_config
+    from utils.data.scan import scan_split
+    from utils.metrics import DetectionEvaluator
+
+    config = load_dataset_config(str(data))
+    scan = scan_split(config, "val")
+    evaluator = DetectionEvaluator(config["names"])
+    for path, hw, labels in zip(scan.images, scan.shapes, scan.labels):
+        rows = payload["images"].get(Path(path).name)
+        if rows is None:
+            raise SystemExit(f"{path}: no predictions from the peer")
+        detections = torch.tensor(rows, dtype=torch.float32).reshape(-1, 6)
+        evaluator.process(detections, np.asarray(labels), path, hw)
+    result = evaluator.result()
+    return {k: result[k] for k in ("mAP50", "mAP50_95", "coco", "per_class")}
+
+
+def run_arm(name: str, arm: dict) -> dict:
+    folder = OUT / name
+    done = folder / "result.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    print(f"[hit_uav] {name}: training ({arm['epochs']} epochs at {arm['imgsz']})", flush=True)
+    if arm.get("peer"):
+        metrics = _train_peer(name, arm, folder)
+    else:
+        if not (folder / "trained").exists():
+            _train_ours(name, arm, folder)
+            (folder / "trained").touch()
+        metrics = _evaluate_ours(arm, folder)
+    result = {"arm": name, "options": {k: str(v) for k, v in arm.items()}, **metrics,
+              "train_seconds": float((folder / "train_seconds.txt").read_text())}
+    done.write_text(json.dumps(result, indent=1))
+    print(f"[hit_uav] {name}: AP {metrics['coco']['AP']:.4f} AP50 {metrics['coco']['AP50']:.4f} AP_S "
+          f"{metrics['coco']['AP_S']:.4f} in {result['train_seconds'] / 60:.1f} min", flush=True)
+    return result
+
+
+# ------------------------------------------------------------------------------------------------ report
+def report(names: list[str]) -> str:
+    rows = []
+    header = ("| arm | AP | AP50 | AP_S | AP_vt / AP_t / AP_s16 | Person AP | Car AP | Bicycle AP | OtherVehicle AP "
+              "| train min |")
+    rows.append(header)
+    rows.append("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+    for name in names:
+        done = OUT / name / "result.json"
+        if not done.exists():
+            rows.append(f"| {name} | not run yet |||||||||")
+            continue
+        r = json.loads(done.read_text())
+        coco = r["coco"]
+        per_class = {row["class"]: row["AP50_95"] for row in r["per_class"]}
+        tiny = " / ".join(f"{coco.get(k, float('nan')):.3f}" for k in ("AP_vt", "AP_t", "AP_s16"))
+        cls = " | ".join(f"{per_class.get(c, float('nan')):.3f}" for c in ("Person", "Car", "Bicycle", "OtherVehicle"))
+        rows.append(f"| {name} | {coco['AP']:.4f} | {coco['AP50']:.4f} | {coco['AP_S']:.4f} | {tiny} | {cls} | "
+                    f"{r['train_seconds'] / 60:.1f} |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--arms", nargs="+", default=DEFAULT_ARMS)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--imgsz", type=int, default=320)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--report-only", action="store_true")
+    args = p.parse_args()
+    if not HIT_UAV.exists():
+        raise SystemExit(f"{HIT_UAV}: not found (the benchmark reads HIT-UAV from ../shared)")
+    table = arms(args.epochs, args.imgsz, args.seed)
+    unknown = [a for a in args.arms if a not in table]
+    if unknown:
+        raise SystemExit(f"unknown arm {unknown[0]}; known: {', '.join(table)}")
+    os.environ.setdefault("PYTHONPATH", str(ROOT))
+    if not args.report_only:
+        for name in args.arms:
+            run_arm(name, table[name])
+    print(report(args.arms))
+
+
+if __name__ == "__main__":
+    main()
