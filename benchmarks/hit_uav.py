@@ -45,6 +45,7 @@ RECIPES = {
     "finetune": {},
     "bnfree": {"freeze_bn_stats": False},
     "newdomain": {"freeze_bn_stats": False, "lr0": 0.01, "warmup_epochs": 1.0, "scale": 0.5},
+    "scratch": "hyp.scratch.yaml",  # the from-scratch recipe as it is (BatchNorm free, bias warm-up 0.1)
 }
 
 
@@ -71,8 +72,11 @@ DEFAULT_ARMS = ["recipe_finetune", "recipe_bnfree", "recipe_newdomain", "coco128
 
 # ------------------------------------------------------------------------------------------------ running
 def _recipe_file(folder: Path, recipe: str) -> Path:
-    hyp = yaml.safe_load((ROOT / "configs" / "hyp.finetune.yaml").read_text())
-    hyp.update(RECIPES[recipe])
+    spec = RECIPES[recipe]
+    base = spec if isinstance(spec, str) else "hyp.finetune.yaml"
+    hyp = yaml.safe_load((ROOT / "configs" / base).read_text())
+    if isinstance(spec, dict):
+        hyp.update(spec)
     path = folder / f"hyp.{recipe}.yaml"
     path.write_text(yaml.safe_dump(hyp, sort_keys=False))
     return path

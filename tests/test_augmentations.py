@@ -67,3 +67,27 @@ def test_albumentations_pipeline_keeps_boxes_and_is_seeded():
     assert np.array_equal(out_classes, classes)
     never = AlbumentationsPipeline(probability_scale=0)
     assert never(image, boxes, classes, np.random.default_rng(1))[0] is image
+
+
+def test_box_survival_thresholds_are_hyp_keys_and_drops_are_counted_by_reason():
+    from utils.augmentations import BoxRule, warp_with_boxes
+
+    image = np.zeros((100, 100, 3), np.uint8)
+    boxes = np.array([[10, 10, 13, 13],     # 3 px: kept by the default 2 px rule, dropped by a 4 px one
+                      [-50, 10, -40, 20],   # entirely outside
+                      [95, 10, 195, 30],    # 5 of 100 px wide remain: cut at the border
+                      [20, 20, 60, 60]], dtype=np.float64)
+    classes = np.arange(4, dtype=np.float32)
+    tally = np.zeros(4, np.int64)
+    _, kept, kept_classes = warp_with_boxes(image, boxes, classes, np.eye(3), 1.0, (100, 100), BoxRule(), tally)
+    assert kept_classes.tolist() == [0, 3] and tally.tolist() == [1, 1, 0, 0]
+    _, _, kept_classes = warp_with_boxes(image, boxes, classes, np.eye(3), 1.0, (100, 100), BoxRule(min_side=4),
+                                         tally)
+    assert kept_classes.tolist() == [3] and tally.tolist() == [2, 2, 1, 0]
+
+
+def test_dataset_reads_the_survival_keys_from_the_hyp_file():
+    from utils.data.dataset import Hyp
+
+    hyp = Hyp.from_dict({"min_box_side": 1, "min_box_area": 0.05})
+    assert (hyp.min_box_side, hyp.min_box_area) == (1.0, 0.05)

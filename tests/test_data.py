@@ -331,9 +331,13 @@ class _BlockSource:
     def __init__(self, imgsz=64, hyp=None, n=6):
         from utils.data.dataset import Hyp
 
+        from utils.augmentations import BoxRule
+
         self.imgsz, self.hyp = imgsz, hyp or Hyp.from_dict({"scale": 0.0, "translate": 0.0})
+        self.box_rule = BoxRule()
         rng = np.random.default_rng(7)
         self.items, self.reads = [], 0
+        self.drop_tally = lambda: None
         for i in range(n):
             h, w = int(imgsz * rng.uniform(0.6, 1.0)), imgsz
             image = np.full((h, w, 3), 20, np.uint8)

@@ -70,6 +70,10 @@ def check_anchors(anchors_grid: torch.Tensor, strides: torch.Tensor, shapes_hw: 
     wh = wh * rng.uniform(0.9, 1.1, (len(wh), 1))  # the scale augmentation
     bpr, per_box = anchor_fitness(anchors_px, wh, thr)
     line = f"AutoAnchor: {per_box:.2f} anchors/target, best possible recall {bpr:.4f}"
+    tiny = int((wh < 2).any(1).sum())
+    if tiny:
+        line += (f" ({tiny} of {len(wh)} boxes are under 2 px at --imgsz {imgsz}: counted in the recall, left out "
+                 f"of any k-means fit)")
     if bpr > 0.98:
         return None, line + ": current anchors fit the dataset"
     n = anchors_px.shape[0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -102,10 +103,36 @@ def random_affine_matrix(rng: np.random.Generator, in_shape: tuple[int, int], ou
     return move @ shear_m @ rotate @ persp @ centre, factor
 
 
+@dataclass(frozen=True)
+class BoxRule:
+    """When a box survives an augmentation (hyp keys ``min_box_side``, ``min_box_area``): still at least
+    ``min_side`` network-input pixels wide and high, keeping ``min_area`` of its (scaled) area, not needle-thin."""
+
+    min_side: float = 2.0
+    min_area: float = 0.1
+    max_aspect: float = 100.0
+
+
+DROP_REASONS = ("outside the crop", "cut at the border", "too small", "needle-thin")
+
+
+def drop_reasons(before: np.ndarray, after: np.ndarray, rule: BoxRule, eps: float = 1e-16) -> np.ndarray:
+    """Counts of dropped boxes (4, n) per reason of DROP_REASONS, the first that applies."""
+    w1, h1 = before[2] - before[0], before[3] - before[1]
+    w2, h2 = after[2] - after[0], after[3] - after[1]
+    outside = (w2 <= 0) | (h2 <= 0)
+    cut = ~outside & (w2 * h2 / (w1 * h1 + eps) <= rule.min_area)
+    small = ~outside & ~cut & ((w2 <= rule.min_side) | (h2 <= rule.min_side))
+    thin = ~outside & ~cut & ~small
+    return np.array([outside.sum(), cut.sum(), small.sum(), thin.sum()], dtype=np.int64)
+
+
 def warp_with_boxes(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, matrix: np.ndarray, factor: float,
-                    out_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    out_shape: tuple[int, int], rule: BoxRule = BoxRule(), tally: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Warp an image to ``out_shape`` (h, w) by ``matrix`` and its boxes with it: each box becomes its
-    transformed corners' envelope, clipped; boxes that become degenerate are dropped with their classes."""
+    transformed corners' envelope, clipped; boxes that fail ``rule`` are dropped with their classes (and
+    counted per reason into ``tally`` when given)."""
     out_h, out_w = out_shape
     projective = bool(matrix[2, 0] or matrix[2, 1])
     if image.shape[:2] != out_shape or (matrix != np.eye(3)).any():
@@ -125,15 +152,17 @@ def warp_with_boxes(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, m
         new = np.stack((xs.min(1), ys.min(1), xs.max(1), ys.max(1)), 1)
         new[:, [0, 2]] = new[:, [0, 2]].clip(0, out_w)
         new[:, [1, 3]] = new[:, [1, 3]].clip(0, out_h)
-        keep = box_survives(boxes.T * factor, new.T)
+        keep = box_survives(boxes.T * factor, new.T, rule.min_side, rule.min_area, rule.max_aspect)
+        if tally is not None and not keep.all():
+            tally += drop_reasons((boxes[~keep] * factor).T, new[~keep].T, rule)
         boxes, classes = new[keep], classes[keep]
     return image, boxes, classes
 
 
 def random_perspective(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, rng: np.random.Generator,
                        degrees: float = 0.0, translate: float = 0.1, scale: float = 0.5, shear: float = 0.0,
-                       perspective: float = 0.0, border: tuple[int, int] = (0, 0)
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       perspective: float = 0.0, border: tuple[int, int] = (0, 0), rule: BoxRule = BoxRule(),
+                       tally: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Random rotation, scale, shear, translation and perspective of an image and its boxes.
 
     ``border`` (negative) crops a mosaic canvas back to the output size. Boxes are the transformed
@@ -142,13 +171,13 @@ def random_perspective(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray
     out_shape = (image.shape[0] + border[0] * 2, image.shape[1] + border[1] * 2)
     matrix, factor = random_affine_matrix(rng, image.shape[:2], out_shape, degrees, translate, scale, shear,
                                           perspective)
-    return warp_with_boxes(image, boxes, classes, matrix, factor, out_shape)
+    return warp_with_boxes(image, boxes, classes, matrix, factor, out_shape, rule, tally)
 
 
 def box_survives(before: np.ndarray, after: np.ndarray, min_side: float = 2, min_area_ratio: float = 0.1,
                  max_aspect: float = 100, eps: float = 1e-16) -> np.ndarray:
-    """Keep boxes (4, n) that are still at least 2 px wide and high, keep 10 % of their (scaled) area and
-    are not needle-thin."""
+    """Keep boxes (4, n) that are still more than ``min_side`` px wide and high, keep more than
+    ``min_area_ratio`` of their (scaled) area and are not needle-thin."""
     w1, h1 = before[2] - before[0], before[3] - before[1]
     w2, h2 = after[2] - after[0], after[3] - after[1]
     aspect = np.maximum(w2 / (h2 + eps), h2 / (w2 + eps))

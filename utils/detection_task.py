@@ -209,6 +209,8 @@ class DetectionTask:
 
     def finish(self, trainer: Trainer) -> dict:
         """best.pt (else last.pt) slimmed to fp16 EMA weights, then scored as saved, with its pictures."""
+        if trainer.main:
+            LOGGER.info(_dropped_boxes_line(self.train_set, self.train_scan))
         weights = trainer.weights_dir
         best = weights / "best.pt" if (weights / "best.pt").exists() else weights / "last.pt"
         if not best.exists():
@@ -240,6 +242,20 @@ def _random_rescale(images: torch.Tensor, imgsz: int, gs: int, seed: int) -> tor
         return images
     shape = [math.ceil(x * factor / gs) * gs for x in images.shape[2:]]
     return torch.nn.functional.interpolate(images, size=shape, mode="bilinear", align_corners=False)
+
+
+def _dropped_boxes_line(dataset: YoloDataset, scan) -> str:
+    """Where training boxes went missing: images the scan skipped, and boxes the augmentation dropped (by the
+    hyp keys min_box_side / min_box_area), over the whole run (every loader worker)."""
+    dropped = dataset.dropped_boxes()
+    total = sum(dropped.values())
+    parts = ", ".join(f"{n} {reason}" for reason, n in dropped.items() if n)
+    rule = dataset.box_rule
+    line = (f"boxes dropped by the augmentation over the run: {total}" + (f" ({parts})" if parts else "")
+            + f"; rule: wider and higher than {rule.min_side:g} px, more than {rule.min_area:g} of the area kept")
+    if scan.problems:
+        line += f"; the scan skipped {len(scan.problems)} training images (see train_skipped.txt)"
+    return line
 
 
 def _report_scan(scan, split: str, save_dir: Path) -> None:

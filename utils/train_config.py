@@ -133,7 +133,7 @@ HYP_REQUIRED = {"lr0", "lrf", "momentum", "weight_decay", "warmup_epochs", "warm
                 "box", "cls", "cls_pw", "obj", "obj_pw", "anchor_t", "hsv_h", "hsv_s", "hsv_v", "degrees",
                 "translate", "scale", "shear", "perspective", "flipud", "fliplr", "mosaic", "mixup"}
 HYP_OPTIONAL = {"optimizer", "nbs", "fl_gamma", "albumentations", "freeze_bn_stats", "iou_t", "anchors",
-                "copy_paste"}
+                "copy_paste", "min_box_side", "min_box_area"}
 _HYP_NOT_NUMBERS = {"optimizer", "anchors", "freeze_bn_stats"}
 
 

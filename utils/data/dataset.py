@@ -12,7 +12,9 @@ import torch
 from torch.utils.data import Dataset
 
 from utils.augmentations import (
+    DROP_REASONS,
     AlbumentationsPipeline,
+    BoxRule,
     augment_hsv,
     letterbox,
     longest_side_shape,
@@ -27,6 +29,8 @@ from utils.data.images import jpeg_reduction, read_rgb
 from utils.data.mosaic import Mosaic
 from utils.data.scan import ScanResult
 
+
+MAX_WORKERS = 64  # rows of the shared drop counters
 
 # ----------------------------------------------------------------------------------------- dataset
 def rect_batch_shapes(shapes_hw: np.ndarray, batch_size: int, imgsz: int, stride: int = 32,
@@ -71,6 +75,8 @@ class Hyp:
     mosaic: float = 1.0
     mixup: float = 0.0
     albumentations: float = 1.0
+    min_box_side: float = 2.0  # a box must stay wider and higher than this (network-input pixels) ...
+    min_box_area: float = 0.1  # ... and keep more than this share of its area through an augmentation
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> Hyp:
@@ -98,6 +104,10 @@ class YoloDataset(Dataset):
         self.imgsz, self.augment, self.stride, self.seed = imgsz, augment, stride, seed
         self.reduced_decoding = reduced_decoding
         self.hyp = hyp if isinstance(hyp, Hyp) else Hyp.from_dict(hyp)
+        self.box_rule = BoxRule(self.hyp.min_box_side, self.hyp.min_box_area)
+        # boxes the augmentation dropped, per reason; a row per loader worker (0: the main process), in shared
+        # memory so that the training process can report them
+        self.drops = torch.zeros((MAX_WORKERS + 1, len(DROP_REASONS)), dtype=torch.int64).share_memory_()
         self.files = list(scan.images)
         self.shapes = np.array(scan.shapes, dtype=np.int64).reshape(-1, 2)
         self.labels = [x.copy() for x in scan.labels]
@@ -126,6 +136,16 @@ class YoloDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.files)
+
+    def drop_tally(self) -> np.ndarray | None:
+        """This process's row of :attr:`drops` (a view: adding to it counts)."""
+        info = torch.utils.data.get_worker_info()
+        row = 0 if info is None else 1 + info.id % MAX_WORKERS
+        return self.drops[row].numpy()
+
+    def dropped_boxes(self) -> dict[str, int]:
+        """Boxes the augmentation has dropped so far, per reason (all workers)."""
+        return dict(zip(DROP_REASONS, self.drops.sum(0).tolist()))
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -196,7 +216,8 @@ class YoloDataset(Dataset):
             if self.augment:
                 image, boxes, classes = random_perspective(
                     image, boxes, classes, rng, degrees=hyp.degrees, translate=hyp.translate,
-                    scale=hyp.scale, shear=hyp.shear, perspective=hyp.perspective)
+                    scale=hyp.scale, shear=hyp.shear, perspective=hyp.perspective, rule=self.box_rule,
+                    tally=self.drop_tally())
         h, w = image.shape[:2]
         if meta is None:
             meta = ((h, w), 1.0, (0.0, 0.0))

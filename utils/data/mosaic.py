@@ -27,6 +27,9 @@ VISIBILITY_MARGIN = 3  # canvas pixels: a predicted size may be 1 px off, and bi
 class MosaicSource(Protocol):
     imgsz: int
     hyp: object
+    box_rule: object
+
+    def drop_tally(self) -> np.ndarray | None: ...
 
     def __len__(self) -> int: ...
 
@@ -67,7 +70,8 @@ class Mosaic:
             all_boxes.append(boxes)
             all_classes.append(classes)
         boxes = np.clip(np.concatenate(all_boxes, 0), 0, 2 * s)
-        return warp_with_boxes(canvas, boxes, np.concatenate(all_classes, 0), matrix, factor, (s, s))
+        return warp_with_boxes(canvas, boxes, np.concatenate(all_classes, 0), matrix, factor, (s, s),
+                               source.box_rule, source.drop_tally())
 
 
 def _view_on_canvas(matrix: np.ndarray, s: int) -> tuple[float, float, float, float] | None:
