@@ -329,9 +329,8 @@ class _BlockSource:
     """Images of different sizes, each with coloured blocks exactly where its label boxes are."""
 
     def __init__(self, imgsz=64, hyp=None, n=6):
-        from utils.data.dataset import Hyp
-
         from utils.augmentations import BoxRule
+        from utils.data.dataset import Hyp
 
         self.imgsz, self.hyp = imgsz, hyp or Hyp.from_dict({"scale": 0.0, "translate": 0.0})
         self.box_rule = BoxRule()

@@ -29,7 +29,6 @@ from utils.data.images import jpeg_reduction, read_rgb
 from utils.data.mosaic import Mosaic
 from utils.data.scan import ScanResult
 
-
 MAX_WORKERS = 64  # rows of the shared drop counters
 
 # ----------------------------------------------------------------------------------------- dataset
