@@ -202,3 +202,18 @@ def test_noplots_saves_no_picture_and_the_same_files_otherwise(tiny_data, tmp_pa
     assert not [p.name for p in run.rglob("*") if p.suffix in (".jpg", ".png")]
     assert (run / "results.csv").is_file() and (run / "weights" / "best.pt").is_file()
     assert "AP_S" in result["coco"]
+
+
+def test_an_epoch_in_which_no_box_met_an_anchor_stops_the_run():
+    from types import SimpleNamespace
+
+    from utils.detection_task import DetectionTask
+    from utils.trainer import TrainingStopped
+
+    task = DetectionTask()
+    task.train_scan, task.imgsz = SimpleNamespace(n_boxes=30), 64
+    with pytest.raises(TrainingStopped, match="no target was assigned to any anchor in a whole epoch"):
+        task.results_row(torch.tensor([0.0, 0.02, 0.0]), {}, [0.01])
+    assert len(task.results_row(torch.tensor([0.1, 0.02, 0.01]), {}, [0.01] * 3)) == len(task.csv_keys)
+    task.train_scan = SimpleNamespace(n_boxes=0)  # nothing to assign: background-only data is not an error
+    task.results_row(torch.tensor([0.0, 0.02, 0.0]), {}, [0.01])

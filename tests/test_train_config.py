@@ -35,3 +35,24 @@ def test_shipped_hyp_files_pass_the_check():
         load_hyp(name)
     with pytest.raises(ConfigurationError, match="'lr0' must be a finite number"):
         check_hyp({**load_hyp("hyp.scratch.yaml"), "lr0": "fast"}, "x.yaml")
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("anchor_t", 0, r"'anchor_t' is 0; it must be > 1"), ("scale", 2, r"'scale' is 2; it must be \[0, 1\)"),
+    ("mosaic", 2, r"'mosaic' is 2; it must be \[0, 1\]"), ("mixup", 3, "'mixup' is 3"),
+    ("degrees", 1e12, "'degrees' is 1000000000000.0"), ("hsv_v", -3, "'hsv_v' is -3"),
+    ("warmup_epochs", -1, "'warmup_epochs' is -1; it must be >= 0"), ("fl_gamma", -2, "'fl_gamma' is -2"),
+    ("nbs", 0, "'nbs' is 0; it must be >= 1"), ("lr0", 0, r"'lr0' is 0; it must be \(0, 10\]"),
+    ("copy_paste", 0.5, "'copy_paste: 0.5' is not supported"), ("min_box_area", 1, "'min_box_area' is 1"),
+    ("freeze_bn_stats", "yes", "'freeze_bn_stats' must be true or false"),
+    ("optimizer", "RMSprop", "'optimizer' must be SGD, Adam or AdamW"),
+])
+def test_hyp_values_outside_what_they_can_mean_are_one_line_naming_key_value_and_range(key, value, message):
+    hyp = {**load_hyp("hyp.scratch.yaml"), key: value}
+    with pytest.raises(ConfigurationError, match=message) as error:
+        check_hyp(hyp, "x.yaml")
+    assert str(error.value).startswith("x.yaml: ") and "\n" not in str(error.value)
+
+
+def test_yolov5_hyp_keys_that_ask_for_nothing_are_accepted():
+    check_hyp({**load_hyp("hyp.scratch.yaml"), "copy_paste": 0.0, "iou_t": 0.2, "anchors": 0}, "yolov5.yaml")

@@ -32,7 +32,7 @@ from utils.loss import LossGains, YoloLoss
 from utils.metrics import COCO_KEYS, TINY_KEYS, DetectionEvaluator, fitness, format_metric, tiny_bins_line
 from utils.plots import plot_batch, plot_labels, plot_validation, validation_batch_plotter
 from utils.train_config import TrainConfig
-from utils.trainer import Trainer
+from utils.trainer import Trainer, TrainingStopped
 from utils.validation import NmsSettings, evaluate, prepare_images, validation_copy
 
 # yolov5's columns first (its tools read them), then the COCO figures
@@ -190,6 +190,11 @@ class DetectionTask:
         return fitness(metrics)
 
     def results_row(self, mean_loss: torch.Tensor, metrics: dict, lrs: list[float]) -> list[Any]:
+        if float(mean_loss[0]) == 0.0 and self.train_scan.n_boxes:  # exactly 0: not one box met an anchor
+            raise TrainingStopped(
+                f"no target was assigned to any anchor in a whole epoch ({self.train_scan.n_boxes} training boxes): "
+                f"the model cannot learn boxes. Check the hyp file's anchor_t and the model's anchors (AutoAnchor "
+                f"line above) against the box sizes at --imgsz {self.imgsz}")
         coco = metrics.get("coco", {})
         val_loss = metrics.get("val_loss", [math.nan] * 3)
         return ([*[round(float(v), 5) for v in mean_loss.tolist()],

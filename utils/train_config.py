@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from utils.logging import LOGGER
 from utils.paths import find_named_file
 from utils.yaml_files import load_yaml_mapping
 
@@ -134,7 +135,34 @@ HYP_REQUIRED = {"lr0", "lrf", "momentum", "weight_decay", "warmup_epochs", "warm
                 "translate", "scale", "shear", "perspective", "flipud", "fliplr", "mosaic", "mixup"}
 HYP_OPTIONAL = {"optimizer", "nbs", "fl_gamma", "albumentations", "freeze_bn_stats", "iou_t", "anchors",
                 "copy_paste", "min_box_side", "min_box_area"}
-_HYP_NOT_NUMBERS = {"optimizer", "anchors", "freeze_bn_stats"}
+_HYP_NOT_NUMBERS = {"optimizer", "freeze_bn_stats"}
+
+# What each value can mean: (low, high, low included, high included); a value outside is one line naming it
+_UNIT = (0.0, 1.0, True, True)
+HYP_RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "lr0": (0.0, 10.0, False, True), "lrf": (0.0, 1.0, False, True), "momentum": (0.0, 1.0, True, False),
+    "weight_decay": (0.0, 1.0, True, False), "warmup_epochs": (0.0, math.inf, True, False),
+    "warmup_momentum": (0.0, 1.0, True, False), "warmup_bias_lr": (0.0, 10.0, True, True),
+    "box": (0.0, math.inf, True, False), "cls": (0.0, math.inf, True, False), "obj": (0.0, math.inf, True, False),
+    "cls_pw": (0.0, math.inf, False, False), "obj_pw": (0.0, math.inf, False, False),
+    "anchor_t": (1.0, math.inf, False, False),  # a ratio threshold: 1 or less assigns no target at all
+    "fl_gamma": (0.0, math.inf, True, False), "hsv_h": _UNIT, "hsv_s": _UNIT, "hsv_v": _UNIT,
+    "degrees": (0.0, 180.0, True, True), "translate": (0.0, 0.5, True, True), "scale": (0.0, 1.0, True, False),
+    "shear": (0.0, 45.0, True, True), "perspective": (0.0, 0.001, True, True), "flipud": _UNIT, "fliplr": _UNIT,
+    "mosaic": _UNIT, "mixup": _UNIT, "albumentations": (0.0, 100.0, True, True), "nbs": (1.0, math.inf, True, False),
+    "min_box_side": (0.0, math.inf, True, False), "min_box_area": (0.0, 1.0, True, False),
+}
+# yolov5 keys this project does not implement: accepted only when they ask for nothing
+_NOT_IMPLEMENTED = {
+    "copy_paste": "copy-paste needs segment labels, which detection training here does not read",
+    "anchors": "anchors come from the model YAML and AutoAnchor; set them there",
+}
+
+
+def _range_text(low: float, high: float, low_in: bool, high_in: bool) -> str:
+    if high == math.inf:
+        return f"{'>=' if low_in else '>'} {low:g}"
+    return f"{'[' if low_in else '('}{low:g}, {high:g}{']' if high_in else ')'}"
 
 
 def load_hyp(path: str | Path, required: set[str] = HYP_REQUIRED, optional: set[str] = HYP_OPTIONAL) -> dict[str, Any]:
@@ -161,3 +189,18 @@ def check_hyp(hyp: dict, source: str, required: set[str] = HYP_REQUIRED, optiona
         if key not in _HYP_NOT_NUMBERS and (isinstance(value, bool) or not isinstance(value, (int, float))
                                             or not math.isfinite(value)):
             raise ConfigurationError(f"{source}: hyper-parameter '{key}' must be a finite number, got {value!r}")
+        if key in HYP_RANGES:
+            low, high, low_in, high_in = HYP_RANGES[key]
+            if not ((low <= value if low_in else low < value) and (value <= high if high_in else value < high)):
+                raise ConfigurationError(f"{source}: hyper-parameter '{key}' is {value!r}; it must be "
+                                         f"{_range_text(*HYP_RANGES[key])}")
+        if key in _NOT_IMPLEMENTED and value:
+            raise ConfigurationError(f"{source}: '{key}: {value!r}' is not supported ({_NOT_IMPLEMENTED[key]}); "
+                                     f"remove it or set it to 0")
+    if hyp.get("iou_t"):
+        LOGGER.warning(f"{source}: 'iou_t' is read by neither yolov5 nor this project (targets are assigned by "
+                       f"anchor_t); ignored")
+    if "freeze_bn_stats" in hyp and not isinstance(hyp["freeze_bn_stats"], bool):
+        raise ConfigurationError(f"{source}: 'freeze_bn_stats' must be true or false, got {hyp['freeze_bn_stats']!r}")
+    if "optimizer" in hyp and hyp["optimizer"] not in ("SGD", "Adam", "AdamW"):
+        raise ConfigurationError(f"{source}: 'optimizer' must be SGD, Adam or AdamW, got {hyp['optimizer']!r}")
