@@ -51,6 +51,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--exist-ok", action="store_true")
     p.add_argument("--resume", nargs="?", const=True, default=False,
                    help="resume the latest run, or the given last.pt")
+    p.add_argument("--resume-changed-data", action="store_true", help="let --resume continue although the "
+                   "training images or labels changed since last.pt (the class list can never change)")
     p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm under DDP on GPUs")
     p.add_argument("--cache", nargs="?", const="ram", default=None, choices=["ram", "disk"],
                    help="keep decoded, resized training images in RAM (--cache, --cache ram) or in the user's "

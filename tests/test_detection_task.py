@@ -47,6 +47,27 @@ def test_resume_of_a_finished_run_needs_more_epochs(tiny_data, tmp_path, monkeyp
         train.train(_args(tiny_data, tmp_path, "--resume", str(tmp_path / "exp" / "weights" / "last.pt")))
 
 
+def test_resume_refuses_changed_classes_and_changed_images_unless_asked(tiny_data, tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setenv("YOLOV5_SPD_CACHE", str(tmp_path / "cache"))
+    shutil.copytree(tiny_data.parent, tmp_path / "data")
+    data = tmp_path / "data" / tiny_data.name
+    train.train(_args(data, tmp_path, "--epochs", "1", "--cfg", "yolov5n.yaml", "--noval", "--noplots"))
+    last = tmp_path / "exp" / "weights" / "last.pt"
+    original = data.read_text()
+    data.write_text(original.replace("circle", "ring"))
+    with pytest.raises(ValueError, match="a resumed run cannot change its classes"):
+        train.train(_args(data, tmp_path, "--resume", str(last), "--epochs", "2"))
+    data.write_text(original)
+    label = next((tmp_path / "data" / "ds" / "labels" / "train").glob("*.txt"))
+    label.write_text(label.read_text() + "0 0.5 0.5 0.1 0.1\n")
+    with pytest.raises(ValueError, match="images or labels changed since the checkpoint .*--resume-changed-data"):
+        train.train(_args(data, tmp_path, "--resume", str(last), "--epochs", "2"))
+    train.train(_args(data, tmp_path, "--resume", str(last), "--epochs", "2", "--resume-changed-data"))
+    assert torch.load(last, weights_only=True)["epoch"] == 1
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from utils import distributed as dist_utils
 from utils.anchors import check_anchors
 from utils.checkpoints import load_checkpoint, load_model, model_from_weights, resolve_weights, write_slim
 from utils.data.dataset import YoloDataset
-from utils.data.formats import load_dataset_config
+from utils.data.formats import DatasetError, load_dataset_config
 from utils.data.loaders import create_dataloader
 from utils.data.scan import describe_problems, scan_split
 from utils.logging import LOGGER
@@ -90,10 +89,32 @@ class DetectionTask:
             self.train_scan = scan_split(self.data, "train")
             self.val_scan = scan_split(self.data, "val") if self.data.get("val") else None
         self.names = ["object"] if config.single_cls else self.data["names"]
+        self.fingerprint = scan_fingerprint(self.train_scan, self.val_scan)
+        if trainer.resume_state is not None:
+            self._check_resumed_data(trainer.resume_state.get("data") or {}, config)
         if trainer.main:
             _report_scan(self.train_scan, "train", trainer.save_dir)
             if self.val_scan is not None:
                 _report_scan(self.val_scan, "val", trainer.save_dir)
+
+    def _check_resumed_data(self, saved: dict, config: TrainConfig) -> None:
+        """The classes must be those the checkpoint was trained on; other images or labels only when asked."""
+        source = f"--resume {config.resume}"
+        if saved.get("names") is not None and list(saved["names"]) != list(self.data["names"]):
+            raise DatasetError(f"{source}: {self.data['yaml_file']} now names {len(self.data['names'])} classes "
+                               f"{_short(self.data['names'])}, the checkpoint was trained on {len(saved['names'])} "
+                               f"{_short(saved['names'])}; a resumed run cannot change its classes (start a new "
+                               f"run with --weights {config.resume})")
+        then = saved.get("fingerprint")
+        if then is None or then == self.fingerprint:
+            return
+        counts = saved.get("counts", {})
+        change = (f"{counts.get('images', '?')} images / {counts.get('boxes', '?')} boxes then, "
+                  f"{len(self.train_scan.images)} / {self.train_scan.n_boxes} now (train)")
+        if not config.resume_changed_data:
+            raise DatasetError(f"{source}: the training or validation images or labels changed since the checkpoint "
+                               f"({change}); pass --resume-changed-data to continue on the new data")
+        LOGGER.warning(f"{source}: continuing on changed data ({change}), as --resume-changed-data asked")
 
     def _build_model(self, trainer: Trainer) -> tuple[DetectionModel, bool]:
         """(model, whether its head came trained with its anchors)."""
@@ -210,7 +231,8 @@ class DetectionTask:
         return line + (f"\n  tiny objects: {tiny_bins_line(coco)}" if "n_vt" in coco else "")
 
     def checkpoint_extras(self) -> dict:
-        return {"data": {"yaml": self.data["yaml_file"], "names": self.data["names"]}}
+        return {"data": {"yaml": self.data["yaml_file"], "names": self.data["names"], "fingerprint": self.fingerprint,
+                         "counts": {"images": len(self.train_scan.images), "boxes": self.train_scan.n_boxes}}}
 
     def finish(self, trainer: Trainer) -> dict:
         """best.pt (else last.pt) slimmed to fp16 EMA weights, then scored as saved, with its pictures."""
@@ -221,7 +243,7 @@ class DetectionTask:
         if not best.exists():
             return {}
         write_slim(best, {"dataset": {"yaml": self.data["yaml_file"], "names": self.data["names"],
-                                      "fingerprint": _dataset_fingerprint(self.data)}})
+                                      "fingerprint": self.fingerprint}})
         if self.val_loader is None:
             return {}
         self.evaluator.use_pycocotools = True  # the final figures are always full, --fast-val or not
@@ -273,12 +295,18 @@ def _report_scan(scan, split: str, save_dir: Path) -> None:
         LOGGER.info(f"{split}: the full list of skipped files is in {report}")
 
 
-def _dataset_fingerprint(data: dict) -> str:
+def scan_fingerprint(train, val) -> str:
+    """What was trained and validated on: every image's name and size and its label rows (any label format)."""
     digest = hashlib.sha256()
-    for split in ("train", "val"):
-        source = data.get(split)
-        if source and os.path.exists(str(source)):
-            for p in sorted(Path(str(source)).rglob("*"))[:100_000]:
-                if p.is_file():
-                    digest.update(f"{p.name}\0{p.stat().st_size}\n".encode())
+    for scan in (train, val):
+        if scan is None:
+            continue
+        for path, shape, labels in zip(scan.images, scan.shapes, scan.labels):
+            digest.update(f"{Path(path).name}\0{shape[0]}x{shape[1]}\0".encode())
+            digest.update(np.ascontiguousarray(labels, dtype=np.float32).tobytes())
+        digest.update(b"|")
     return digest.hexdigest()[:16]
+
+
+def _short(names: list[str], limit: int = 4) -> str:
+    return "[" + ", ".join(names[:limit]) + (", ..." if len(names) > limit else "") + "]"

@@ -51,6 +51,7 @@ class TrainConfig:
     name: str = "exp"
     exist_ok: bool = False
     resume: bool | str = False  # True: the newest run; a path: that last.pt
+    resume_changed_data: bool = False  # let --resume continue on images/labels that changed since last.pt
     sync_bn: bool = False
     cache: str | None = None  # 'ram' or 'disk': decoded, resized training images
     exact_decode: bool = False  # decode every JPEG at full size (default: reduced when >= 2x the size)

@@ -196,6 +196,7 @@ class Trainer:
             self.resume_state = _read_resumable(last)
             saved = TrainConfig.from_dict(self.resume_state["options"], str(last), strict=False)
             saved.resume, saved.device = str(last), config.device
+            saved.resume_changed_data = config.resume_changed_data
             if config.epochs is not None:
                 saved.epochs = config.epochs
             self.config = config = saved
