@@ -20,6 +20,7 @@ from utils.boxes import yolo_label_rows
 from utils.checkpoints import CheckpointError, newest_run_checkpoint
 from utils.data.formats import IMAGE_SUFFIXES
 from utils.data.images import set_max_pixels
+from utils.image_size import check_image_size
 from utils.inference import Detections, Detector, read_image
 from utils.logging import LOGGER, increment_path
 from utils.memory import keep_freed_memory
@@ -57,8 +58,8 @@ def run(weights: str = "", source: str = str(ROOT / "data" / "images"), imgsz: i
         line_thickness: int = 2, hide_labels: bool = False, hide_conf: bool = False, vid_stride: int = 1,
         slice_hw: list[int] | None = None, overlap: float = 0.2, max_pixels: int | None = None) -> list[Detections]:
     """Detect on every file of ``source``; returns the detections of the images (not of video frames)."""
-    problems = [(imgsz < 32, f"--imgsz must be >= 32, got {imgsz}"),
-                (vid_stride < 1, f"--vid-stride must be >= 1, got {vid_stride}"),
+    check_image_size(imgsz, 1, quiet=True)  # refused before any work; rounded to the model's stride once loaded
+    problems = [(vid_stride < 1, f"--vid-stride must be >= 1, got {vid_stride}"),
                 (slice_hw is not None and min(slice_hw) < 32, f"--slice needs tiles of at least 32x32, got {slice_hw}"),
                 (not 0 <= overlap < 1, f"--overlap must be in [0, 1), got {overlap}")]
     for bad, message in problems:
@@ -76,7 +77,7 @@ def run(weights: str = "", source: str = str(ROOT / "data" / "images"), imgsz: i
 
     detector = Detector(resolve_weights(weights), device, imgsz, conf_thres, iou_thres, max_det, classes,
                         agnostic_nms, half)
-    LOGGER.info(f"model {weights}: {len(detector.names)} classes, image size {imgsz}")
+    LOGGER.info(f"model {weights}: {len(detector.names)} classes, image size {detector.imgsz}")
     files = list_sources(source)
     if not files:
         raise FileNotFoundError(f"{source}: no images or videos found")

@@ -18,6 +18,7 @@ from utils.data.images import set_max_pixels
 from utils.data.loaders import create_dataloader
 from utils.data.scan import describe_problems, scan_split
 from utils.distributed import select_device
+from utils.image_size import check_image_size
 from utils.logging import LOGGER, increment_path
 from utils.memory import keep_freed_memory
 from utils.metrics import COCO_KEYS, DetectionEvaluator, format_metric, tiny_bins_line
@@ -33,8 +34,9 @@ def run(data: str | None = None, weights: str = "space_depth_s.pt", batch_size: 
         project: str = "runs/val", name: str = "exp", exist_ok: bool = False, half: bool = False,
         plots: bool = True, max_pixels: int | None = None) -> dict:
     """Evaluate ``weights`` on a split of ``data``; returns the metrics dict (also written as JSON)."""
-    if batch_size < 1 or imgsz < 32:
-        raise ValueError(f"--batch-size must be >= 1 and --imgsz >= 32, got {batch_size} and {imgsz}")
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
+    check_image_size(imgsz, 1, batch_size=batch_size, quiet=True)  # before any work; rounded once loaded
     if max_pixels is not None:
         set_max_pixels(max_pixels)
     weights = resolve_weights(weights)
@@ -53,6 +55,8 @@ def run(data: str | None = None, weights: str = "space_depth_s.pt", batch_size: 
             LOGGER.info(f"{weights}: a static {fixed[0]}x{fixed[1]} export; validating at {fixed[0]} "
                         f"(--imgsz {imgsz} ignored)")
         imgsz = fixed[0]
+    else:
+        imgsz = check_image_size(imgsz, int(model.stride.max()), batch_size=batch_size)
     data_config = load_dataset_config(data)
     split = "test" if task == "test" else "val"
     if data_config.get(split) is None:

@@ -35,7 +35,7 @@ def _slim(tmp_path):
     (["--batch-size", "0"], "--batch-size must be >= 1"),
     (["--epochs", "0"], "--epochs must be >= 1"),
     (["--imgsz", "-1"], "--imgsz must be >= 1 pixel"),
-    (["--imgsz", "16"], "--imgsz must be >= 32 pixels for this task"),
+    (["--imgsz", "100000"], "--imgsz 100000: a batch of 16 at 100000x100000 needs at least"),
     (["--batch-size", "-1"], "(AutoBatch) needs a CUDA GPU"),
     (["--weights", "nope.pt"], "nope.pt"),
     (["--resume", "/nonexistent/last.pt"], "no such checkpoint file"),

@@ -26,6 +26,7 @@ from utils.data.dataset import YoloDataset
 from utils.data.formats import DatasetError, load_dataset_config
 from utils.data.loaders import create_dataloader
 from utils.data.scan import describe_problems, scan_split
+from utils.image_size import check_image_size
 from utils.logging import LOGGER
 from utils.loss import LossGains, YoloLoss
 from utils.metrics import COCO_KEYS, TINY_KEYS, DetectionEvaluator, fitness, format_metric, tiny_bins_line
@@ -59,7 +60,7 @@ class DetectionTask:
 
     csv_keys = CSV_KEYS
     loss_names = ("box", "obj", "cls")
-    min_imgsz = 32  # one cell of the coarsest (stride-32) grid
+    min_imgsz = 1  # rounded up to the coarsest grid (utils.image_size)
 
     # ------------------------------------------------------------------------------------------ setup
     def setup(self, trainer: Trainer) -> None:
@@ -72,7 +73,9 @@ class DetectionTask:
         if trainer.main:
             LOGGER.info(self.model.info(config.imgsz))
         self.grid = max(int(self.model.stride.max()), 32)
-        self.imgsz = math.ceil(config.imgsz / self.grid) * self.grid
+        self.imgsz = check_image_size(config.imgsz, self.grid, batch_size=max(config.batch_size // trainer.world, 1),
+                                      device=str(trainer.device) if trainer.device.type == "cuda" else None,
+                                      quiet=not trainer.main)
         trainer.resolve_batch_size(self.model, self.imgsz)
         self._build_loaders(trainer)
         if trainer.resume_state is None and not config.noautoanchor:

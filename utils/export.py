@@ -19,6 +19,7 @@ import torch
 from utils.backends import ENGINE_HEADER, METADATA_KEY, OPENVINO_METADATA
 from utils.checkpoints import dataset_for, load_model, resolve_weights
 from utils.distributed import select_device
+from utils.image_size import check_image_size
 from utils.logging import LOGGER
 
 FORMATS = ("onnx", "torchscript", "openvino", "engine")
@@ -36,6 +37,7 @@ def export(weights: str, include: list[str], imgsz: int = 640, batch_size: int =
     rounded to FP16's half-pixel grid at 640), FP16 OpenVINO weights, an FP16 TensorRT engine, and an FP16
     TorchScript trace on CUDA."""
     _check_options(include, imgsz, batch_size, opset, int8, half, calib_images)
+    check_image_size(imgsz, 1, batch_size=batch_size, quiet=True)  # before any work; rounded once loaded
     torch_device = select_device(device)
     if "engine" in include and torch_device.type != "cuda":
         raise ValueError(f"--include engine builds a TensorRT engine, which needs a CUDA GPU: --device "
@@ -45,6 +47,7 @@ def export(weights: str, include: list[str], imgsz: int = 640, batch_size: int =
     model = load_model(path, torch_device).for_inference().to(memory_format=torch.contiguous_format)
     for p in model.parameters():
         p.requires_grad_(False)
+    imgsz = check_image_size(imgsz, int(model.stride.max()), batch_size=batch_size)
     x = torch.zeros(batch_size, 3, imgsz, imgsz, device=torch_device)
     head = len(model.model) - 1
     meta = {"names": model.names, "stride": model.stride.tolist(), "imgsz": imgsz, "batch": batch_size,
@@ -86,7 +89,6 @@ def _check_options(include: list[str], imgsz: int, batch_size: int, opset: int, 
     problems = [(not include, "--include: name at least one format"),
                 (any(f not in FORMATS for f in include), f"--include {' '.join(include)}: formats are "
                                                          f"{', '.join(FORMATS)}"),
-                (imgsz < 32, f"--imgsz must be >= 32, got {imgsz}"),
                 (batch_size < 1, f"--batch-size must be >= 1, got {batch_size}"),
                 (not 11 <= opset <= 21, f"--opset {opset}: supported opsets are 11 to 21 (default 17)"),
                 (int8 and not {"onnx", "openvino"} & set(include),

@@ -21,6 +21,7 @@ from utils.boxes import class_aware_nms, non_max_suppression, unletterbox_boxes
 from utils.data import images as image_files
 from utils.data.images import image_size_from_header
 from utils.distributed import select_device
+from utils.image_size import check_image_size
 from utils.logging import LOGGER
 from utils.precision import half_inputs, inference_autocast, inference_half
 
@@ -70,6 +71,10 @@ def tile_origins(length: int, tile: int, overlap: float) -> list[int]:
     return starts + [length - tile]
 
 
+def _memory_of(device: torch.device) -> str | None:
+    return str(device) if device.type == "cuda" else None
+
+
 class Detector:
     """Load any supported weights file once; predict on images (numpy BGR, paths or lists of them)."""
 
@@ -88,7 +93,8 @@ class Detector:
             raise ValueError(f"{weights}: exported for {fixed[0]}x{fixed[1]} inputs; detect letterboxes to a square "
                              f"(export a square --imgsz or use --dynamic)")
         self.fixed = fixed is not None
-        self.imgsz = fixed[0] if fixed is not None else imgsz
+        self.imgsz = fixed[0] if fixed is not None else check_image_size(imgsz, self.stride,
+                                                                         device=_memory_of(self.device))
         self.conf_thres, self.iou_thres, self.max_det = conf_thres, iou_thres, max_det
         self.classes, self.agnostic = classes, agnostic
 

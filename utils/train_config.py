@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from utils.image_size import check_image_size
 from utils.logging import LOGGER
 from utils.paths import find_named_file
 from utils.yaml_files import load_yaml_mapping
@@ -107,6 +108,7 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigurationError(message)
+        check_image_size(self.imgsz, 1, batch_size=max(self.batch_size, 1), quiet=True)  # the size alone fits
 
     # ------------------------------------------------------------------------------------ conversions
     @classmethod
