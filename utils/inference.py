@@ -56,7 +56,7 @@ def read_image(path: str | Path) -> np.ndarray:
     if size is not None and size[0] * size[1] > image_files.MAX_IMAGE_PIXELS:
         raise ValueError(f"{path}: {size[1]}x{size[0]} pixels, over the limit of {image_files.MAX_IMAGE_PIXELS:,} "
                          f"(raise it with --max-pixels)")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
+    image = image_files.decode_bgr(data) if data is not None else None
     if image is None:
         raise ValueError(f"{path}: not a readable image")
     return image

@@ -25,13 +25,27 @@ def check_image(path: Path) -> tuple[tuple[int, int] | None, str, str]:
     if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
         return None, "huge image", (f"{path}: {size[1]}x{size[0]} pixels, over the limit of {MAX_IMAGE_PIXELS:,} "
                                     f"(raise it with --max-pixels)")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    image = decode_bgr(data)
     if image is None:
         return None, "undecodable image", f"{path}: not a decodable image"
     h, w = image.shape[:2]
     if min(h, w) < MIN_IMAGE_SIDE:
         return None, "tiny image", f"{path}: image is {w}x{h}, smaller than {MIN_IMAGE_SIDE} px"
     return (h, w), "", ""
+
+
+def decode_bgr(data: bytes | np.ndarray, flags: int = cv2.IMREAD_COLOR) -> np.ndarray | None:
+    """The one decoder behind the scan, the loaders and inference: OpenCV from the file's bytes, EXIF
+    orientation applied (``cv2.imread`` fails on some EXIF-rotated TIFFs that this reads)."""
+    buffer = data if isinstance(data, np.ndarray) else np.frombuffer(data, np.uint8)
+    return cv2.imdecode(buffer, flags) if buffer.size else None
+
+
+def read_bgr(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray | None:
+    try:
+        return decode_bgr(np.fromfile(str(path), dtype=np.uint8), flags)
+    except OSError:
+        return None
 
 
 MAX_IMAGE_PIXELS = 100_000_000  # a decompression bomb (a 389 KB PNG of 20000x20000) is refused before decoding
@@ -81,7 +95,7 @@ def read_rgb(path: str, reduction: int = 1) -> np.ndarray | None:
     other formats, and JPEGs it refuses, through OpenCV. ``reduction`` 2, 4 or 8 (from :func:`jpeg_reduction`)
     decodes a JPEG at that fraction of its size in the DCT domain (sides rounded up)."""
     if reduction > 1:
-        image = cv2.imread(path, JPEG_REDUCTIONS[reduction])
+        image = read_bgr(path, JPEG_REDUCTIONS[reduction])
         if image is not None:
             return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     elif path.lower().endswith((".jpg", ".jpeg")):
@@ -90,5 +104,5 @@ def read_rgb(path: str, reduction: int = 1) -> np.ndarray | None:
             return decoded.permute(1, 2, 0).numpy()  # the decoder's own interleaved buffer, no copy
         except RuntimeError:
             pass
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    image = read_bgr(path)
     return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
