@@ -231,19 +231,65 @@ def parse_label_text(text: str, nc: int, source: str) -> tuple[np.ndarray | None
 
 def labels_from_coco_json(path: str | Path) -> tuple[dict[str, np.ndarray], int]:
     """YOLO labels (n, 5) per image file name from a COCO instances JSON; class = rank of the category id
-    among the sorted ids (COCO's 91 ids -> 80 classes). Crowd regions are left out. Returns (labels, nc)."""
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
-    category_ids = sorted(c["id"] for c in data.get("categories", []))
+    among the sorted ids (COCO's 91 ids -> 80 classes). Crowd regions are left out; boxes overhanging the
+    image are clipped (as YOLO labels are). A malformed entry is a DatasetError naming the file and the entry.
+    Returns (labels, nc)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"{path}: not a readable COCO JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise DatasetError(f"{path}: not a COCO instances file (no 'images' list)")
+    try:
+        category_ids = sorted(int(c["id"]) for c in data.get("categories", []))
+    except (KeyError, TypeError, ValueError):
+        raise DatasetError(f"{path}: every entry of 'categories' needs an integer 'id'") from None
     index = {c: i for i, c in enumerate(category_ids)}
-    images = {im["id"]: im for im in data.get("images", [])}
+    images = {}
+    for k, im in enumerate(data["images"]):
+        where = f"{path}: images[{k}]"
+        if not isinstance(im, dict) or "id" not in im or "file_name" not in im:
+            raise DatasetError(f"{where}: needs 'id' and 'file_name'")
+        size = [im.get("width"), im.get("height")]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in size):
+            raise DatasetError(f"{where} ({im['file_name']}): 'width' and 'height' must be positive numbers, got "
+                               f"{size[0]!r} and {size[1]!r}")
+        images[im["id"]] = im
     rows: dict[str, list[list[float]]] = {Path(im["file_name"]).name: [] for im in images.values()}
-    for ann in data.get("annotations", []):
-        image = images.get(ann["image_id"])
-        x, y, w, h = ann["bbox"]
-        if image is None or ann.get("iscrowd", 0) or w <= 0 or h <= 0:
-            continue
-        iw, ih = image["width"], image["height"]
-        rows[Path(image["file_name"]).name].append(
-            [index[ann["category_id"]], (x + w / 2) / iw, (y + h / 2) / ih, w / iw, h / ih])
+    for k, ann in enumerate(data.get("annotations", [])):
+        row = _coco_annotation_row(ann, f"{path}: annotations[{k}] (id {_get(ann, 'id')})", images, index)
+        if row is not None:
+            rows[row[0]].append(row[1])
     return {k: np.array(v, dtype=np.float32).reshape(-1, 5) for k, v in rows.items()}, len(category_ids)
+
+
+def _get(entry: Any, key: str) -> Any:
+    return entry.get(key) if isinstance(entry, dict) else None
+
+
+def _coco_annotation_row(ann: Any, where: str, images: dict, index: dict[int, int]
+                         ) -> tuple[str, list[float]] | None:
+    """(file name, YOLO row) of one annotation; None for crowd regions and empty boxes."""
+    if not isinstance(ann, dict):
+        raise DatasetError(f"{where}: not an object")
+    image = images.get(ann.get("image_id"))
+    if image is None:
+        raise DatasetError(f"{where}: image_id {ann.get('image_id')!r} is not in 'images'")
+    if ann.get("category_id") not in index:
+        raise DatasetError(f"{where}: category_id {ann.get('category_id')!r} is not in 'categories'")
+    box = ann.get("bbox")
+    if not isinstance(box, (list, tuple)) or len(box) != 4 or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box):
+        raise DatasetError(f"{where}: 'bbox' must be 4 finite numbers [x, y, w, h], got {box!r}")
+    if ann.get("iscrowd", 0):
+        return None
+    iw, ih = image["width"], image["height"]
+    x1, y1 = max(box[0], 0.0), max(box[1], 0.0)
+    x2, y2 = min(box[0] + box[2], iw), min(box[1] + box[3], ih)
+    if x2 <= x1 or y2 <= y1:
+        if box[2] > 0 and box[3] > 0:  # a real box entirely outside its image
+            raise DatasetError(f"{where}: bbox {box} lies outside the {iw}x{ih} image {image['file_name']}")
+        return None  # zero-size boxes: COCO has a few, and yolov5's converter skips them too
+    return Path(image["file_name"]).name, [index[ann["category_id"]], (x1 + x2) / 2 / iw, (y1 + y2) / 2 / ih,
+                                           (x2 - x1) / iw, (y2 - y1) / ih]

@@ -132,8 +132,10 @@ def scan_dataset(source: str | list[str], nc: int, workers: int = 8, use_cache: 
         raise DatasetError(f"{source}: VOC labels name their classes; the dataset's names are needed")
     files, misnamed = _utf8_names(list_images(source))
     json_labels = None
-    if label_format == "yolo" and annotations and files and not label_path_for(files[0]).parent.is_dir():
-        json_labels, json_nc = labels_from_coco_json(annotations)
+    if label_format == "yolo" and annotations:  # read (and so checked) even when only the evaluation uses it
+        from_json, json_nc = labels_from_coco_json(annotations)
+        if files and not label_path_for(files[0]).parent.is_dir():
+            json_labels = from_json
         if json_nc > nc:
             raise DatasetError(f"{annotations}: {json_nc} categories but the dataset YAML names {nc} classes")
     labels_from = LabelSource(label_format, tuple(names or ()), difficult, json_labels)
