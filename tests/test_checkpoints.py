@@ -2,6 +2,7 @@ import hashlib
 import json
 import os
 
+import numpy as np
 import pytest
 import torch
 
@@ -167,3 +168,30 @@ def test_disk_full_is_one_line_and_leaves_the_old_file(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match=f"No space left on device: {path}"):
         _saved(tmp_path)
     assert path.read_bytes() == before and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_checkpoint_of_the_other_task_is_one_line_everywhere(tmp_path, capsys):
+    import detect
+    import export
+    import val
+    from classify import predict
+    from models.classify import ClassificationModel
+
+    classifier = ClassificationModel("resnet18_spd.yaml", nc=3)
+    classifier.names = ["a", "b", "c"]
+    cls_pt = save_checkpoint({"format": FORMAT, "model": model_payload(classifier), "epoch": 0}, tmp_path / "cls.pt")
+    detector = DetectionModel("yolov5n.yaml", nc=2)
+    detector.names = ["a", "b"]
+    det_pt = save_checkpoint({"format": FORMAT, "model": model_payload(detector), "epoch": 0}, tmp_path / "det.pt")
+    image = tmp_path / "x.jpg"
+    __import__("cv2").imwrite(str(image), np.full((64, 64, 3), 90, np.uint8))
+    runs = [(detect.main, ["--weights", str(cls_pt), "--source", str(image), "--project", str(tmp_path / "d")]),
+            (val.main, ["--weights", str(cls_pt), "--project", str(tmp_path / "v")]),
+            (export.main, ["--weights", str(cls_pt), "--include", "torchscript"]),
+            (predict.main, ["--weights", str(det_pt), "--source", str(image), "--project", str(tmp_path / "p")])]
+    for main, argv in runs:
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        err = (str(stop.value.code) if isinstance(stop.value.code, str) else capsys.readouterr().err).strip()
+        assert "\n" not in err and "checkpoint, but" in err and "need a" in err, (main, err)
+    assert not any((tmp_path / d).exists() for d in ("d", "v", "p"))  # no empty output folders

@@ -215,4 +215,4 @@ def load_any(weights: str | Path, device: torch.device):
         return TensorRTModel(weights, device)
     from utils.checkpoints import load_model
 
-    return load_model(weights, device)
+    return load_model(weights, device, task="detection")

@@ -398,6 +398,7 @@ def model_from_weights(ckpt: dict, cfg: str | Path | dict | None = None, nc: int
     from models.yolo import DetectionModel
 
     payload = ckpt["model"]
+    require_task(payload.get("config"), "detection", str(ckpt.get("imported_from", "--weights")))
     state = ckpt.get("ema") or payload["state_dict"]
     check_finite(state, str(ckpt.get("imported_from", "checkpoint")))
     target_cfg = cfg or payload["config"]
@@ -411,12 +412,31 @@ def model_from_weights(ckpt: dict, cfg: str | Path | dict | None = None, nc: int
     return model, report
 
 
-def load_model(weights: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Any supported ``.pt`` (ours or YOLOv5-family) -> a float32 DetectionModel in eval mode.
+def checkpoint_task(config: Any) -> str:
+    """'classification' or 'detection': what a checkpoint's model config builds."""
+    from models.yolo import DetectionModel
+
+    return "detection" if model_class(config) is DetectionModel else "classification"
+
+
+def require_task(config: Any, task: str | None, source: str) -> None:
+    """A checkpoint of the other task is one line, before anything is built or written."""
+    found = checkpoint_task(config)
+    if task is not None and found != task:
+        commands = {"detection": "train.py, val.py, detect.py and export.py",
+                    "classification": "classify/train.py, val.py and predict.py"}
+        raise CheckpointError(f"{source}: a {found} checkpoint, but {commands[task]} need a {task} checkpoint")
+
+
+def load_model(weights: str | Path, device: str | torch.device = "cpu", task: str | None = None) -> torch.nn.Module:
+    """Any supported ``.pt`` (ours or YOLOv5-family) -> a float32 model in eval mode; ``task`` ('detection' or
+    'classification') refuses a checkpoint of the other kind in one line.
 
     The EMA weights are used when the checkpoint has them.
     """
     ckpt = load_checkpoint(weights)
+    if isinstance(ckpt.get("model"), dict):
+        require_task(ckpt["model"].get("config"), task, str(weights))
     payload = dict(ckpt["model"])
     if ckpt.get("ema"):
         payload["state_dict"] = ckpt["ema"]

@@ -186,7 +186,7 @@ def validate_classifier(weights: str, data: str | None = None, imgsz: int | None
     data = data or trained_on or DEFAULTS["data"]
     imgsz = imgsz or int((ckpt.get("preprocess") or {}).get("imgsz", DEFAULTS["imgsz"]))
     torch_device = select_device(device)
-    model = load_model(path, torch_device).to(memory_format=torch.channels_last)
+    model = load_model(path, torch_device, task="classification").to(memory_format=torch.channels_last)
     dataset = load_classification_data(data)
     if len(dataset["names"]) != model.nc:
         raise ValueError(f"{path}: model has {model.nc} classes but {data} has {len(dataset['names'])}")

@@ -20,7 +20,7 @@ class Classifier:
         path = resolve_weights(weights)
         preprocess = load_checkpoint(path).get("preprocess") or {}
         self.device = select_device(device)
-        self.model = load_model(path, self.device).to(memory_format=torch.channels_last)
+        self.model = load_model(path, self.device, task="classification").to(memory_format=torch.channels_last)
         self.names = list(self.model.names)
         self.imgsz = int(imgsz or preprocess.get("imgsz", 32))
         self.mean = torch.tensor(preprocess.get("mean", MEAN)).view(1, 3, 1, 1)

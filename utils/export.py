@@ -44,7 +44,7 @@ def export(weights: str, include: list[str], imgsz: int = 640, batch_size: int =
                          f"{device or 'cpu'} is not one (pass --device 0 on a machine with an NVIDIA GPU)")
     path = resolve_weights(weights)
     # The inference form (BatchNorm folded, a Focus stem as its one conv) in the default memory format
-    model = load_model(path, torch_device).for_inference().to(memory_format=torch.contiguous_format)
+    model = load_model(path, torch_device, task="detection").for_inference().to(memory_format=torch.contiguous_format)
     for p in model.parameters():
         p.requires_grad_(False)
     imgsz = check_image_size(imgsz, int(model.stride.max()), batch_size=batch_size)
