@@ -77,3 +77,16 @@ def test_hyp_typo_in_a_full_file_names_the_key(tiny_data, tmp_path, capsys):
     hyp = tmp_path / "hyp.typo.yaml"
     hyp.write_text(text)
     _fails(["--data", str(tiny_data), "--hyp", str(hyp)], tmp_path, capsys, "'mosiac' (did you mean 'mosaic'?)")
+
+
+@pytest.mark.parametrize(("where", "extra"), [("project", []), ("project", ["--exist-ok"]),
+                                               ("name", ["--exist-ok"])])
+def test_project_or_name_naming_a_file_is_one_line(tiny_data, tmp_path, capsys, where, extra):
+    blocker = tmp_path / "afile"
+    blocker.write_text("mine")
+    place = ["--project", str(blocker)] if where == "project" else ["--project", str(tmp_path), "--name", "afile"]
+    with pytest.raises(SystemExit) as stop:
+        train.main(["--data", str(tiny_data), *place, *extra, "--device", "cpu", "--workers", "0"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 1 and err[-1].startswith("error: ") and "is a file, not a folder" in err[-1], err
+    assert blocker.read_text() == "mine"

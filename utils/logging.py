@@ -24,8 +24,12 @@ LOGGER = get_logger()
 
 
 def increment_path(path: str | Path, exist_ok: bool = False, mkdir: bool = True) -> Path:
-    """runs/train/exp -> runs/train/exp2, exp3, ... unless ``exist_ok``."""
+    """runs/train/exp -> runs/train/exp2, exp3, ... unless ``exist_ok``. A file where a folder of the path
+    must be (``--project`` or ``--name`` naming a file) is a ValueError naming it."""
     path = Path(path)
+    for folder in [*reversed(path.parents), *([path] if exist_ok else [])]:
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"{path}: {folder} is a file, not a folder (check --project and --name)")
     if path.exists() and not exist_ok:
         n = 2
         while (candidate := path.with_name(f"{path.name}{n}")).exists():
