@@ -58,24 +58,11 @@ def run(weights: str = "", source: str = str(ROOT / "data" / "images"), imgsz: i
         line_thickness: int = 2, hide_labels: bool = False, hide_conf: bool = False, vid_stride: int = 1,
         slice_hw: list[int] | None = None, overlap: float = 0.2, max_pixels: int | None = None) -> list[Detections]:
     """Detect on every file of ``source``; returns the detections of the images (not of video frames)."""
-    check_image_size(imgsz, 1, quiet=True)  # refused before any work; rounded to the model's stride once loaded
-    problems = [(vid_stride < 1, f"--vid-stride must be >= 1, got {vid_stride}"),
-                (slice_hw is not None and min(slice_hw) < 32, f"--slice needs tiles of at least 32x32, got {slice_hw}"),
-                (not 0 <= overlap < 1, f"--overlap must be in [0, 1), got {overlap}")]
-    for bad, message in problems:
-        if bad:
-            raise ValueError(message)
+    _check_options(imgsz, vid_stride, slice_hw, overlap)
     if max_pixels is not None:
         set_max_pixels(max_pixels)
-    if not weights:
-        newest = newest_trained_weights()
-        if newest is None:
-            raise CheckpointError("no --weights given and no trained model in runs/train/*/weights/best.pt: "
-                                  "train one with 'python train.py' or pass --weights")
-        weights = str(newest)
-    from utils.checkpoints import resolve_weights
-
-    detector = Detector(resolve_weights(weights), device, imgsz, conf_thres, iou_thres, max_det, classes,
+    weights = _weights_or_newest(weights)
+    detector = Detector(weights, device, imgsz, conf_thres, iou_thres, max_det, classes,
                         agnostic_nms, half)
     LOGGER.info(f"model {weights}: {len(detector.names)} classes, image size {detector.imgsz}")
     files = list_sources(source)
@@ -84,11 +71,13 @@ def run(weights: str = "", source: str = str(ROOT / "data" / "images"), imgsz: i
     save_dir = increment_path(Path(project) / name, exist_ok=exist_ok)
     slice_pair = tuple(slice_hw) if slice_hw else None
     style = dict(thickness=line_thickness, hide_labels=hide_labels, hide_conf=hide_conf)
-    results, records, failures = [], [], 0
+    results, records, failures, frames = [], [], 0, 0
     for file in files:
         if file.suffix.lower() in VIDEO_SUFFIXES:
-            _run_video(detector, file, save_dir, vid_stride, nosave, slice_pair, overlap, style,
-                       save_txt, save_conf)
+            done = _run_video(detector, file, save_dir, vid_stride, nosave, slice_pair, overlap, style,
+                              save_txt, save_conf)
+            failures += done is None
+            frames += done or 0
             continue
         t0 = time.perf_counter()
         try:
@@ -112,8 +101,31 @@ def run(weights: str = "", source: str = str(ROOT / "data" / "images"), imgsz: i
             records += [{"file": file.name, **r} for r in det.to_list()]
     if save_json:
         (save_dir / "predictions.json").write_text(json.dumps(records, indent=1))
-    LOGGER.info(f"{len(results)} images done, {failures} unreadable skipped; results in {save_dir}")
+    video = f", {frames} video frames" if frames else ""
+    LOGGER.info(f"{len(results)} images{video} done, {failures} unreadable files skipped; results in {save_dir}")
     return results
+
+
+def _check_options(imgsz: int, vid_stride: int, slice_hw: list[int] | None, overlap: float) -> None:
+    check_image_size(imgsz, 1, quiet=True)  # refused before any work; rounded to the model's stride once loaded
+    problems = [(vid_stride < 1, f"--vid-stride must be >= 1, got {vid_stride}"),
+                (slice_hw is not None and min(slice_hw) < 32, f"--slice needs tiles of at least 32x32, got {slice_hw}"),
+                (not 0 <= overlap < 1, f"--overlap must be in [0, 1), got {overlap}")]
+    for bad, message in problems:
+        if bad:
+            raise ValueError(message)
+
+
+def _weights_or_newest(weights: str) -> Path:
+    if not weights:
+        newest = newest_trained_weights()
+        if newest is None:
+            raise CheckpointError("no --weights given and no trained model in runs/train/*/weights/best.pt: "
+                                  "train one with 'python train.py' or pass --weights")
+        weights = str(newest)
+    from utils.checkpoints import resolve_weights
+
+    return resolve_weights(weights)
 
 
 def _describe(det: Detections) -> str:
@@ -139,15 +151,16 @@ def _write_crops(image: np.ndarray, det: Detections, folder: Path, stem: str) ->
 
 
 def _run_video(detector: Detector, file: Path, save_dir: Path, vid_stride: int, nosave: bool,
-               slice_hw, overlap: float, style: dict, save_txt: bool = False, save_conf: bool = False) -> None:
-    """Every vid_stride-th frame; --save-txt writes labels/<stem>_<frame>.txt (1-based frame, as yolov5)."""
+               slice_hw, overlap: float, style: dict, save_txt: bool = False, save_conf: bool = False) -> int | None:
+    """Every vid_stride-th frame; --save-txt writes labels/<stem>_<frame>.txt (1-based frame, as yolov5).
+    Returns the frames detected on, None for a file that is not a readable video."""
     capture = cv2.VideoCapture(str(file))
     if not capture.isOpened():
         LOGGER.info(f"skipped: {file}: not a readable video")
-        return
+        return None
     fps = capture.get(cv2.CAP_PROP_FPS) or 30
     writer = None
-    frame_index = 0
+    frame_index = done = 0
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     while True:
         ok, frame = capture.read()
@@ -155,6 +168,7 @@ def _run_video(detector: Detector, file: Path, save_dir: Path, vid_stride: int, 
             break
         if frame_index % vid_stride == 0:
             det = detector.predict_one(frame, f"{file}:{frame_index}", slice_hw, overlap)
+            done += 1
             LOGGER.info(f"{file} frame {frame_index + 1}/{total}: {_describe(det)}")
             if save_txt:
                 _write_txt(det, save_dir / "labels" / f"{file.stem}_{frame_index + 1}.txt", save_conf)
@@ -168,6 +182,7 @@ def _run_video(detector: Detector, file: Path, save_dir: Path, vid_stride: int, 
     capture.release()
     if writer is not None:
         writer.release()
+    return done
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -74,6 +74,22 @@ def test_imagefolder_with_a_bad_image_reports_and_skips_it(tmp_path):
         load_classification_data(_yaml(tmp_path, "ds"))
 
 
+def test_truncated_jpegs_and_empty_class_folders_are_reported(tmp_path):
+    import cv2
+
+    for split in ("train", "val"):
+        for name in ("cat", "dog"):
+            _png(tmp_path / "ds" / split / name / "a.png")
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    good = cv2.imencode(".jpg", noise)[1].tobytes()
+    (tmp_path / "ds" / "train" / "cat" / "cut.jpg").write_bytes(good[:-200])  # as detection's scan refuses it
+    data = load_classification_data(_yaml(tmp_path, "ds"))
+    assert len(data["train"]) == 2 and "cut.jpg: truncated JPEG" in data["train"].problems[0]
+    (tmp_path / "ds" / "train" / "bird").mkdir()
+    with pytest.raises(DatasetError, match=r"train/bird: no usable training image in this class folder"):
+        load_classification_data(_yaml(tmp_path, "ds"))
+
+
 def test_tiny_imagenet_layout_as_distributed(tmp_path):
     root = tmp_path / "tiny"
     (root).mkdir()

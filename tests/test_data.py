@@ -462,3 +462,24 @@ def test_loader_workers_run_at_a_lower_cpu_priority():
 
     loader = torch.utils.data.DataLoader(_Niceness(), num_workers=1, worker_init_fn=seed_worker)
     assert {int(n) for n in loader} == {min(os.nice(0) + WORKER_NICENESS, 19)}
+
+
+def test_overhanging_boxes_are_clipped_with_a_note_and_the_valid_boxes_stay(tmp_path):
+    labels, kind, note, _ = parse_label_text("0 0.5 0.5 0.2 0.2\n0 0.95 0.5 0.3 0.2\n0 1.0005 0.5 0.0004 0.2\n",
+                                             1, "a.txt")
+    assert kind == "" and len(labels) == 2  # the valid box and the clipped one; the zero-area sliver goes
+    np.testing.assert_allclose(labels[1], [0, 0.9, 0.5, 0.2, 0.2], atol=1e-6)
+    assert note == "a.txt: 1 boxes with no area inside the image removed; 1 boxes overhanging the image clipped to it"
+    labels, kind, message, _ = parse_label_text("0 320 240 50 60\n", 1, "pixels.txt")  # not normalised
+    assert labels is None and "coordinates outside [0, 1] (box centre 320, 240)" in message
+
+
+def test_a_label_path_that_is_not_a_regular_file_is_reported(tmp_path):
+    images = tmp_path / "images"
+    _write_image(images / "a.jpg")
+    _write_image(images / "b.jpg")
+    _write_label(images / "b.jpg", "0 0.5 0.5 0.1 0.1\n")
+    label_path_for(images / "a.jpg").mkdir(parents=True)  # a folder where a.txt should be
+    scan = scan_dataset(str(images), nc=1)
+    assert [Path(p).name for p in scan.images] == ["b.jpg"]
+    assert scan.problems[0][2].endswith("a.txt: not a regular file")

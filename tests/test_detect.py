@@ -140,3 +140,24 @@ def test_detect_handles_a_one_pixel_strip_and_refuses_an_empty_folder(tmp_path):
         detect.run(weights=str(weights), source=str(tmp_path / "empty"), project=str(tmp_path / "out"))
     with pytest.raises(ValueError, match="--slice needs tiles"):
         detect.run(weights=str(weights), source=str(images), slice_hw=[0, 0])
+
+
+def test_unreadable_video_is_counted_and_classes_outside_the_model_are_refused(tmp_path, caplog):
+    import logging
+
+    from models.yolo import DetectionModel
+    from utils.checkpoints import FORMAT, model_payload, save_checkpoint
+
+    model = DetectionModel("yolov5n.yaml", nc=2)
+    model.names = ["a", "b"]
+    weights = save_checkpoint({"format": FORMAT, "model": model_payload(model), "epoch": 0}, tmp_path / "m.pt")
+    source = tmp_path / "src"
+    source.mkdir()
+    cv2.imwrite(str(source / "a.jpg"), np.full((64, 64, 3), 90, np.uint8))
+    (source / "broken.mp4").write_text("not a video")
+    with caplog.at_level(logging.INFO, logger="yolov5_spd"):
+        detect.run(weights=str(weights), source=str(source), imgsz=64, project=str(tmp_path / "out"))
+    summary = [r.getMessage() for r in caplog.records if "done" in r.getMessage()][-1]
+    assert summary.startswith("1 images done, 1 unreadable files skipped")
+    with pytest.raises(ValueError, match=r"--classes 7: .* has classes 0..1 \(a, b\); \[7\] not among them"):
+        detect.run(weights=str(weights), source=str(source), imgsz=64, classes=[7], project=str(tmp_path / "o2"))

@@ -56,3 +56,15 @@ def test_a_file_that_is_not_json_is_one_line(tmp_path):
     path.write_text("{not json")
     with pytest.raises(DatasetError, match="broken.json: not a readable COCO JSON"):
         labels_from_coco_json(path)
+
+
+def test_nc_disagreeing_with_names_is_refused(tmp_path):
+    from utils.data.formats import load_dataset_config
+
+    (tmp_path / "images").mkdir()
+    path = tmp_path / "d.yaml"
+    path.write_text("path: .\nval: images\nnc: 3\nnames: [a, b]\n")
+    with pytest.raises(DatasetError, match="'nc' is 3 but 'names' lists 2 classes"):
+        load_dataset_config(path)
+    path.write_text("path: .\nval: images\nnc: 2\nnames: [a, b]\n")
+    assert load_dataset_config(path)["nc"] == 2

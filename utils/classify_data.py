@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchvision.transforms import v2
 
 from utils.data.formats import DATA_DIR, IMAGE_SUFFIXES, DatasetError, names_from_mapping
-from utils.data.images import image_size_from_header, read_rgb
+from utils.data.images import image_size_from_header, is_truncated_jpeg, read_rgb
 from utils.paths import find_named_file
 from utils.yaml_files import load_yaml_mapping
 
@@ -108,6 +108,9 @@ def _checked(paths: list[Path], labels: list[int]) -> ClassificationSplit:
         if not data or image_size_from_header(data) is None:
             problems.append(f"{p}: not a readable image")
             continue
+        if is_truncated_jpeg(data):  # the same rule as detection's scan
+            problems.append(f"{p}: truncated JPEG (no end-of-image marker)")
+            continue
         keep.append(str(p))
         kept_labels.append(label)
     return ClassificationSplit(keep, np.array(kept_labels, dtype=np.int64), problems)
@@ -133,6 +136,11 @@ def _read_imagefolder(root: Path) -> tuple[list[str], ClassificationSplit, Class
             paths += found
             labels += [i] * len(found)
         splits.append(_checked(paths, labels))
+    counts = np.bincount(splits[0].labels, minlength=len(names))
+    empty = [names[i] for i in np.flatnonzero(counts == 0)]
+    if empty:  # a class the model would have to predict but never sees
+        raise DatasetError(f"{root / 'train' / empty[0]}: no usable training image in this class folder"
+                           + (f" (nor in {len(empty) - 1} more: {', '.join(empty[1:4])})" if len(empty) > 1 else ""))
     return names, splits[0], splits[1]
 
 

@@ -95,6 +95,12 @@ class Detector:
         self.imgsz = fixed[0] if fixed is not None else check_image_size(imgsz, self.stride,
                                                                          device=_memory_of(self.device))
         self.conf_thres, self.iou_thres, self.max_det = conf_thres, iou_thres, max_det
+        if classes is not None:
+            outside = [c for c in classes if not 0 <= int(c) < len(self.names)]
+            if outside:
+                shown = ", ".join(self.names[:3]) + (", ..." if len(self.names) > 3 else "")
+                raise ValueError(f"--classes {' '.join(map(str, classes))}: {weights} has classes "
+                                 f"0..{len(self.names) - 1} ({shown}); {outside} not among them")
         self.classes, self.agnostic = classes, agnostic
 
     @torch.no_grad()

@@ -67,6 +67,9 @@ def load_dataset_config(data: str | Path) -> dict[str, Any]:
         names = names_from_mapping(names, str(path))
     if not isinstance(names, list) or not names:
         raise DatasetError(f"{path}: 'names' must be a non-empty list or {{id: name}} mapping")
+    if "nc" in config and config["nc"] != len(names):
+        raise DatasetError(f"{path}: 'nc' is {config['nc']!r} but 'names' lists {len(names)} classes; fix one "
+                           f"(nc may be left out)")
     root = (path.parent / str(config.get("path", "."))).resolve()
     label_format, difficult = _label_options(config, path)
     lists = config.get("split_lists")  # a folder of split lists beside this YAML (file names of the images)
@@ -192,8 +195,9 @@ def label_path_for(image: Path) -> Path:
 
 
 def parse_label_text(text: str, nc: int, source: str) -> tuple[np.ndarray | None, str, str, int]:
-    """Check YOLO label rows. Returns (labels (n, 5), kind, message, duplicates dropped)."""
-    rows = []
+    """Check YOLO label rows. Returns (labels (n, 5), kind, message, duplicates dropped); with labels, the
+    message is a note on what was clipped or removed ("" when nothing was)."""
+    rows, overhang = [], 0
     for line_no, line in enumerate(text.splitlines(), 1):
         parts = line.split()
         if not parts:
@@ -217,16 +221,24 @@ def parse_label_text(text: str, nc: int, source: str) -> tuple[np.ndarray | None
         x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
         if w <= 0 or h <= 0:
             return None, "bad label", f"{source}:{line_no}: box width and height must be > 0", 0
-        if min(x1, y1, cx, cy) < -COORD_TOLERANCE or max(x2, y2, cx, cy) > 1 + COORD_TOLERANCE:
-            return None, "bad label", f"{source}:{line_no}: coordinates outside [0, 1]", 0
+        if min(cx, cy) < -COORD_TOLERANCE or max(cx, cy) > 1 + COORD_TOLERANCE:  # pixels, or another image's
+            return None, "bad label", f"{source}:{line_no}: coordinates outside [0, 1] (box centre {cx:g}, {cy:g})", 0
+        overhang += min(x1, y1) < -COORD_TOLERANCE or max(x2, y2) > 1 + COORD_TOLERANCE
         rows.append(values)
     labels = np.array(rows, dtype=np.float32).reshape(-1, 5)
-    if len(labels):  # clip the tolerated overhang so boxes stay inside the image
-        xyxy = np.clip(xywh_to_xyxy(labels[:, 1:]), 0, 1)
+    notes = []
+    if len(labels):  # boxes overhanging the image are clipped to it, as yolov5 users expect
+        xyxy = np.clip(xywh_to_xyxy(labels[:, 1:].astype(np.float64)), 0, 1)
         labels[:, 1:] = xyxy_to_xywh(xyxy)
+        degenerate = (labels[:, 3] <= 0) | (labels[:, 4] <= 0)
+        if degenerate.any():
+            notes.append(f"{int(degenerate.sum())} boxes with no area inside the image removed")
+            labels = labels[~degenerate]
+    if overhang:
+        notes.append(f"{overhang} boxes overhanging the image clipped to it")
     unique, first = np.unique(labels, axis=0, return_index=True)
     duplicates = len(labels) - len(unique)
-    return labels[np.sort(first)], "", "", duplicates
+    return labels[np.sort(first)], "", f"{source}: {'; '.join(notes)}" if notes else "", duplicates
 
 
 def labels_from_coco_json(path: str | Path) -> tuple[dict[str, np.ndarray], int]:

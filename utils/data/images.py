@@ -11,6 +11,11 @@ from torchvision.io import ImageReadMode, decode_jpeg, read_file
 MIN_IMAGE_SIDE = 10
 
 
+def is_truncated_jpeg(data: bytes) -> bool:
+    """A JPEG without its end-of-image marker (bytes after the marker, as in motion photos, are fine)."""
+    return data[:2] == b"\xff\xd8" and data.rfind(b"\xff\xd9") < 0
+
+
 def check_image(path: Path) -> tuple[tuple[int, int] | None, str, str]:
     """Returns ((h, w), '', '') or (None, kind, message)."""
     try:
@@ -19,7 +24,7 @@ def check_image(path: Path) -> tuple[tuple[int, int] | None, str, str]:
         return None, "unreadable image", f"{path}: cannot read ({exc.strerror})"
     if not data:
         return None, "empty image", f"{path}: zero-byte file"
-    if data[:2] == b"\xff\xd8" and data.rfind(b"\xff\xd9") < 0:  # bytes after the marker (motion photos) are fine
+    if is_truncated_jpeg(data):
         return None, "truncated image", f"{path}: truncated JPEG (no end-of-image marker)"
     size = image_size_from_header(data)
     if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:

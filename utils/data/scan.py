@@ -84,8 +84,10 @@ class LabelSource:
                 return LabelRead(None, "bad label", f"{image}: not in the annotations JSON"), 0
             return LabelRead(np.concatenate([labels[:, :1], np.clip(labels[:, 1:], 0, 1)], 1)), 0
         label_file = label_path_for(image)
-        if not label_file.is_file():
-            return LabelRead(np.zeros((0, 5), np.float32)), 0
+        if not label_file.exists():
+            return LabelRead(np.zeros((0, 5), np.float32)), 0  # a background image
+        if not label_file.is_file():  # a folder, a FIFO (reading it would hang), a device
+            return LabelRead(None, "bad label", f"{label_file}: not a regular file"), 0
         try:
             text = label_file.read_bytes().decode("utf-8-sig")  # a byte-order mark is allowed
         except UnicodeDecodeError:
@@ -93,6 +95,8 @@ class LabelSource:
         except OSError as exc:
             return LabelRead(None, "bad label", f"{label_file}: cannot read ({exc.strerror})"), 0
         labels, kind, message, duplicates = parse_label_text(text, nc, str(label_file))
+        if labels is not None:
+            return LabelRead(labels, notes=[message] if message else []), duplicates
         return LabelRead(labels, kind, message), duplicates
 
 
