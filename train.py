@@ -51,6 +51,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--exist-ok", action="store_true")
     p.add_argument("--resume", nargs="?", const=True, default=False,
                    help="resume the latest run, or the given last.pt")
+    p.add_argument("--keep-optimizer", action="store_true", help="keep the optimiser state in last.pt when the "
+                   "run finishes (default: stripped, 8x smaller; --resume --epochs N then restarts SGD momentum)")
     p.add_argument("--resume-changed-data", action="store_true", help="let --resume continue although the "
                    "training images or labels changed since last.pt (the class list can never change)")
     p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm under DDP on GPUs")
@@ -63,8 +65,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--val-period", type=int, default=1, help="validate every N epochs (and after the last)")
     p.add_argument("--fast-val", action="store_true", help="per-epoch validation without pycocotools (own P, R, "
                    "mAP only); the final evaluation of best.pt is always full")
-    p.add_argument("--noplots", action="store_true", help="save no pictures (labels.jpg, train batches, curves, "
-                   "confusion matrix, results.png); the figures and results.csv are unchanged")
+    p.add_argument("--noplots", "--no-plots", action="store_true", help="save no pictures (labels.jpg, train "
+                   "batches, curves, confusion matrix, results.png); the figures and results.csv are unchanged")
     p.add_argument("--val-first", action="store_true", help="also validate the starting weights before the "
                    "first step (row -1 of results.csv)")
     p.add_argument("--nosave", action="store_true", help="save only the final checkpoint")

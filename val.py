@@ -171,7 +171,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--name", default="exp")
     p.add_argument("--exist-ok", action="store_true")
     p.add_argument("--half", action="store_true", help="FP16 inference on CUDA, bf16 on CPUs with native bf16")
-    p.add_argument("--no-plots", dest="plots", action="store_false")
+    p.add_argument("--noplots", "--no-plots", dest="plots", action="store_false",
+                   help="save no pictures (the figures and metrics.json are unchanged)")
     return p.parse_args(argv)
 
 

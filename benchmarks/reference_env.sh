@@ -5,7 +5,8 @@
 # Prints the path of its python.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cache="${YOLOV5_SPD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/yolov5-spd}"
+# YOLOV5_SPD_ENV_CACHE moves the environments; YOLOV5_SPD_CACHE (image and scan caches) does not
+cache="${YOLOV5_SPD_ENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/yolov5-spd}"
 ref="$cache/reference-yolov5-7.0.14"
 if [ ! -f "$ref/.complete" ]; then
     site="$("$root/scripts/env.sh" python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"

@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> dict:
     p.add_argument("--noval", action="store_true", help="validate only after the final epoch")
     p.add_argument("--val-period", type=int, default=1, help="validate every N epochs (and after the last)")
     p.add_argument("--val-first", action="store_true", help="also validate the starting weights")
-    p.add_argument("--noplots", action="store_true", help="no confusion matrix or results.png")
+    p.add_argument("--noplots", "--no-plots", action="store_true", help="no confusion matrix or results.png")
     p.add_argument("--nosave", action="store_true")
     p.add_argument("--patience", type=int, default=100)
     p.add_argument("--save-period", type=int, default=-1)

@@ -18,7 +18,8 @@ print("\n".join(project["dependencies"] + extras.get("dev", []) + extras.get("ex
 PY
 )"
 key="$(printf '%s\n%s\n%s\n' "$deps" "$torch_pins" "$("$python" --version)" | sha256sum | cut -c1-16)"
-cache="${YOLOV5_SPD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/yolov5-spd}"
+# YOLOV5_SPD_ENV_CACHE moves the environments; YOLOV5_SPD_CACHE (image and scan caches) does not
+cache="${YOLOV5_SPD_ENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/yolov5-spd}"
 venv="$cache/venv-$key"
 
 if [ ! -f "$venv/.complete" ]; then

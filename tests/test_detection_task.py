@@ -26,7 +26,7 @@ def test_smoke_train_validate_save_resume(tiny_data, tmp_path, monkeypatch):
     for name in ("results.csv", "results.png", "labels.jpg", "train_batch0.jpg", "hyp.yaml", "opt.yaml"):
         assert (run / name).is_file(), name
     last = torch.load(run / "weights" / "last.pt", weights_only=True)
-    assert last["epoch"] == 0 and last["optimizer"] and last["ema"]
+    assert last["epoch"] == 0 and last["optimizer"] is None and last["finished"] and last["ema"]
     best = torch.load(run / "weights" / "best.pt", weights_only=True)
     assert best.get("optimizer") is None and best["versions"]["torch"]
     assert next(iter(best["model"]["state_dict"].values())).dtype == torch.float16
@@ -118,7 +118,7 @@ def test_resume_is_exact(tiny_data, tmp_path, monkeypatch):
     monkeypatch.setenv("YOLOV5_SPD_CACHE", str(tmp_path / "cache"))
     common = ["--cfg", "yolov5n.yaml", "--noval", "--noautoanchor"]
     train.train(_args(tiny_data, tmp_path, "--epochs", "2", "--name", "straight", *common))
-    train.train(_args(tiny_data, tmp_path, "--epochs", "1", "--name", "split", *common))
+    train.train(_args(tiny_data, tmp_path, "--epochs", "1", "--name", "split", "--keep-optimizer", *common))
     train.train(_args(tiny_data, tmp_path, "--resume", str(tmp_path / "split" / "weights" / "last.pt"),
                       "--epochs", "2"))
     straight = torch.load(tmp_path / "straight" / "weights" / "last.pt", weights_only=True)
@@ -238,3 +238,18 @@ def test_an_epoch_in_which_no_box_met_an_anchor_stops_the_run():
     assert len(task.results_row(torch.tensor([0.1, 0.02, 0.01]), {}, [0.01] * 3)) == len(task.csv_keys)
     task.train_scan = SimpleNamespace(n_boxes=0)  # nothing to assign: background-only data is not an error
     task.results_row(torch.tensor([0.0, 0.02, 0.0]), {}, [0.01])
+
+
+def test_a_finished_run_strips_last_pt_says_so_and_can_still_be_extended(tiny_data, tmp_path, monkeypatch, caplog):
+    import logging
+
+    monkeypatch.setenv("YOLOV5_SPD_CACHE", str(tmp_path / "cache"))
+    with caplog.at_level(logging.INFO, logger="yolov5_spd"):
+        train.train(_args(tiny_data, tmp_path, "--epochs", "1", "--cfg", "yolov5n.yaml", "--noplots"))
+    log = "\n".join(r.getMessage() for r in caplog.records)
+    assert "optimiser state stripped now that the run is finished" in log
+    assert "COCO evaluation (pycocotools) of 4 images" in log  # the per-epoch scoring says it is running
+    last = tmp_path / "exp" / "weights" / "last.pt"
+    assert torch.load(last, weights_only=True)["optimizer"] is None
+    train.train(_args(tiny_data, tmp_path, "--resume", str(last), "--epochs", "2", "--noplots"))
+    assert torch.load(last, weights_only=True)["epoch"] == 1

@@ -87,12 +87,12 @@ def test_toy_task_trains_through_every_phase(tmp_path):
     assert [r["epoch"] for r in rows] == ["0", "1", "2", "3"]
     assert float(rows[-1]["val/mse"]) < float(rows[0]["val/mse"]) and result["mse"] == float(rows[-1]["val/mse"])
     last = torch.load(tmp_path / "exp" / "weights" / "last.pt", weights_only=True)
-    assert last["epoch"] == 3 and last["options"]["epochs"] == 4 and last["optimizer"]
+    assert last["epoch"] == 3 and last["options"]["epochs"] == 4 and last["optimizer"] is None and last["finished"]
 
 
 def test_toy_task_resume_equals_a_straight_run(tmp_path):
     Trainer(_config(tmp_path, name="straight"), ToyTask()).run()
-    Trainer(_config(tmp_path, name="split", epochs=1), ToyTask()).run()  # epoch 0 has the same lr
+    Trainer(_config(tmp_path, name="split", epochs=1, keep_optimizer=True), ToyTask()).run()  # epoch 0: same lr
     Trainer(_config(tmp_path, resume=str(tmp_path / "split" / "weights" / "last.pt"), epochs=4), ToyTask()).run()
     straight = torch.load(tmp_path / "straight" / "weights" / "last.pt", weights_only=True)
     split = torch.load(tmp_path / "split" / "weights" / "last.pt", weights_only=True)

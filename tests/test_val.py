@@ -100,3 +100,12 @@ def test_validation_copy_is_fused_and_leaves_the_training_model_alone():
     assert torch.allclose(got[..., 4:], want[..., 4:], atol=1e-5)
     assert torch.allclose(got[..., :4], want[..., :4], atol=1e-3)
     assert validation_copy(model, torch.bfloat16)[1]  # the run's autocast type: validated under it too
+
+
+def test_both_spellings_of_noplots_are_accepted_everywhere():
+    import train
+    import val
+
+    for spelling in ("--noplots", "--no-plots"):
+        assert val.parse_args([spelling]).plots is False
+        assert train.parse_args([spelling]).noplots is True

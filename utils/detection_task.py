@@ -207,8 +207,8 @@ class DetectionTask:
             return {}
         self.evaluator.use_pycocotools = not trainer.config.fast_val
         inference, half = validation_copy(model, trainer.amp_dtype)
-        return evaluate(inference, self.val_loader, self.evaluator, NmsSettings(), half=half, progress=False,
-                        loss_fn=self.loss_fn, phases=trainer.phases)
+        return evaluate(inference, self.val_loader, self.evaluator, NmsSettings(), half=half,
+                        progress=trainer.main, loss_fn=self.loss_fn, phases=trainer.phases)
 
     def fitness(self, metrics: dict) -> float:
         return fitness(metrics)

@@ -52,6 +52,7 @@ class TrainConfig:
     name: str = "exp"
     exist_ok: bool = False
     resume: bool | str = False  # True: the newest run; a path: that last.pt
+    keep_optimizer: bool = False  # keep the optimiser state in a finished run's last.pt (exact extension)
     resume_changed_data: bool = False  # let --resume continue on images/labels that changed since last.pt
     sync_bn: bool = False
     cache: str | None = None  # 'ram' or 'disk': decoded, resized training images

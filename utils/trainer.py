@@ -197,6 +197,7 @@ class Trainer:
             saved = TrainConfig.from_dict(self.resume_state["options"], str(last), strict=False)
             saved.resume, saved.device = str(last), config.device
             saved.resume_changed_data = config.resume_changed_data
+            saved.keep_optimizer = saved.keep_optimizer or config.keep_optimizer
             if config.epochs is not None:
                 saved.epochs = config.epochs
             self.config = config = saved
@@ -264,7 +265,11 @@ class Trainer:
         self.train_model = self._parallel(model)
 
     def _restore(self, ckpt: dict) -> None:
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if ckpt.get("optimizer"):
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        else:  # a finished run's last.pt: its optimiser state was stripped
+            LOGGER.info(f"{self.config.resume}: a finished run (optimiser state stripped): weights, EMA and schedule "
+                        f"continue, SGD momentum starts again from zero")
         if ckpt.get("scaler"):
             self.scaler.load_state_dict(ckpt["scaler"])
         if self.ema is not None and ckpt.get("ema"):
@@ -469,6 +474,7 @@ class Trainer:
             if not self.config.noplots:
                 with self.phases("plots"):
                     plot_results(self.results_csv)
+            self._strip_finished_last()
             with self.phases("final evaluation"):
                 out = self.task.finish(self)
             LOGGER.info(f"{state.epoch - state.start_epoch + 1} epochs completed; results in {self.save_dir}")
@@ -482,6 +488,22 @@ class Trainer:
             result["signal"] = int(state.interrupted)  # train.py exits 128 + signal, as a shell does
         return result
 
+
+    def _strip_finished_last(self) -> None:
+        """A finished run's last.pt keeps weights, EMA, schedule and RNG (so --resume --epochs N extends it) but
+        not the optimiser state, which is most of its size."""
+        last = self.weights_dir / "last.pt"
+        if not last.is_file() or self.config.keep_optimizer:
+            if last.is_file():
+                LOGGER.info(f"{last}: keeps its optimiser state (--keep-optimizer): --resume --epochs N continues "
+                            f"exactly")
+            return
+        before = last.stat().st_size
+        ckpt = load_checkpoint(last)
+        ckpt.update(optimizer=None, scaler=None, finished=True)
+        save_checkpoint(ckpt, last)
+        LOGGER.info(f"{last}: optimiser state stripped now that the run is finished ({before / 1e6:.1f} -> "
+                    f"{last.stat().st_size / 1e6:.1f} MB); --resume {last} --epochs N still extends the run")
 
     def _report_phases(self) -> None:
         table = self.phases.table(time.perf_counter() - self._started)
@@ -567,7 +589,7 @@ class _SignalFlag:
 
 def _read_resumable(last: Path) -> dict:
     ckpt = load_checkpoint(last)
-    if not ckpt.get("optimizer") or "options" not in ckpt:
+    if not (ckpt.get("optimizer") or ckpt.get("finished")) or "options" not in ckpt:
         raise ValueError(f"{last}: holds weights only (a best.pt, or an imported or converted file), not a "
                          f"training state; resume from the run's weights/last.pt, or start a new run from "
                          f"these weights with --weights {last}")

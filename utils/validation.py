@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from utils.boxes import non_max_suppression, unletterbox_boxes
 from utils.data.dataset import YoloDataset
+from utils.logging import LOGGER
 from utils.metrics import DetectionEvaluator
 from utils.phase_timer import NO_TIMER, PhaseTimer
 from utils.precision import half_inputs, inference_autocast
@@ -91,6 +92,9 @@ def evaluate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, evalua
             bar.update(1)
     if was_training:
         model.train()
+    if progress and evaluator.use_pycocotools:  # the scoring can take minutes on a COCO-sized set: say so
+        LOGGER.info(f"COCO evaluation (pycocotools) of {seen} images, {len(evaluator.coco_predictions)} "
+                    f"predictions ...")
     with phases("val metrics + COCO"):
         result = evaluator.result()
     result["speed_ms"] = tuple(1000 * t / max(seen, 1) for t in times)
