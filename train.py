@@ -32,7 +32,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
                    "model, else space_depth_n.yaml)")
     p.add_argument("--data", default="smallobj.yaml", help="dataset YAML (path or name in data/)")
     p.add_argument("--hyp", default=None, help="hyper-parameters, path or name in configs/ (default: "
-                   "hyp.quick.yaml, or hyp.finetune.yaml with --weights; hyp.scratch.yaml: the paper's recipe)")
+                   "hyp.quick.yaml; with --weights hyp.finetune.yaml when the dataset has the checkpoint's classes, "
+                   "else hyp.finetune_new_domain.yaml; hyp.scratch.yaml: the paper's recipe)")
     p.add_argument("--weights", default="", help="start from a checkpoint (ours or YOLOv5-family); a YOLOv5 "
                    "checkpoint moves exactly into the SPD form of its graph (--cfg space_depth_*.yaml or --spd)")
     p.add_argument("--spd", action="store_true", help="train the SPD form of --cfg (or of the --weights graph): "
@@ -88,9 +89,6 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--noautoanchor", action="store_true")
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     args = p.parse_args(argv)
-    if args.hyp is None and args.weights and not args.resume:
-        print("--weights without --hyp: fine-tuning with hyp.finetune.yaml (pass --hyp to choose another)",
-              file=sys.stderr)
     return TrainConfig.from_dict({k: v for k, v in vars(args).items() if v is not None or k == "epochs"})
 
 

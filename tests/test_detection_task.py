@@ -157,10 +157,22 @@ def test_sigterm_saves_last_and_exits(tiny_data, tmp_path):
     assert last["partial_epoch"] and last["epoch"] >= 0
 
 
-def test_weights_without_hyp_pick_the_fine_tuning_recipe():
+def test_weights_without_hyp_pick_the_recipe_by_domain(yolov5n_weights, shared, tiny_data, caplog):
+    import logging
+
+    from utils.detection_task import choose_finetune_recipe
+
     assert train.parse_args([]).hyp == "hyp.quick.yaml"
-    assert train.parse_args(["--weights", "yolov5n.pt"]).hyp == "hyp.finetune.yaml"
     assert train.parse_args(["--weights", "yolov5n.pt", "--hyp", "hyp.scratch.yaml"]).hyp == "hyp.scratch.yaml"
+    coco = shared / "data" / "coco128" / "coco128.yaml"
+    with caplog.at_level(logging.INFO, logger="yolov5_spd"):
+        same = choose_finetune_recipe(train.parse_args(["--weights", str(yolov5n_weights), "--data", str(coco)]))
+        new = choose_finetune_recipe(train.parse_args(["--weights", str(yolov5n_weights), "--data", str(tiny_data)]))
+    assert (same.hyp, new.hyp) == ("hyp.finetune.yaml", "hyp.finetune_new_domain.yaml")
+    lines = [r.getMessage() for r in caplog.records if "--weights without --hyp" in r.getMessage()]
+    assert "the dataset has the checkpoint's 80 classes" in lines[0] and "are not the checkpoint's 80" in lines[1]
+    chosen = train.parse_args(["--weights", str(yolov5n_weights), "--hyp", "hyp.scratch.yaml"])
+    assert choose_finetune_recipe(chosen).hyp == "hyp.scratch.yaml"  # an explicit --hyp is never replaced
 
 
 def test_frozen_batchnorm_statistics_do_not_move_in_training():

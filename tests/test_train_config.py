@@ -5,7 +5,7 @@ from utils.train_config import ConfigurationError, TrainConfig, check_hyp, load_
 
 def test_defaults_follow_the_weights():
     assert TrainConfig().cfg == "space_depth_n.yaml" and TrainConfig().hyp == "hyp.quick.yaml"
-    assert TrainConfig(weights="yolov5n.pt").hyp == "hyp.finetune.yaml" and TrainConfig(weights="x.pt").cfg == ""
+    assert TrainConfig(weights="yolov5n.pt").hyp == "" and TrainConfig(weights="x.pt").cfg == ""  # chosen later
     assert TrainConfig().total_epochs == 30 and TrainConfig(epochs=3).total_epochs == 3
 
 
@@ -31,7 +31,8 @@ def test_bad_values_are_refused_when_built(values, message):
 
 
 def test_shipped_hyp_files_pass_the_check():
-    for name in ("hyp.quick.yaml", "hyp.scratch.yaml", "hyp.scratch_large.yaml", "hyp.finetune.yaml"):
+    for name in ("hyp.quick.yaml", "hyp.scratch.yaml", "hyp.scratch_large.yaml", "hyp.finetune.yaml",
+                 "hyp.finetune_new_domain.yaml"):
         load_hyp(name)
     with pytest.raises(ConfigurationError, match="'lr0' must be a finite number"):
         check_hyp({**load_hyp("hyp.scratch.yaml"), "lr0": "fast"}, "x.yaml")

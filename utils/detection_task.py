@@ -52,7 +52,26 @@ def train(config: TrainConfig | dict | None = None, **options: Any) -> dict:
         from utils.data.images import set_max_pixels
 
         set_max_pixels(config.max_pixels)
-    return Trainer(config, DetectionTask()).run()
+    return Trainer(choose_finetune_recipe(config), DetectionTask()).run()
+
+
+def choose_finetune_recipe(config: TrainConfig) -> TrainConfig:
+    """``--weights`` without ``--hyp``: hyp.finetune.yaml when the dataset has the checkpoint's classes (its head
+    is kept: the same domain), else hyp.finetune_new_domain.yaml (a new head, images the weights have not seen);
+    the choice and its reason are logged."""
+    if config.hyp or not config.weights or config.resume:
+        return config
+    ckpt = load_checkpoint(resolve_weights(config.weights))
+    theirs = list((ckpt.get("model") or {}).get("names") or [])
+    ours = ["object"] if config.single_cls else load_dataset_config(config.data)["names"]
+    if theirs == ours:
+        hyp, why = "hyp.finetune.yaml", f"the dataset has the checkpoint's {len(ours)} classes (its head is kept)"
+    else:
+        hyp = "hyp.finetune_new_domain.yaml"
+        why = (f"the dataset's {len(ours)} classes {_short(ours)} are not the checkpoint's {len(theirs)} "
+               f"{_short(theirs)}: a new head and a new domain (BatchNorm statistics adapt, lr 0.01)")
+    LOGGER.info(f"--weights without --hyp: fine-tuning with {hyp}, because {why}; pass --hyp to choose another")
+    return TrainConfig.from_dict({**config.to_dict(), "hyp": hyp})
 
 
 class DetectionTask:

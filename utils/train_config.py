@@ -38,7 +38,7 @@ class TrainConfig:
 
     cfg: str = ""  # model YAML; "" = the --weights model, else space_depth_n.yaml
     data: str = "smallobj.yaml"
-    hyp: str = ""  # "" = hyp.quick.yaml, or hyp.finetune.yaml when starting from weights
+    hyp: str = ""  # "" = hyp.quick.yaml; from weights: hyp.finetune.yaml or hyp.finetune_new_domain.yaml
     weights: str = ""
     spd: bool = False  # train the SPD form of cfg (or of the weights' graph)
     partial_transfer: bool = False
@@ -79,8 +79,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if not self.cfg and not self.weights:
             self.cfg = "space_depth_n.yaml"
-        if not self.hyp:
-            self.hyp = "hyp.finetune.yaml" if self.weights else "hyp.quick.yaml"
+        if not self.hyp and not self.weights:  # with weights: chosen from the weights and the data (detection)
+            self.hyp = "hyp.quick.yaml"
         self.freeze = list(self.freeze)
         if isinstance(self.cache, bool):  # options saved before --cache took ram/disk
             self.cache = "ram" if self.cache else None
