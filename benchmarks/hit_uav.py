@@ -38,7 +38,7 @@ SHARED = ROOT.parent / "shared"
 HIT_UAV = SHARED / "data" / "hit_uav" / "hit_uav.yaml"
 COCO128 = SHARED / "data" / "coco128" / "coco128.yaml"
 YOLOV5N = SHARED / "weights" / "yolov5n.pt"
-OUT = ROOT / "runs" / "benchmarks" / "hit_uav"
+OUT = ROOT / "runs" / "benchmarks" / "hit_uav"  # --out moves it
 
 # candidate fine-tuning recipes: overrides of configs/hyp.finetune.yaml
 RECIPES = {
@@ -180,35 +180,97 @@ def run_arm(name: str, arm: dict) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ report
+def measure_costs(name: str, arm: dict, repeats: int = 30) -> dict:
+    """Parameters, GFLOPs at the arm's size and batch-1 CPU latency (fused, fp32, 2 threads, median of
+    ``repeats``) of an arm's best.pt; run with nothing else on the machine."""
+    folder = OUT / name
+    if arm.get("peer"):
+        python = subprocess.run([str(ROOT / "benchmarks" / "ultralytics_env.sh")], capture_output=True, text=True,
+                                check=True).stdout.strip()
+        out = subprocess.run([python, str(ROOT / "benchmarks" / "ultralytics_worker.py"), "--costs",
+                              str(folder / "train" / "weights" / "best.pt"), "--imgsz", str(arm["imgsz"]),
+                              "--repeats", str(repeats)], capture_output=True, text=True, check=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
+    import statistics
+
+    import torch
+
+    from models.summary import count_gflops, count_parameters
+    from utils.checkpoints import load_model
+
+    torch.set_num_threads(2)
+    model = load_model(folder / "weights" / "best.pt", task="detection")
+    costs = {"params": count_parameters(model), "gflops": count_gflops(model, arm["imgsz"])}
+    model = model.for_inference()
+    x = torch.zeros(1, 3, arm["imgsz"], arm["imgsz"])
+    times = []
+    with torch.inference_mode():
+        for _ in range(5):
+            model(x)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - start)
+    costs["latency_ms"] = statistics.median(times) * 1000
+    return costs
+
+
+def comparison_picture(first: str, second: str, image_name: str, out: Path) -> Path:
+    """One val image with the detections (conf >= 0.25) of two of our arms side by side, labelled."""
+    import cv2
+    import numpy as np
+
+    from utils.inference import Detector
+    from utils.plots import draw_boxes
+
+    image = cv2.imread(str(SHARED / "data" / "hit_uav" / "images" / "val" / image_name))
+    panels = []
+    for name in (first, second):
+        detector = Detector(OUT / name / "weights" / "best.pt", device="cpu", imgsz=320)
+        det = detector.predict_one(image, image_name)
+        panel = draw_boxes(image.copy(), det.boxes, det.classes, det.names, det.scores, thickness=1)
+        cv2.putText(panel, f"{name}: {len(det)} boxes", (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 255, 255), 2)
+        panels.append(panel)
+    cv2.imwrite(str(out), np.concatenate(panels, 1), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return out
+
+
 def report(names: list[str]) -> str:
-    rows = []
-    header = ("| arm | AP | AP50 | AP_S | AP_vt / AP_t / AP_s16 | Person AP | Car AP | Bicycle AP | OtherVehicle AP "
-              "| train min |")
-    rows.append(header)
-    rows.append("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+    header = ("| arm | AP | AP50 | AP_S | AP_vt / AP_t / AP_s16 | Person / Car / Bicycle / OtherVehicle AP "
+              "| params (M) | GFLOPs | CPU ms | train min |")
+    rows = [header, "|---|---:|---:|---:|---|---|---:|---:|---:|---:|"]
     for name in names:
         done = OUT / name / "result.json"
         if not done.exists():
             rows.append(f"| {name} | not run yet |||||||||")
             continue
         r = json.loads(done.read_text())
-        coco = r["coco"]
+        coco, costs = r["coco"], r.get("costs", {})
         per_class = {row["class"]: row["AP50_95"] for row in r["per_class"]}
         tiny = " / ".join(f"{coco.get(k, float('nan')):.3f}" for k in ("AP_vt", "AP_t", "AP_s16"))
-        cls = " | ".join(f"{per_class.get(c, float('nan')):.3f}" for c in ("Person", "Car", "Bicycle", "OtherVehicle"))
-        rows.append(f"| {name} | {coco['AP']:.4f} | {coco['AP50']:.4f} | {coco['AP_S']:.4f} | {tiny} | {cls} | "
-                    f"{r['train_seconds'] / 60:.1f} |")
+        cls = " / ".join(f"{per_class.get(c, float('nan')):.3f}" for c in ("Person", "Car", "Bicycle", "OtherVehicle"))
+        cost = " | ".join(f"{costs[k] / scale:.{digits}f}" if k in costs else "-"
+                          for k, scale, digits in (("params", 1e6, 2), ("gflops", 1, 2), ("latency_ms", 1, 1)))
+        rows.append(f"| {name} | {coco['AP']:.4f} | {coco['AP50']:.4f} | {coco['AP_S']:.4f} | {tiny} | {cls} "
+                    f"| {cost} | {r['train_seconds'] / 60:.1f} |")
     return "\n".join(rows)
 
 
 def main() -> None:
+    global OUT
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arms", nargs="+", default=DEFAULT_ARMS)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--imgsz", type=int, default=320)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--report-only", action="store_true")
+    p.add_argument("--costs", action="store_true", help="measure params, GFLOPs and CPU latency of finished arms "
+                   "(run alone: it times)")
+    p.add_argument("--picture", nargs=3, metavar=("ARM_A", "ARM_B", "VAL_IMAGE"),
+                   help="write compare.jpg: one val image with the detections of two arms")
+    p.add_argument("--out", type=Path, default=OUT, help="the arms' folders (default runs/benchmarks/hit_uav)")
     args = p.parse_args()
+    OUT = args.out.resolve()
     if not HIT_UAV.exists():
         raise SystemExit(f"{HIT_UAV}: not found (the benchmark reads HIT-UAV from ../shared)")
     table = arms(args.epochs, args.imgsz, args.seed)
@@ -216,9 +278,18 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown arm {unknown[0]}; known: {', '.join(table)}")
     os.environ.setdefault("PYTHONPATH", str(ROOT))
-    if not args.report_only:
+    if not args.report_only and not args.costs and not args.picture:
         for name in args.arms:
             run_arm(name, table[name])
+    if args.costs:
+        for name in args.arms:
+            done = OUT / name / "result.json"
+            if done.exists():
+                result = json.loads(done.read_text())
+                result["costs"] = measure_costs(name, table[name])
+                done.write_text(json.dumps(result, indent=1))
+    if args.picture:
+        print(comparison_picture(*args.picture[:2], args.picture[2], OUT / "compare.jpg"))
     print(report(args.arms))
 
 

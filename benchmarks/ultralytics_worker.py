@@ -36,14 +36,47 @@ def linked_dataset(data: Path, work: Path) -> Path:
     return path
 
 
+def costs(weights: str, imgsz: int, repeats: int) -> dict:
+    """Parameters, GFLOPs (torch's FLOP counter, 2 per multiply-add, as ours) and batch-1 fp32 latency of the
+    fused network alone (no pre- or post-processing, as ours), 2 threads, median of ``repeats``."""
+    import statistics
+    import time
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    from ultralytics import YOLO
+
+    torch.set_num_threads(2)
+    model = YOLO(weights).model.float().eval()
+    params = sum(p.numel() for p in model.parameters())
+    model = model.fuse()
+    x = torch.zeros(1, 3, imgsz, imgsz)
+    with torch.inference_mode():
+        with FlopCounterMode(display=False) as counter:
+            model(x)
+        for _ in range(5):
+            model(x)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - start)
+    return {"params": params, "gflops": counter.get_total_flops() / 1e9, "latency_ms": statistics.median(times) * 1000}
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
+    p.add_argument("--costs", help="print the costs of these weights as JSON and stop")
+    p.add_argument("--repeats", type=int, default=30)
     for name in ("--data", "--model", "--folder", "--out"):
-        p.add_argument(name, required=True)
+        p.add_argument(name)
     for name in ("--epochs", "--imgsz", "--batch", "--workers", "--seed"):
-        p.add_argument(name, type=int, required=True)
+        p.add_argument(name, type=int)
     args = p.parse_args()
     os.environ["YOLO_OFFLINE"] = "1"
+    if args.costs:
+        print(json.dumps(costs(args.costs, args.imgsz, args.repeats)))
+        return
     from ultralytics import YOLO, settings
 
     settings.update({"sync": False, "hub": False, "wandb": False, "mlflow": False, "tensorboard": False,
