@@ -77,6 +77,9 @@ def check_anchors(anchors_grid: torch.Tensor, strides: torch.Tensor, shapes_hw: 
     if bpr > 0.98:
         return None, line + ": current anchors fit the dataset"
     n = anchors_px.shape[0]
+    usable = int((wh >= 2).all(1).sum())
+    if usable < n:  # a fit needs at least one box per anchor
+        return None, line + f"; only {usable} boxes of 2 px or more, too few to fit {n} anchors: kept the originals"
     new = kmeans_anchors(wh, n, thr, seed=seed)
     new_bpr, _ = anchor_fitness(new, wh, thr)
     if new_bpr <= bpr:
