@@ -79,8 +79,8 @@ def main() -> None:
         return
     from ultralytics import YOLO, settings
 
-    settings.update({"sync": False, "hub": False, "wandb": False, "mlflow": False, "tensorboard": False,
-                     "clearml": False, "comet": False, "dvc": False})
+    online = ("sync", "hub", "wandb", "mlflow", "tensorboard", "clearml", "comet", "dvc", "neptune", "raytune")
+    settings.update({k: False for k in online if k in settings})  # the keys differ between versions
     folder = Path(args.folder).resolve()
     data = linked_dataset(Path(args.data), folder / "data")
     weights = folder / "train" / "weights"
