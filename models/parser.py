@@ -15,6 +15,7 @@ from typing import Any
 
 from torch import nn
 
+from models.attention import CBAM, SE
 from models.blocks import C3, SPP, SPPF, Bottleneck, Concat, Conv, Focus, SpaceToDepth, SPDConv
 from models.head import Detect
 from models.resnet_blocks import BasicBlock, BottleNeck, Classify, ConvBNReLU
@@ -61,6 +62,14 @@ def _same_channels(args: list[Any], ctx: BuildContext) -> tuple[list[Any], int]:
 
 def _sum_channels(args: list[Any], ctx: BuildContext) -> tuple[list[Any], int]:
     return list(args), sum(ctx.in_channels)
+
+
+def _attention(args: list[Any], ctx: BuildContext) -> tuple[list[Any], int]:
+    """SE / CBAM: args = [reduction, (kernel)]; the input's channels are prepended and kept."""
+    if any(isinstance(a, bool) or not isinstance(a, int) or a < 1 for a in args) or len(args) > 2:
+        raise ConfigError("takes [reduction] or [reduction, kernel] (positive whole numbers)")
+    c1 = _single_input(ctx)
+    return [c1, *args], c1
 
 
 def _times_four(args: list[Any], ctx: BuildContext) -> tuple[list[Any], int]:
@@ -121,6 +130,8 @@ REGISTRY: dict[str, LayerType] = {
     "BasicBlock": LayerType(BasicBlock, _scaled_out),
     "BottleNeck": LayerType(BottleNeck, _expanded_out),
     "Classify": LayerType(Classify, _classify),
+    "SE": LayerType(SE, _attention),
+    "CBAM": LayerType(CBAM, _attention),
 }
 
 
