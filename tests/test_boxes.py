@@ -88,3 +88,17 @@ def test_yolo_label_rows_normalise_to_the_image():
     rows = yolo_label_rows([2, 0], [(10, 20, 30, 60), (0, 0, 100, 50)], (100, 200), scores=[0.5, 0.25])
     assert rows == ["2 0.1 0.4 0.1 0.4 0.5", "0 0.25 0.25 0.5 0.5 0.25"]
     assert yolo_label_rows([1], [(0, 0, 200, 100)], (100, 200)) == ["1 0.5 0.5 1 1"]
+
+
+def test_normalized_wasserstein_by_hand():
+    import math
+
+    from utils.boxes import normalized_wasserstein
+
+    a = torch.tensor([[0.0, 0.0, 4.0, 4.0], [0.0, 0.0, 2.0, 2.0], [5.0, 5.0, 3.0, 3.0]])
+    b = torch.tensor([[3.0, 0.0, 4.0, 4.0], [0.0, 0.0, 4.0, 2.0], [5.0, 5.0, 3.0, 3.0]])
+    # W2 = |(dx, dy, dw/2, dh/2)|: 3 (a shift), 1 (two more pixels of width), 0 (the same box)
+    expected = torch.tensor([math.exp(-3 / 12.8), math.exp(-1 / 12.8), 1.0])
+    assert torch.allclose(normalized_wasserstein(a, b, 12.8), expected, atol=1e-4)
+    far = normalized_wasserstein(torch.tensor([[0.0, 0, 2, 2]]), torch.tensor([[10.0, 0, 2, 2]]), 12.8)
+    assert 0 < far.item() < 1  # tiny boxes that do not overlap still get a graded similarity (IoU would be 0)

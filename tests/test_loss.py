@@ -109,3 +109,21 @@ def test_loss_gradient_equals_plain_indexing_and_keeps_the_map_layout(model, mon
     assert torch.equal(losses[0], losses[1])
     for ours, plain in zip(*grads):
         torch.testing.assert_close(ours, plain, rtol=0, atol=1e-9)
+
+
+def test_nwd_mixes_into_the_box_loss_and_leaves_the_rest_alone(model):
+    torch.manual_seed(3)
+    maps = [m.detach() for m in model(torch.rand(2, 3, 128, 128))]
+    targets = torch.tensor([[0, 2, 0.5, 0.5, 0.05, 0.06], [1, 1, 0.3, 0.7, 0.2, 0.1]])
+    strides = model.stride.tolist()
+
+    def items(nwd):
+        return YoloLoss(model.detect.anchors, nc=4, gains=LossGains(nwd=nwd), imgsz=128, strides=strides)(
+            maps, targets)[1]
+
+    ciou, mixed, nwd = items(0.0), items(0.3), items(1.0)
+    assert torch.allclose(mixed[0], 0.7 * ciou[0] + 0.3 * nwd[0])  # box term: (1 - r)(1 - CIoU) + r (1 - NWD)
+    assert not torch.isclose(nwd[0], ciou[0]) and torch.equal(mixed[1:], ciou[1:])  # obj and cls unchanged
+    assert torch.equal(ciou, YoloLoss(model.detect.anchors, nc=4, imgsz=128)(maps, targets)[1])
+    with pytest.raises(ValueError, match="needs the model's strides"):
+        YoloLoss(model.detect.anchors, nc=4, gains=LossGains(nwd=0.5))

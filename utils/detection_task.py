@@ -100,7 +100,8 @@ class DetectionTask:
         if trainer.resume_state is None and not config.noautoanchor:
             self._auto_anchor(trainer, pretrained_head)
         self.loss_fn = YoloLoss(self.model.detect.anchors, len(self.names),
-                                LossGains.from_hyp(trainer.hyp, config.label_smoothing), self.imgsz)
+                                LossGains.from_hyp(trainer.hyp, config.label_smoothing), self.imgsz,
+                                strides=self.model.stride.tolist())
         if trainer.main and trainer.resume_state is None and not config.noplots:
             plot_labels(self.train_set.labels, self.names, trainer.save_dir / "labels.jpg")
 

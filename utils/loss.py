@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from utils.boxes import complete_iou
+from utils.boxes import complete_iou, normalized_wasserstein
 
 # Five cells may predict a target: its own and the two nearest neighbours along x and y.
 _NEIGHBOUR_OFFSETS = torch.tensor([[0, 0], [1, 0], [0, 1], [-1, 0], [0, -1]], dtype=torch.float32)
@@ -27,6 +27,8 @@ class LossGains:
     obj_pw: float = 1.0
     fl_gamma: float = 0.0
     label_smoothing: float = 0.0
+    nwd: float = 0.0  # share of the box loss taken by 1 - NWD (the rest is 1 - CIoU); 0: CIoU only
+    nwd_c: float = 12.8  # NWD's constant in input pixels (the NWD paper's value for AI-TOD)
 
     @classmethod
     def from_hyp(cls, hyp: dict, label_smoothing: float = 0.0) -> LossGains:
@@ -87,11 +89,15 @@ class YoloLoss:
     """Callable: (raw maps, targets (N, 6)) -> (total loss scaled by batch size, [box, obj, cls] detached).
 
     ``anchors`` are (levels, anchors, 2) in grid units of each level; gains are scaled by the number of
-    levels, classes (nc / 80) and image size ((imgsz / 640)²) as in YOLOv5.
+    levels, classes (nc / 80) and image size ((imgsz / 640)²) as in YOLOv5. With ``gains.nwd`` > 0 the box
+    loss mixes in 1 - NWD, whose constant (pixels) is turned into each level's grid units by ``strides``.
     """
 
-    def __init__(self, anchors: torch.Tensor, nc: int, gains: LossGains = LossGains(), imgsz: int = 640
-                 ) -> None:
+    def __init__(self, anchors: torch.Tensor, nc: int, gains: LossGains = LossGains(), imgsz: int = 640,
+                 strides: torch.Tensor | list[float] | None = None) -> None:
+        if gains.nwd > 0 and strides is None:
+            raise ValueError("the NWD box loss needs the model's strides (its constant is in pixels)")
+        self.nwd_constants = [gains.nwd_c / float(s) for s in strides] if strides is not None else None
         self.anchors = anchors.detach().clone()
         self.nl, self.na = anchors.shape[:2]
         self.nc = nc
@@ -130,7 +136,12 @@ class YoloLoss:
                 pwh = (pwh.sigmoid() * 2) ** 2 * anchor
                 pred_box = torch.cat((pxy, pwh), 1)
                 ciou = complete_iou(pred_box, tbox)
-                loss_box = loss_box + (1.0 - ciou).mean()
+                if self.gains.nwd > 0:
+                    nwd = normalized_wasserstein(pred_box, tbox, self.nwd_constants[i])
+                    loss_box = loss_box + (1.0 - self.gains.nwd) * (1.0 - ciou).mean() + \
+                        self.gains.nwd * (1.0 - nwd).mean()
+                else:
+                    loss_box = loss_box + (1.0 - ciou).mean()
                 iou = ciou.detach().clamp(0).to(obj_target.dtype)
                 obj_target[img, anchor_idx, gj, gi] = iou
                 if self.nc > 1:

@@ -138,7 +138,7 @@ HYP_REQUIRED = {"lr0", "lrf", "momentum", "weight_decay", "warmup_epochs", "warm
                 "box", "cls", "cls_pw", "obj", "obj_pw", "anchor_t", "hsv_h", "hsv_s", "hsv_v", "degrees",
                 "translate", "scale", "shear", "perspective", "flipud", "fliplr", "mosaic", "mixup"}
 HYP_OPTIONAL = {"optimizer", "nbs", "fl_gamma", "albumentations", "freeze_bn_stats", "iou_t", "anchors",
-                "copy_paste", "min_box_side", "min_box_area"}
+                "copy_paste", "min_box_side", "min_box_area", "nwd", "nwd_c"}
 _HYP_NOT_NUMBERS = {"optimizer", "freeze_bn_stats"}
 
 # What each value can mean: (low, high, low included, high included); a value outside is one line naming it
@@ -155,6 +155,7 @@ HYP_RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "shear": (0.0, 45.0, True, True), "perspective": (0.0, 0.001, True, True), "flipud": _UNIT, "fliplr": _UNIT,
     "mosaic": _UNIT, "mixup": _UNIT, "albumentations": (0.0, 100.0, True, True), "nbs": (1.0, math.inf, True, False),
     "min_box_side": (0.0, math.inf, True, False), "min_box_area": (0.0, 1.0, True, False),
+    "nwd": _UNIT, "nwd_c": (0.0, math.inf, False, False),
 }
 # yolov5 keys this project does not implement: accepted only when they ask for nothing
 _NOT_IMPLEMENTED = {
