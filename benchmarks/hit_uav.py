@@ -86,8 +86,16 @@ def _recipe_file(folder: Path, recipe: str) -> Path:
     return path
 
 
+def _finished(last: Path) -> bool:
+    import torch
+
+    return last.exists() and bool(torch.load(last, map_location="cpu", weights_only=True).get("finished"))
+
+
 def _train_ours(name: str, arm: dict, folder: Path) -> None:
     last = folder / "weights" / "last.pt"
+    if _finished(last):  # trained to the end before an interruption of this script
+        return
     if last.exists():
         cmd = ["train.py", "--resume", str(last)]
     else:
