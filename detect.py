@@ -56,7 +56,8 @@ def run(weights: str = "", source: str = str(ROOT / "data" / "images"), imgsz: i
         save_txt: bool = False, save_conf: bool = False, save_json: bool = False, save_crop: bool = False,
         nosave: bool = False, project: str = "runs/detect", name: str = "exp", exist_ok: bool = False,
         line_thickness: int = 2, hide_labels: bool = False, hide_conf: bool = False, vid_stride: int = 1,
-        slice_hw: list[int] | None = None, overlap: float = 0.2, max_pixels: int | None = None) -> list[Detections]:
+        slice_hw: list[int] | None = None, overlap: float = 0.2, max_pixels: int | None = None,
+        merge: str = "nms") -> list[Detections]:
     """Detect on every file of ``source``; returns the detections of the images (not of video frames)."""
     _check_options(imgsz, vid_stride, slice_hw, overlap)
     if max_pixels is not None:
@@ -86,7 +87,7 @@ def run(weights: str = "", source: str = str(ROOT / "data" / "images"), imgsz: i
             LOGGER.info(f"skipped: {exc}")
             failures += 1
             continue
-        det = detector.predict_one(image, str(file), slice_pair, overlap)
+        det = detector.predict_one(image, str(file), slice_pair, overlap, merge)
         ms = 1000 * (time.perf_counter() - t0)
         LOGGER.info(f"{file} {image.shape[1]}x{image.shape[0]}: {_describe(det)} ({ms:.0f} ms)")
         results.append(det)
@@ -214,6 +215,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--slice", dest="slice_hw", type=int, nargs=2, metavar=("H", "W"),
                    help="also run on overlapping H x W tiles (small objects in big images)")
     p.add_argument("--overlap", type=float, default=0.2, help="tile overlap ratio for --slice")
+    p.add_argument("--merge", default="nms", choices=["nms", "nmm"], help="how --slice merges tiles: class-aware "
+                   "NMS, or non-maximum merging with intersection-over-smaller >= 0.5 (sahi's NMM)")
     return p.parse_args(argv)
 
 

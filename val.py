@@ -24,7 +24,7 @@ from utils.memory import keep_freed_memory
 from utils.metrics import COCO_KEYS, DetectionEvaluator, format_metric, tiny_bins_line
 from utils.plots import plot_validation, validation_batch_plotter
 from utils.precision import inference_half
-from utils.validation import NmsSettings, evaluate
+from utils.validation import NmsSettings, evaluate, evaluate_sliced
 
 
 def run(data: str | None = None, weights: str = "space_depth_s.pt", batch_size: int = 32, imgsz: int = 640,
@@ -32,8 +32,11 @@ def run(data: str | None = None, weights: str = "space_depth_s.pt", batch_size: 
         device: str = "", workers: int = 2, single_cls: bool = False, augment: bool = False,
         verbose: bool = False, save_txt: bool = False, save_conf: bool = False, save_json: bool = False,
         project: str = "runs/val", name: str = "exp", exist_ok: bool = False, half: bool = False,
-        plots: bool = True, max_pixels: int | None = None) -> dict:
-    """Evaluate ``weights`` on a split of ``data``; returns the metrics dict (also written as JSON)."""
+        plots: bool = True, max_pixels: int | None = None, slice_hw: list[int] | None = None, overlap: float = 0.2,
+        merge: str = "nms") -> dict:
+    """Evaluate ``weights`` on a split of ``data``; returns the metrics dict (also written as JSON). With
+    ``slice_hw`` the images are predicted one by one as ``detect.py --slice`` does, and the full-image figures
+    of the same pass are reported beside the sliced ones."""
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
     check_image_size(imgsz, 1, batch_size=batch_size, quiet=True)  # before any work; rounded once loaded
@@ -47,16 +50,7 @@ def run(data: str | None = None, weights: str = "space_depth_s.pt", batch_size: 
     if line:
         LOGGER.info(line)
     fixed = getattr(model, "fixed_shape", None)
-    if fixed is not None:  # a static export: square letterboxed batches of its size
-        if fixed[0] != fixed[1]:
-            raise SystemExit(f"{weights}: exported for {fixed[0]}x{fixed[1]} inputs; val.py letterboxes to a "
-                             f"square (export a square --imgsz or use --dynamic)")
-        if imgsz != fixed[0]:
-            LOGGER.info(f"{weights}: a static {fixed[0]}x{fixed[1]} export; validating at {fixed[0]} "
-                        f"(--imgsz {imgsz} ignored)")
-        imgsz = fixed[0]
-    else:
-        imgsz = check_image_size(imgsz, int(model.stride.max()), batch_size=batch_size)
+    imgsz = _input_size(model, weights, imgsz, batch_size)
     data_config = load_dataset_config(data)
     split = "test" if task == "test" else "val"
     if data_config.get(split) is None:
@@ -67,6 +61,10 @@ def run(data: str | None = None, weights: str = "space_depth_s.pt", batch_size: 
     scan = scan_split(data_config, split, workers=max(workers, 4))
     for line in describe_problems(scan, split):
         LOGGER.info(line)
+    if slice_hw:
+        return _run_sliced(weights, device, imgsz, conf_thres, iou_thres, max_det, half, scan, names,
+                           data_config["annotations"].get(split) if not single_cls else None, single_cls,
+                           (tuple(slice_hw), overlap, merge), Path(project) / name, exist_ok)
     stride = int(model.stride.max())
     dataset = YoloDataset(scan, imgsz, batch_size, augment=False, rect=fixed is None, stride=stride,
                           single_cls=single_cls)
@@ -92,6 +90,47 @@ def run(data: str | None = None, weights: str = "space_depth_s.pt", batch_size: 
     (save_dir / "metrics.json").write_text(json.dumps(summary, indent=1))
     LOGGER.info(f"results saved to {save_dir}")
     return result
+
+
+def _input_size(model, weights: Path, imgsz: int, batch_size: int) -> int:
+    """A static export's own square size, else ``imgsz`` by the one size rule."""
+    fixed = getattr(model, "fixed_shape", None)
+    if fixed is None:
+        return check_image_size(imgsz, int(model.stride.max()), batch_size=batch_size)
+    if fixed[0] != fixed[1]:  # a static export: square letterboxed batches of its size
+        raise SystemExit(f"{weights}: exported for {fixed[0]}x{fixed[1]} inputs; val.py letterboxes to a "
+                         f"square (export a square --imgsz or use --dynamic)")
+    if imgsz != fixed[0]:
+        LOGGER.info(f"{weights}: a static {fixed[0]}x{fixed[1]} export; validating at {fixed[0]} "
+                    f"(--imgsz {imgsz} ignored)")
+    return fixed[0]
+
+
+def _run_sliced(weights, device: str, imgsz: int, conf_thres: float, iou_thres: float, max_det: int, half: bool,
+                scan, names: list[str], official, single_cls: bool, slicing: tuple, folder: Path,
+                exist_ok: bool) -> dict:
+    """val.py --slice: the sliced figures, and the full-image figures of the same pass."""
+    from utils.inference import Detector
+
+    slice_hw, overlap, merge = slicing
+    if min(slice_hw) < 32 or not 0 <= overlap < 1:
+        raise ValueError(f"--slice needs tiles of at least 32x32 and --overlap in [0, 1), got {slice_hw} {overlap}")
+    detector = Detector(weights, device, imgsz, conf_thres, iou_thres, max_det, agnostic=single_cls, half=half)
+    full, sliced = evaluate_sliced(detector, scan, DetectionEvaluator(names, official_json=official),
+                                   DetectionEvaluator(names, official_json=official), slice_hw, overlap, merge,
+                                   single_cls)
+    save_dir = increment_path(folder, exist_ok=exist_ok)
+    for label, result in (("full image", full), (f"full image + {slice_hw[0]}x{slice_hw[1]} tiles, {merge}", sliced)):
+        LOGGER.info(f"{label}: P {result['P']:.3f} R {result['R']:.3f} mAP50 {result['mAP50']:.3f} mAP50-95 "
+                    f"{result['mAP50_95']:.3f} | COCO " + "  ".join(f"{k} {format_metric(result['coco'][k], 4)}"
+                                                               for k in COCO_KEYS[:6]))
+        LOGGER.info("  tiny objects: " + tiny_bins_line(result["coco"]))
+    summary = {key: {k: v for k, v in r.items() if k not in {"curves", "coco_summary"}}
+               for key, r in (("full", full), ("sliced", sliced))}
+    summary.update(weights=str(weights), imgsz=detector.imgsz, slice=list(slice_hw), overlap=overlap, merge=merge)
+    (save_dir / "metrics.json").write_text(json.dumps(summary, indent=1))
+    LOGGER.info(f"results saved to {save_dir}")
+    return {**sliced, "full_image": {k: v for k, v in full.items() if k != "curves"}}
 
 
 def report(result: dict, names: list[str], verbose: bool, official: bool, batch_size: int) -> None:
@@ -171,6 +210,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--name", default="exp")
     p.add_argument("--exist-ok", action="store_true")
     p.add_argument("--half", action="store_true", help="FP16 inference on CUDA, bf16 on CPUs with native bf16")
+    p.add_argument("--slice", dest="slice_hw", type=int, nargs=2, metavar=("H", "W"), default=None,
+                   help="predict image by image as detect.py --slice does (full image + overlapping H x W tiles) "
+                        "and report the full-image figures of the same pass beside the sliced ones")
+    p.add_argument("--overlap", type=float, default=0.2, help="tile overlap ratio for --slice")
+    p.add_argument("--merge", default="nms", choices=["nms", "nmm"], help="how --slice merges tiles: class-aware "
+                   "NMS, or non-maximum merging with intersection-over-smaller >= 0.5 (sahi's NMM)")
     p.add_argument("--noplots", "--no-plots", dest="plots", action="store_false",
                    help="save no pictures (the figures and metrics.json are unchanged)")
     return p.parse_args(argv)

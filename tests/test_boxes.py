@@ -102,3 +102,17 @@ def test_normalized_wasserstein_by_hand():
     assert torch.allclose(normalized_wasserstein(a, b, 12.8), expected, atol=1e-4)
     far = normalized_wasserstein(torch.tensor([[0.0, 0, 2, 2]]), torch.tensor([[10.0, 0, 2, 2]]), 12.8)
     assert 0 < far.item() < 1  # tiny boxes that do not overlap still get a graded similarity (IoU would be 0)
+
+
+def test_merging_by_intersection_over_smaller_joins_the_halves_nms_would_keep():
+    from utils.boxes import merge_by_ios
+
+    boxes = torch.tensor([[0.0, 0, 10, 10], [5, 0, 12, 10], [5, 0, 12, 10], [50, 50, 60, 60]])
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.6])
+    classes = torch.tensor([0.0, 0, 1, 0])
+    kept, merged = merge_by_ios(boxes, scores, classes, 0.5)
+    # box 1 covers 50 of its 70 px inside box 0 (IoS 0.71): merged; box 2 is another class; box 3 is apart
+    assert kept.tolist() == [0, 2, 3]
+    assert merged.tolist() == [[0, 0, 12, 10], [5, 0, 12, 10], [50, 50, 60, 60]]
+    kept, _ = merge_by_ios(boxes, scores, classes, 0.8)
+    assert kept.tolist() == [0, 1, 2, 3]  # below the threshold nothing merges

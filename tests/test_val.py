@@ -109,3 +109,26 @@ def test_both_spellings_of_noplots_are_accepted_everywhere():
     for spelling in ("--noplots", "--no-plots"):
         assert val.parse_args([spelling]).plots is False
         assert train.parse_args([spelling]).noplots is True
+
+
+def test_sliced_validation_reports_the_full_image_figures_of_the_same_pass(tiny_data, tmp_path, monkeypatch):
+    import torch
+
+    from models.yolo import DetectionModel
+    from utils.checkpoints import FORMAT, model_payload, save_checkpoint
+    from utils.synthetic import NAMES
+
+    monkeypatch.setenv("YOLOV5_SPD_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    model = DetectionModel("yolov5n.yaml", nc=len(NAMES))
+    model.names = list(NAMES)
+    weights = save_checkpoint({"format": FORMAT, "model": model_payload(model), "epoch": 0}, tmp_path / "m.pt")
+    common = dict(data=str(tiny_data), weights=str(weights), imgsz=64, project=str(tmp_path), plots=False)
+    whole = val.run(**common, name="whole", slice_hw=[4096, 4096])  # one tile bigger than the image: no tiles
+    same = lambda a, b: json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)  # noqa: E731 (NaN == NaN)
+    assert same(whole["coco"], whole["full_image"]["coco"])
+    tiled = val.run(**common, name="tiled", slice_hw=[96, 96], overlap=0.25, merge="nmm")
+    saved = json.loads((tmp_path / "tiled" / "metrics.json").read_text())
+    assert set(saved) >= {"full", "sliced"} and saved["merge"] == "nmm"
+    assert same(saved["full"]["coco"], whole["full_image"]["coco"])  # the same full-image path either way
+    assert tiled["images"] == whole["images"]

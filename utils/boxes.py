@@ -128,6 +128,36 @@ def normalized_wasserstein(box1: torch.Tensor, box2: torch.Tensor, constant: flo
     return torch.exp(-torch.sqrt(squared + eps) / constant)
 
 
+def merge_by_ios(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, threshold: float = 0.5
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Non-maximum *merging* (sahi's NMM with intersection-over-smaller matching), for sliced inference: best
+    score first, every lower box of the same group (class) whose intersection covers ``threshold`` of the
+    smaller of the two is merged into it (the box grows to their envelope; score and class stay the best's).
+    Where NMS keeps one half of an object cut by a tile border, this joins the halves.
+    Returns (indices of the kept boxes, best first; their merged xyxy boxes)."""
+    order = scores.argsort(descending=True)
+    merged = boxes[order].clone()
+    groups = groups[order]
+    areas = (merged[:, 2] - merged[:, 0]).clamp(0) * (merged[:, 3] - merged[:, 1]).clamp(0)
+    alive = torch.ones(len(merged), dtype=torch.bool)
+    for i in range(len(merged)):
+        if not alive[i]:
+            continue
+        rest = torch.nonzero(alive & (groups == groups[i]), as_tuple=False).flatten()
+        rest = rest[rest > i]
+        if not len(rest):
+            continue
+        inter = (torch.min(merged[i, 2:], merged[rest, 2:]) - torch.max(merged[i, :2], merged[rest, :2])).clamp(0)
+        ios = inter.prod(1) / torch.min(areas[i], areas[rest]).clamp(min=1e-9)
+        joined = rest[ios >= threshold]
+        if len(joined):
+            group = torch.cat((merged[i:i + 1], merged[joined]), 0)
+            merged[i] = torch.cat((group[:, :2].min(0).values, group[:, 2:].max(0).values))
+            areas[i] = (merged[i, 2] - merged[i, 0]) * (merged[i, 3] - merged[i, 1])
+            alive[joined] = False
+    return order[alive], merged[alive]
+
+
 def class_aware_nms(boxes: torch.Tensor, scores: torch.Tensor, classes: torch.Tensor, iou_thres: float,
                     offset_classes: bool = False) -> torch.Tensor:
     """Indices kept by NMS run within each class, best score first.

@@ -16,7 +16,7 @@ import torch
 
 from utils.augmentations import letterbox
 from utils.backends import load_any
-from utils.boxes import class_aware_nms, non_max_suppression, unletterbox_boxes
+from utils.boxes import class_aware_nms, merge_by_ios, non_max_suppression, unletterbox_boxes
 from utils.data import images as image_files
 from utils.data.images import image_size_from_header
 from utils.distributed import select_device
@@ -79,7 +79,7 @@ class Detector:
 
     def __init__(self, weights: str | Path, device: str = "", imgsz: int = 640, conf_thres: float = 0.25,
                  iou_thres: float = 0.45, max_det: int = 1000, classes: list[int] | None = None,
-                 agnostic: bool = False, half: bool = False) -> None:
+                 agnostic: bool = False, half: bool = False, merge_ios: float = 0.5) -> None:
         self.device = select_device(device)
         self.model = load_any(weights, self.device).for_inference()
         self.half, line = inference_half(self.model, self.device, half)
@@ -102,6 +102,7 @@ class Detector:
                 raise ValueError(f"--classes {' '.join(map(str, classes))}: {weights} has classes "
                                  f"0..{len(self.names) - 1} ({shown}); {outside} not among them")
         self.classes, self.agnostic = classes, agnostic
+        self.merge_ios = merge_ios  # the intersection-over-smaller of --merge nmm (sahi's default 0.5)
 
     @torch.no_grad()
     def _run(self, image: np.ndarray) -> torch.Tensor:
@@ -120,24 +121,39 @@ class Detector:
         return det
 
     def predict_one(self, image: np.ndarray, source: str = "", slice_hw: tuple[int, int] | None = None,
-                    overlap: float = 0.2) -> Detections:
-        """Detect on one BGR image; with ``slice_hw`` also on overlapping tiles, merged by NMS."""
-        det = self._run(image)
-        if slice_hw:
-            h, w = image.shape[:2]
-            th, tw = min(slice_hw[0], h), min(slice_hw[1], w)
-            parts = [det]
-            for y in tile_origins(h, th, overlap):
-                for x in tile_origins(w, tw, overlap):
-                    tile_det = self._run(np.ascontiguousarray(image[y:y + th, x:x + tw]))
-                    tile_det[:, [0, 2]] += x
-                    tile_det[:, [1, 3]] += y
-                    parts.append(tile_det)
-            det = torch.cat(parts, 0)
-            classes = torch.zeros_like(det[:, 5]) if self.agnostic else det[:, 5]
-            det = det[class_aware_nms(det[:, :4], det[:, 4], classes, self.iou_thres)[:self.max_det]]
+                    overlap: float = 0.2, merge: str = "nms") -> Detections:
+        """Detect on one BGR image; with ``slice_hw`` also on overlapping H x W tiles, merged with the full
+        image's detections by class-aware NMS (``merge="nms"``) or by non-maximum merging with
+        intersection-over-smaller matching (``merge="nmm"``, :func:`utils.boxes.merge_by_ios`)."""
+        det = self.predict_tensors(image, slice_hw, overlap, merge)[1]
         return Detections(det[:, :4].numpy(), det[:, 4].numpy(), det[:, 5].numpy().astype(int), self.names,
                           image.shape[:2], source)
+
+    def predict_tensors(self, image: np.ndarray, slice_hw: tuple[int, int] | None = None, overlap: float = 0.2,
+                        merge: str = "nms") -> tuple[torch.Tensor, torch.Tensor]:
+        """(the full image's (n, 6) detections, the final ones: with tiles merged when ``slice_hw``)."""
+        if merge not in ("nms", "nmm"):
+            raise ValueError(f"--merge {merge}: nms or nmm")
+        full = self._run(image)
+        if not slice_hw:
+            return full, full
+        h, w = image.shape[:2]
+        th, tw = min(slice_hw[0], h), min(slice_hw[1], w)
+        parts = [full]
+        for y in tile_origins(h, th, overlap):
+            for x in tile_origins(w, tw, overlap):
+                tile_det = self._run(np.ascontiguousarray(image[y:y + th, x:x + tw]))
+                tile_det[:, [0, 2]] += x
+                tile_det[:, [1, 3]] += y
+                parts.append(tile_det)
+        det = torch.cat(parts, 0)
+        groups = torch.zeros_like(det[:, 5]) if self.agnostic else det[:, 5]
+        if merge == "nmm":
+            kept, boxes = merge_by_ios(det[:, :4], det[:, 4], groups, self.merge_ios)
+            det = det[kept]
+            det[:, :4] = boxes
+            return full, det[:self.max_det]
+        return full, det[class_aware_nms(det[:, :4], det[:, 4], groups, self.iou_thres)[:self.max_det]]
 
     def __call__(self, source: np.ndarray | str | Path | list, **kwargs) -> list[Detections]:
         """``detector(images)`` is :meth:`predict` (the hub model's calling convention)."""

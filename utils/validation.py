@@ -132,3 +132,29 @@ def _forward_with_loss(model: torch.nn.Module, x: torch.Tensor, targets: torch.T
         head.training = False
     loss_sum += loss_fn([m.float() for m in maps], targets.to(x.device))[1]
     return head.decode(maps)
+
+
+def evaluate_sliced(detector, scan, full: DetectionEvaluator, sliced: DetectionEvaluator,
+                    slice_hw: tuple[int, int], overlap: float = 0.2, merge: str = "nms", single_cls: bool = False,
+                    progress: bool = True) -> tuple[dict, dict]:
+    """Score a :class:`utils.inference.Detector` image by image exactly as ``detect.py --slice`` predicts: the
+    full image alone (``full``) and the full image plus its tiles, merged (``sliced``), from one pass, so the
+    difference is what slicing gains. Unreadable images are skipped with a line. Returns both results."""
+    from utils.inference import read_image
+
+    full.reset()
+    sliced.reset()
+    for path, shape, labels in tqdm(list(zip(scan.images, scan.shapes, scan.labels)), desc="sliced validation",
+                                    disable=not progress, leave=False):
+        try:
+            image = read_image(path)
+        except ValueError as exc:
+            LOGGER.info(f"skipped: {exc}")
+            continue
+        whole, merged = detector.predict_tensors(image, slice_hw, overlap, merge)
+        for evaluator, det in ((full, whole), (sliced, merged)):
+            det = det.clone()
+            if single_cls:
+                det[:, 5] = 0
+            evaluator.process(det, labels, path, tuple(shape))
+    return full.result(), sliced.result()
