@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--resume", nargs="?", const=True, default=False,
                    help="resume the latest run, or the given last.pt")
     p.add_argument("--keep-optimizer", action="store_true", help="keep the optimiser state in last.pt when the "
-                   "run finishes (default: stripped, 8x smaller; --resume --epochs N then restarts SGD momentum)")
+                   "run finishes (default: stripped, a third smaller; --resume --epochs N then restarts SGD momentum)")
     p.add_argument("--resume-changed-data", action="store_true", help="let --resume continue although the "
                    "training images or labels changed since last.pt (the class list can never change)")
     p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm under DDP on GPUs")
