@@ -57,8 +57,14 @@ def test_yolov5_configs_convert_to_the_shipped_spd_configs(scale):
                             80) is None
 
 
-def test_shipped_p2_config_is_the_spd_form_of_yolov5n_p2():
-    assert graph_difference(spd_config("yolov5n_p2.yaml").config, load_config("space_depth_n_p2.yaml"), 80) is None
+@pytest.mark.parametrize("size", ["n", "s", "m", "l"])
+def test_shipped_p2_configs_are_the_spd_forms_of_the_yolov5_p2_configs(size):
+    assert graph_difference(spd_config(f"yolov5{size}_p2.yaml").config, load_config(f"space_depth_{size}_p2.yaml"),
+                            80) is None
+    yolov5, spd = load_config(f"yolov5{size}_p2.yaml"), load_config(f"space_depth_{size}_p2.yaml")
+    assert (yolov5["depth_multiple"], yolov5["width_multiple"]) == (spd["depth_multiple"], spd["width_multiple"])
+    assert (yolov5["depth_multiple"], yolov5["width_multiple"]) == {"n": (0.33, 0.25), "s": (0.33, 0.5),
+                                                                      "m": (0.67, 0.75), "l": (1.0, 1.0)}[size]
 
 
 @pytest.mark.parametrize("scale", ["s", "m", "l"])
