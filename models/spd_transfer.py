@@ -244,7 +244,7 @@ class TransferReport:
 
     transferred: int
     total: int
-    mode: str  # "same graph", "spd", "partial"
+    mode: str  # "same graph", "spd", "shared" (every source tensor placed in a larger graph), "partial"
     skipped: list[str] = field(default_factory=list)
 
     @property
@@ -252,9 +252,13 @@ class TransferReport:
         return self.mode in ("same graph", "spd") and not self.skipped
 
     def line(self, source: str) -> str:
-        kind = {"same graph": "same graph", "spd": "YOLOv5 -> SPD", "partial": "shape-matched only"}[self.mode]
+        kind = {"same graph": "same graph", "spd": "YOLOv5 -> SPD", "shared": "the layers both graphs share",
+                "partial": "structure-matched where possible"}[self.mode]
         if self.function_preserving:
             note = "function-preserving"
+        elif self.mode == "shared":
+            note = f"{len(self.skipped)} new tensors freshly initialised, e.g. {self.skipped[0]}" if self.skipped \
+                else "every tensor placed"
         elif self.mode == "partial":
             note = "NOT function-preserving: the rest is freshly initialised"
         else:
@@ -321,16 +325,34 @@ def transfer_state(source_state: dict[str, torch.Tensor], source_cfg: dict, targ
     problem = graph_difference(graph.config, target_cfg, nc, "the SPD form of the source",
                                "the target config")
     if problem is not None:
-        if not allow_partial:
-            raise TransferError(f"cannot map the weights exactly: {problem}")
-        moved, _ = _copy_matching(source_state, own)
-        moved = {k: v for k, v in moved.items() if not k.endswith(".anchors")}  # AutoAnchor decides
-        target.load_state_dict(moved, strict=False)
-        return TransferReport(len(moved), len(own), "partial")
+        aligned = _aligned(source_state, source_cfg, target)
+        if aligned.unplaced and not allow_partial:
+            raise TransferError(f"cannot map the weights exactly: {problem}; {len(aligned.unplaced)} source "
+                                f"tensors have no counterpart in the target either (e.g. {aligned.unplaced[0]})")
+        target.load_state_dict(aligned.state, strict=False)
+        new = sorted(k for k in own if k not in aligned.state and not k.endswith("num_batches_tracked"))
+        return TransferReport(len(aligned.state), len(own), "shared" if not aligned.unplaced else "partial", new)
     mapped = _map_to_spd(source_state, source_cfg, graph, target)
     moved, skipped = _copy_matching(mapped, own)
     target.load_state_dict(moved, strict=False)
     return TransferReport(len(moved), len(own), "spd", skipped)
+
+
+def _aligned(source_state: dict[str, torch.Tensor], source_cfg: dict, target: nn.Module):
+    """The source aligned by structure onto the target (:mod:`models.graph_alignment`); through the source's
+    exact SPD form when the target has space-to-depth layers and the source none."""
+    from models.graph_alignment import align_state
+    from models.yolo import DetectionModel
+
+    nc = int(target.nc)
+    target_spd = any(isinstance(m, SpaceToDepth) for m in target.model)
+    source_layers, _ = _build(source_cfg, int(source_cfg.get("nc", nc)))
+    if target_spd and not any(isinstance(m, SpaceToDepth) for m in source_layers):
+        graph = spd_config(source_cfg)
+        middle = DetectionModel(graph.config, nc=int(source_cfg.get("nc", nc)))
+        source_state = {**middle.state_dict(), **_map_to_spd(source_state, source_cfg, graph, middle)}
+        source_layers = middle.model
+    return align_state(source_state, source_layers, target.model, _signature)
 
 
 def _copy_matching(state: dict[str, torch.Tensor], own: dict[str, torch.Tensor]
