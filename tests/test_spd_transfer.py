@@ -220,3 +220,14 @@ def test_val_figures_of_the_converted_model_equal_the_official(shared, yolov5n_w
     for key in ("AP", "AP50", "AP_S", "AP_M", "AP_L", "AP_t", "AP_s16"):
         assert converted["coco"][key] == pytest.approx(official["coco"][key], abs=1e-6), key
     assert official["coco"]["AP"] == pytest.approx(0.2932, abs=0.001)
+
+
+@pytest.mark.parametrize(("size", "params_m", "gflops"), [("n", 3.2, 4.6), ("s", 12.6, 16.8)])
+def test_p6_configs_match_the_published_yolov5_p6_models_and_their_spd_forms(size, params_m, gflops):
+    from models.summary import count_gflops, count_parameters
+
+    model = DetectionModel(f"yolov5{size}6.yaml")
+    assert round(count_parameters(model) / 1e6, 1) == params_m  # YOLOv5 v6.1 release table
+    assert abs(count_gflops(model, 640) - gflops) < 0.1 and model.stride.tolist() == [8, 16, 32, 64]
+    assert graph_difference(spd_config(f"yolov5{size}6.yaml").config, load_config(f"space_depth_{size}6.yaml"),
+                            80) is None
