@@ -60,6 +60,13 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--cache", nargs="?", const="ram", default=None, choices=["ram", "disk"],
                    help="keep decoded, resized training images in RAM (--cache, --cache ram) or in the user's "
                         "cache folder (--cache disk; never inside the dataset)")
+    p.add_argument("--tile", type=int, default=0, help="train on overlapping N x N windows of the images at "
+                   "native resolution instead of shrinking whole images to --imgsz (use --imgsz N too)")
+    p.add_argument("--tile-overlap", type=float, default=0.2, help="overlap of neighbouring --tile windows")
+    p.add_argument("--tile-empty", type=float, default=0.1, help="share of the windows without any box that "
+                   "are kept (background to learn, not a flood of it)")
+    p.add_argument("--val-tiles", action="store_true", help="validate on the same windows (default: whole "
+                   "images, rectangular batches)")
     p.add_argument("--exact-decode", action="store_true", help="decode every JPEG at full size (default: a JPEG "
                    "at least twice --imgsz decodes at 1/2, 1/4 or 1/8 scale, which skips work; same boxes)")
     p.add_argument("--noval", action="store_true", help="validate only after the final epoch")

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import detect
-from utils.inference import Detector, tile_origins
+from utils.data.tiles import tile_origins
+from utils.inference import Detector
 
 
 @pytest.fixture(scope="module")

@@ -21,11 +21,13 @@ from models.spd_transfer import spd_config
 from models.yolo import DetectionModel
 from utils import distributed as dist_utils
 from utils.anchors import check_anchors
+from utils.augmentations import BoxRule
 from utils.checkpoints import load_checkpoint, load_model, model_from_weights, resolve_weights, write_slim
 from utils.data.dataset import YoloDataset
 from utils.data.formats import DatasetError, load_dataset_config
 from utils.data.loaders import create_dataloader
 from utils.data.scan import describe_problems, scan_split
+from utils.data.tiles import tile_scan
 from utils.image_size import check_image_size
 from utils.logging import LOGGER
 from utils.loss import LossGains, YoloLoss
@@ -112,13 +114,30 @@ class DetectionTask:
             self.train_scan = scan_split(self.data, "train")
             self.val_scan = scan_split(self.data, "val") if self.data.get("val") else None
         self.names = ["object"] if config.single_cls else self.data["names"]
-        self.fingerprint = scan_fingerprint(self.train_scan, self.val_scan)
+        self.fingerprint = scan_fingerprint(self.train_scan, self.val_scan)  # of the images, before any tiling
+        self.image_counts = {"images": len(self.train_scan.images), "boxes": self.train_scan.n_boxes}
         if trainer.resume_state is not None:
             self._check_resumed_data(trainer.resume_state.get("data") or {}, config)
         if trainer.main:
             _report_scan(self.train_scan, "train", trainer.save_dir)
             if self.val_scan is not None:
                 _report_scan(self.val_scan, "val", trainer.save_dir)
+        if config.tile:
+            self._tile(trainer)
+
+    def _tile(self, trainer: Trainer) -> None:
+        """--tile: the training split (and with --val-tiles the validation split) as windows of the images."""
+        config, hyp = trainer.config, trainer.hyp
+        rule = BoxRule(float(hyp.get("min_box_side", 2.0)), float(hyp.get("min_box_area", 0.1)))
+        splits = [("train", "train_scan")] + ([("val", "val_scan")] if config.val_tiles and self.val_scan else [])
+        for split, attribute in splits:
+            tiled, summary = tile_scan(getattr(self, attribute), config.tile, config.tile_overlap,
+                                       config.tile_empty if split == "train" else 1.0, rule, config.imgsz,
+                                       config.seed)
+            setattr(self, attribute, tiled)
+            if trainer.main:
+                LOGGER.info(summary.line(split, config.tile, config.tile_overlap,
+                                         config.tile_empty if split == "train" else 1.0))
 
     def _check_resumed_data(self, saved: dict, config: TrainConfig) -> None:
         """The classes must be those the checkpoint was trained on; other images or labels only when asked."""
@@ -180,7 +199,7 @@ class DetectionTask:
             val_set = YoloDataset(self.val_scan, self.imgsz, batch * 2, augment=False, rect=True, stride=self.grid,
                                   single_cls=config.single_cls)
             self.val_loader = create_dataloader(val_set, batch * 2, config.workers)
-            official = None if config.single_cls else self.data["annotations"].get("val")
+            official = None if config.single_cls or config.val_tiles else self.data["annotations"].get("val")
             self.evaluator = DetectionEvaluator(self.names, official_json=official)
 
     def _auto_anchor(self, trainer: Trainer, pretrained_head: bool) -> None:
@@ -255,7 +274,7 @@ class DetectionTask:
 
     def checkpoint_extras(self) -> dict:
         return {"data": {"yaml": self.data["yaml_file"], "names": self.data["names"], "fingerprint": self.fingerprint,
-                         "counts": {"images": len(self.train_scan.images), "boxes": self.train_scan.n_boxes}}}
+                         "counts": self.image_counts}}
 
     def finish(self, trainer: Trainer) -> dict:
         """best.pt (else last.pt) slimmed to fp16 EMA weights, then scored as saved, with its pictures."""

@@ -19,6 +19,7 @@ from utils.backends import load_any
 from utils.boxes import class_aware_nms, merge_by_ios, non_max_suppression, unletterbox_boxes
 from utils.data import images as image_files
 from utils.data.images import image_size_from_header
+from utils.data.tiles import tile_origins
 from utils.distributed import select_device
 from utils.image_size import check_image_size
 from utils.logging import LOGGER
@@ -59,15 +60,6 @@ def read_image(path: str | Path) -> np.ndarray:
     if image is None:
         raise ValueError(f"{path}: not a readable image")
     return image
-
-
-def tile_origins(length: int, tile: int, overlap: float) -> list[int]:
-    """Start offsets of overlapping tiles covering ``length``; the last tile ends at the edge."""
-    if tile >= length:
-        return [0]
-    step = max(int(tile * (1 - overlap)), 1)
-    starts = list(range(0, length - tile, step))
-    return starts + [length - tile]
 
 
 def _memory_of(device: torch.device) -> str | None:

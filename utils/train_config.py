@@ -56,6 +56,10 @@ class TrainConfig:
     resume_changed_data: bool = False  # let --resume continue on images/labels that changed since last.pt
     sync_bn: bool = False
     cache: str | None = None  # 'ram' or 'disk': decoded, resized training images
+    tile: int = 0  # train on tile x tile windows of the images at native resolution (0: whole images)
+    tile_overlap: float = 0.2
+    tile_empty: float = 0.1  # share of the windows without any box that are kept
+    val_tiles: bool = False  # validate on the same windows instead of whole images
     exact_decode: bool = False  # decode every JPEG at full size (default: reduced when >= 2x the size)
     noval: bool = False
     val_period: int = 1  # validate every N epochs (the last epoch always)
@@ -105,6 +109,10 @@ class TrainConfig:
             (self.max_pixels is None or self.max_pixels >= 1, f"--max-pixels must be >= 1, got {self.max_pixels}"),
             (self.optimizer in (None, "SGD", "Adam", "AdamW"), f"--optimizer {self.optimizer}: SGD, Adam or AdamW"),
             (0.0 <= self.label_smoothing < 1.0, f"--label-smoothing must be in [0, 1), got {self.label_smoothing}"),
+            (self.tile == 0 or self.tile >= 32, f"--tile must be 0 (off) or >= 32 pixels, got {self.tile}"),
+            (0.0 <= self.tile_overlap < 1.0, f"--tile-overlap must be in [0, 1), got {self.tile_overlap}"),
+            (0.0 <= self.tile_empty <= 1.0, f"--tile-empty must be in [0, 1], got {self.tile_empty}"),
+            (not self.val_tiles or self.tile, "--val-tiles needs --tile"),
         ]
         for ok, message in checks:
             if not ok:

@@ -107,7 +107,9 @@ class YoloDataset(Dataset):
         # boxes the augmentation dropped, per reason; a row per loader worker (0: the main process), in shared
         # memory so that the training process can report them
         self.drops = torch.zeros((MAX_WORKERS + 1, len(DROP_REASONS)), dtype=torch.int64).share_memory_()
-        self.files = list(scan.images)
+        self.files = list(scan.images)  # names of the items (a tile's is "<file>#<x0>,<y0>")
+        self.sources = list(scan.sources) if scan.sources is not None else list(self.files)  # what is decoded
+        self.windows = list(scan.windows) if scan.windows is not None else [None] * len(self.files)
         self.shapes = np.array(scan.shapes, dtype=np.int64).reshape(-1, 2)
         self.labels = [x.copy() for x in scan.labels]
         # regions that are neither object nor background (VisDrone's ignored regions): painted grey on load
@@ -123,14 +125,17 @@ class YoloDataset(Dataset):
             order, self.batch_input_shapes = rect_batch_shapes(self.shapes, batch_size, imgsz, stride,
                                                                pad=0.0 if augment else 0.5)
             self.files = [self.files[i] for i in order]
+            self.sources = [self.sources[i] for i in order]
+            self.windows = [self.windows[i] for i in order]
             self.shapes = self.shapes[order]
             self.labels = [self.labels[i] for i in order]
             self.ignore = [self.ignore[i] for i in order]
         self.albumentations = AlbumentationsPipeline(self.hyp.albumentations) if augment else None
         self.epoch = 0
         masked = any(r is not None and len(r) for r in self.ignore)
-        self.image_cache = ImageCache(cache_images, self.files, self._decode_resized,
-                                      cache_settings(imgsz, augment, reduced_decoding) + (" masked" if masked else ""))
+        self.image_cache = ImageCache(cache_images, self.sources, self._decode_resized,
+                                      cache_settings(imgsz, augment, reduced_decoding) + (" masked" if masked else ""),
+                                      extras=[w and ",".join(map(str, w)) or "" for w in self.windows])
         self.image_cache.fill()
 
     def __len__(self) -> int:
@@ -163,10 +168,14 @@ class YoloDataset(Dataset):
         return self.image_cache.get(index), tuple(self.shapes[index])
 
     def _decode_resized(self, index: int) -> np.ndarray:
-        path, shape = self.files[index], tuple(self.shapes[index])
-        image = read_rgb(path, jpeg_reduction(path, shape, self.imgsz) if self.reduced_decoding else 1)
+        path, shape, window = self.sources[index], tuple(self.shapes[index]), self.windows[index]
+        reduce = self.reduced_decoding and window is None  # a tile is cut from the full-size decode
+        image = read_rgb(path, jpeg_reduction(path, shape, self.imgsz) if reduce else 1)
         if image is None:
             raise DatasetError(f"{path}: could not be read (changed since the scan?)")
+        if window is not None:
+            x0, y0, x1, y1 = window
+            image = np.ascontiguousarray(image[y0:y1, x0:x1])
         image = resize_longest_side(image, self.imgsz, augment=self.augment)[0]
         expected = self.resized_shape(index)
         if abs(image.shape[0] - expected[0]) > 1 or abs(image.shape[1] - expected[1]) > 1:

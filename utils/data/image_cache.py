@@ -22,19 +22,20 @@ from utils.logging import LOGGER
 CACHE_MODES = ("ram", "disk")
 
 
-def _file_key(path: str) -> str:
+def _file_key(path: str, extra: str = "") -> str:
     stat = os.stat(path)
-    return hashlib.sha1(f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+    return hashlib.sha1(f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}|{extra}".encode()).hexdigest()
 
 
 class ImageCache:
     """Images by index, decoded once by ``decode(index)``; ``mode`` is 'ram', 'disk' or None (no cache)."""
 
     def __init__(self, mode: str | None, files: list[str], decode: Callable[[int], np.ndarray],
-                 settings: str = "") -> None:
+                 settings: str = "", extras: list[str] | None = None) -> None:
         if mode not in (None, *CACHE_MODES):
             raise ValueError(f"--cache {mode}: expected ram or disk")
         self.mode, self.files, self.decode = mode, files, decode
+        self.extras = extras or [""] * len(files)  # what else tells two entries of one file apart (a tile window)
         self.ram: list[np.ndarray | None] = [None] * len(files)
         self.writable = True
         self.folder = cache_dir().parent / "images" / hashlib.sha1(settings.encode()).hexdigest()[:16] \
@@ -62,7 +63,7 @@ class ImageCache:
         return self._load_or_decode(index).nbytes
 
     def _disk_file(self, index: int) -> Path:
-        return self.folder / f"{_file_key(self.files[index])}.npy"
+        return self.folder / f"{_file_key(self.files[index], self.extras[index])}.npy"
 
     def get(self, index: int) -> np.ndarray:
         if self.mode is None:

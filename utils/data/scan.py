@@ -41,6 +41,8 @@ class ScanResult:
     shapes: list[tuple[int, int]] = field(default_factory=list)  # (h, w) of the original image
     labels: list[np.ndarray] = field(default_factory=list)  # (n, 5): cls, cx, cy, w, h (normalised)
     ignore: list[np.ndarray] = field(default_factory=list)  # (k, 4) normalised xyxy regions not to learn or score
+    sources: list[str] | None = None  # tiles (utils.data.tiles): the file each entry of ``images`` is cut from
+    windows: list[tuple[int, int, int, int]] | None = None  # ... and its window (x0, y0, x1, y1), original pixels
     problems: list[tuple[str, str, str]] = field(default_factory=list)  # (file, kind, message)
     warnings: list[str] = field(default_factory=list)
     source: str = ""
