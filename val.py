@@ -62,7 +62,7 @@ def run(data: str | None = None, weights: str = "space_depth_s.pt", batch_size: 
     for line in describe_problems(scan, split):
         LOGGER.info(line)
     if slice_hw:
-        return _run_sliced(weights, device, imgsz, conf_thres, iou_thres, max_det, half, scan, names,
+        return _run_sliced(weights, model, device, imgsz, conf_thres, iou_thres, max_det, half, scan, names,
                            data_config["annotations"].get(split) if not single_cls else None, single_cls,
                            (tuple(slice_hw), overlap, merge), Path(project) / name, exist_ok)
     stride = int(model.stride.max())
@@ -106,7 +106,7 @@ def _input_size(model, weights: Path, imgsz: int, batch_size: int) -> int:
     return fixed[0]
 
 
-def _run_sliced(weights, device: str, imgsz: int, conf_thres: float, iou_thres: float, max_det: int, half: bool,
+def _run_sliced(weights, model, device: str, imgsz: int, conf_thres: float, iou_thres: float, max_det: int, half: bool,
                 scan, names: list[str], official, single_cls: bool, slicing: tuple, folder: Path,
                 exist_ok: bool) -> dict:
     """val.py --slice: the sliced figures, and the full-image figures of the same pass."""
@@ -115,7 +115,8 @@ def _run_sliced(weights, device: str, imgsz: int, conf_thres: float, iou_thres: 
     slice_hw, overlap, merge = slicing
     if min(slice_hw) < 32 or not 0 <= overlap < 1:
         raise ValueError(f"--slice needs tiles of at least 32x32 and --overlap in [0, 1), got {slice_hw} {overlap}")
-    detector = Detector(weights, device, imgsz, conf_thres, iou_thres, max_det, agnostic=single_cls, half=half)
+    detector = Detector(weights, device, imgsz, conf_thres, iou_thres, max_det, agnostic=single_cls, half=half,
+                        model=model)
     full, sliced = evaluate_sliced(detector, scan, DetectionEvaluator(names, official_json=official),
                                    DetectionEvaluator(names, official_json=official), slice_hw, overlap, merge,
                                    single_cls)

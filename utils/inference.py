@@ -71,12 +71,18 @@ class Detector:
 
     def __init__(self, weights: str | Path, device: str = "", imgsz: int = 640, conf_thres: float = 0.25,
                  iou_thres: float = 0.45, max_det: int = 1000, classes: list[int] | None = None,
-                 agnostic: bool = False, half: bool = False, merge_ios: float = 0.5) -> None:
+                 agnostic: bool = False, half: bool = False, merge_ios: float = 0.5,
+                 model: torch.nn.Module | None = None) -> None:
+        """``model``: the inference model of ``weights`` already loaded on ``device`` (val.py --slice), so
+        it is not read twice; ``half`` is then taken as already decided."""
         self.device = select_device(device)
-        self.model = load_any(weights, self.device).for_inference()
-        self.half, line = inference_half(self.model, self.device, half)
-        if line:
-            LOGGER.info(line)
+        if model is None:
+            self.model = load_any(weights, self.device).for_inference()
+            self.half, line = inference_half(self.model, self.device, half)
+            if line:
+                LOGGER.info(line)
+        else:
+            self.model, self.half = model, half
         self.names = list(self.model.names)
         self.stride = int(self.model.stride.max())
         fixed = getattr(self.model, "fixed_shape", None)
