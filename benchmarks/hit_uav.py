@@ -39,6 +39,8 @@ HIT_UAV = SHARED / "data" / "hit_uav" / "hit_uav.yaml"
 COCO128 = SHARED / "data" / "coco128" / "coco128.yaml"
 YOLOV5N = SHARED / "weights" / "yolov5n.pt"
 OUT = ROOT / "runs" / "benchmarks" / "hit_uav"  # --out moves it
+# every finished arm's result.json is copied here (committed: the evidence outlives the run folders)
+RESULTS = ROOT / "benchmarks" / "results" / "hit_uav"
 
 # candidate fine-tuning recipes: overrides of configs/hyp.finetune.yaml
 RECIPES = {
@@ -170,12 +172,30 @@ def score_predictions(payload: dict, data: Path) -> dict:
     return {k: result[k] for k in ("mAP50", "mAP50_95", "coco", "per_class")}
 
 
+def folder_name(name: str, seed: int) -> str:
+    """Seed 0 keeps the arm's name; other seeds get their own folder (``finetune_spd_seed1``)."""
+    return name if seed == 0 else f"{name}_seed{seed}"
+
+
+def _keep(result: dict, key: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{key}.json").write_text(json.dumps(result, indent=1))
+
+
+def _stored(key: str) -> dict | None:
+    for done in (OUT / key / "result.json", RESULTS / f"{key}.json"):
+        if done.exists():
+            return json.loads(done.read_text())
+    return None
+
+
 def run_arm(name: str, arm: dict) -> dict:
-    folder = OUT / name
+    key = folder_name(name, arm["seed"])
+    folder = OUT / key
     done = folder / "result.json"
     if done.exists():
         return json.loads(done.read_text())
-    print(f"[hit_uav] {name}: training ({arm['epochs']} epochs at {arm['imgsz']})", flush=True)
+    print(f"[hit_uav] {key}: training ({arm['epochs']} epochs at {arm['imgsz']})", flush=True)
     if arm.get("peer"):
         metrics = _train_peer(name, arm, folder)
     else:
@@ -186,16 +206,17 @@ def run_arm(name: str, arm: dict) -> dict:
     result = {"arm": name, "options": {k: str(v) for k, v in arm.items()}, **metrics,
               "train_seconds": float((folder / "train_seconds.txt").read_text())}
     done.write_text(json.dumps(result, indent=1))
-    print(f"[hit_uav] {name}: AP {metrics['coco']['AP']:.4f} AP50 {metrics['coco']['AP50']:.4f} AP_S "
+    _keep(result, key)
+    print(f"[hit_uav] {key}: AP {metrics['coco']['AP']:.4f} AP50 {metrics['coco']['AP50']:.4f} AP_S "
           f"{metrics['coco']['AP_S']:.4f} in {result['train_seconds'] / 60:.1f} min", flush=True)
     return result
 
 
 # ------------------------------------------------------------------------------------------------ report
-def measure_costs(name: str, arm: dict, repeats: int = 30) -> dict:
+def measure_costs(key: str, arm: dict, repeats: int = 30) -> dict:
     """Parameters, GFLOPs at the arm's size and batch-1 CPU latency (fused, fp32, 2 threads, median of
     ``repeats``) of an arm's best.pt; run with nothing else on the machine."""
-    folder = OUT / name
+    folder = OUT / key
     if arm.get("peer"):
         python = subprocess.run([str(ROOT / "benchmarks" / "ultralytics_env.sh")], capture_output=True, text=True,
                                 check=True).stdout.strip()
@@ -248,15 +269,15 @@ def comparison_picture(first: str, second: str, image_name: str, out: Path) -> P
 
 
 def report(names: list[str]) -> str:
+    """The README table; arms without a run folder are read from benchmarks/results/hit_uav."""
     header = ("| arm | AP | AP50 | AP_S | AP_vt / AP_t / AP_s16 | Person / Car / Bicycle / OtherVehicle mAP50-95 "
               "| params (M) | GFLOPs | CPU ms | train min |")
     rows = [header, "|---|---:|---:|---:|---|---|---:|---:|---:|---:|"]
     for name in names:
-        done = OUT / name / "result.json"
-        if not done.exists():
+        r = _stored(name)
+        if r is None:
             rows.append(f"| {name} | not run yet |||||||||")
             continue
-        r = json.loads(done.read_text())
         coco, costs = r["coco"], r.get("costs", {})
         per_class = {row["class"]: row["AP50_95"] for row in r["per_class"]}
         tiny = " / ".join(f"{coco.get(k, float('nan')):.3f}" for k in ("AP_vt", "AP_t", "AP_s16"))
@@ -293,16 +314,18 @@ def main() -> None:
     if not args.report_only and not args.costs and not args.picture:
         for name in args.arms:
             run_arm(name, table[name])
+    keys = [folder_name(name, args.seed) for name in args.arms]
     if args.costs:
-        for name in args.arms:
-            done = OUT / name / "result.json"
+        for name, key in zip(args.arms, keys):
+            done = OUT / key / "result.json"
             if done.exists():
                 result = json.loads(done.read_text())
-                result["costs"] = measure_costs(name, table[name])
+                result["costs"] = measure_costs(key, table[name])
                 done.write_text(json.dumps(result, indent=1))
+                _keep(result, key)
     if args.picture:
         print(comparison_picture(*args.picture[:2], args.picture[2], OUT / "compare.jpg"))
-    print(report(args.arms))
+    print(report(keys))
 
 
 if __name__ == "__main__":
