@@ -17,11 +17,12 @@ import cv2
 import numpy as np
 
 from utils.boxes import yolo_label_rows
-from utils.checkpoints import CheckpointError, newest_run_checkpoint
+from utils.checkpoints.files import newest_run_checkpoint
+from utils.checkpoints.format import CheckpointError
 from utils.data.formats import IMAGE_SUFFIXES
-from utils.data.images import set_max_pixels
+from utils.data.images import read_image, set_max_pixels
+from utils.detection.predictor import Detections, Detector
 from utils.image_size import check_image_size
-from utils.inference import Detections, Detector, read_image
 from utils.logging import LOGGER, increment_path
 from utils.memory import keep_freed_memory
 from utils.paths import safe_path_component
@@ -124,7 +125,7 @@ def _weights_or_newest(weights: str) -> Path:
             raise CheckpointError("no --weights given and no trained model in runs/train/*/weights/best.pt: "
                                   "train one with 'python train.py' or pass --weights")
         weights = str(newest)
-    from utils.checkpoints import resolve_weights
+    from utils.checkpoints.files import resolve_weights
 
     return resolve_weights(weights)
 

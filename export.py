@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 
-from utils.checkpoints import CheckpointError
-from utils.export import FORMATS, export
+from utils.checkpoints.format import CheckpointError
+from utils.deploy.export import FORMATS, export
 
 __all__ = ["export", "main", "parse_args"]
 

@@ -11,8 +11,8 @@ dependencies = ["torch", "torchvision", "yaml", "cv2", "numpy"]
 
 
 def custom(path: str = "best.pt", device: str = "", conf: float = 0.25, iou: float = 0.45, imgsz: int = 640):
-    """A :class:`utils.inference.Detector` for any supported weights file (ours, yolov5*.pt, exports)."""
-    from utils.checkpoints import resolve_weights
-    from utils.inference import Detector
+    """A :class:`utils.detection.predictor.Detector` for any supported weights file (ours, yolov5*.pt, exports)."""
+    from utils.checkpoints.files import resolve_weights
+    from utils.detection.predictor import Detector
 
     return Detector(resolve_weights(path), device=device, imgsz=imgsz, conf_thres=conf, iou_thres=iou)

@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from utils.checkpoints import CheckpointError
-from utils.detection_task import train
+from utils.checkpoints.format import CheckpointError
+from utils.detection.task import train
+from utils.engine.config import TrainConfig
+from utils.engine.trainer import TrainingStopped
 from utils.memory import keep_freed_memory
-from utils.train_config import TrainConfig
-from utils.trainer import TrainingStopped
 
 
 def run(**options) -> dict:

@@ -9,22 +9,23 @@ import argparse
 import json
 from pathlib import Path
 
-from utils.backends import load_any
 from utils.boxes import yolo_label_rows
-from utils.checkpoints import CheckpointError, dataset_for, resolve_weights
+from utils.checkpoints.files import dataset_for, resolve_weights
+from utils.checkpoints.format import CheckpointError
 from utils.data.dataset import YoloDataset
 from utils.data.formats import load_dataset_config
 from utils.data.images import set_max_pixels
 from utils.data.loaders import create_dataloader
 from utils.data.scan import describe_problems, scan_split
+from utils.deploy.backends import load_any
+from utils.detection.evaluation import NmsSettings, evaluate, evaluate_sliced
+from utils.detection.metrics import COCO_KEYS, DetectionEvaluator, format_metric, tiny_bins_line
 from utils.distributed import select_device
 from utils.image_size import check_image_size
 from utils.logging import LOGGER, increment_path
 from utils.memory import keep_freed_memory
-from utils.metrics import COCO_KEYS, DetectionEvaluator, format_metric, tiny_bins_line
 from utils.plots import plot_validation, validation_batch_plotter
 from utils.precision import inference_half
-from utils.validation import NmsSettings, evaluate, evaluate_sliced
 
 
 def run(data: str | None = None, weights: str = "space_depth_s.pt", batch_size: int = 32, imgsz: int = 640,
@@ -110,7 +111,7 @@ def _run_sliced(weights, model, device: str, imgsz: int, conf_thres: float, iou_
                 scan, names: list[str], official, single_cls: bool, slicing: tuple, folder: Path,
                 exist_ok: bool) -> dict:
     """val.py --slice: the sliced figures, and the full-image figures of the same pass."""
-    from utils.inference import Detector
+    from utils.detection.predictor import Detector
 
     slice_hw, overlap, merge = slicing
     if min(slice_hw) < 32 or not 0 <= overlap < 1:

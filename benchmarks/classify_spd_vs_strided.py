@@ -19,7 +19,7 @@ import torch
 from benchmarks.latency import measure
 from models.classify import ClassificationModel
 from models.summary import count_gflops, count_parameters
-from utils.classification_task import train_classifier
+from utils.classification.task import train_classifier
 from utils.memory import keep_freed_memory
 
 ROOT = Path(__file__).resolve().parent.parent

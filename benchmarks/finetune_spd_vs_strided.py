@@ -26,7 +26,7 @@ from benchmarks.curves import plot_per_size
 from benchmarks.latency import measure
 from models.summary import count_gflops, count_parameters
 from models.yolo import DetectionModel
-from utils.inference import Detector
+from utils.detection.predictor import Detector
 from utils.memory import keep_freed_memory
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -157,7 +157,7 @@ def score_predictions(payload: dict, data: Path) -> dict:
 
     from utils.data.formats import load_dataset_config
     from utils.data.scan import scan_split
-    from utils.metrics import DetectionEvaluator
+    from utils.detection.metrics import DetectionEvaluator
 
     config = load_dataset_config(str(data))
     scan = scan_split(config, "val")
@@ -228,8 +228,8 @@ def measure_costs(key: str, arm: dict, repeats: int = 30) -> dict:
 
     import torch
 
+    from models.loading import load_model
     from models.summary import count_gflops, count_parameters
-    from utils.checkpoints import load_model
 
     torch.set_num_threads(2)
     model = load_model(folder / "weights" / "best.pt", task="detection")
@@ -253,7 +253,7 @@ def comparison_picture(first: str, second: str, image_name: str, out: Path) -> P
     import cv2
     import numpy as np
 
-    from utils.inference import Detector
+    from utils.detection.predictor import Detector
     from utils.plots import draw_boxes
 
     image = cv2.imread(str(SHARED / "data" / "hit_uav" / "images" / "val" / image_name))

@@ -4,7 +4,7 @@
     scripts/env.sh python benchmarks/int8.py --runtime openvino    # the same with OpenVINO + NNCF
 
 Models: the official yolov5n, and space_depth_n made from it by the exact transfer (python -m
-utils.checkpoints yolov5n.pt out.pt --spd: the same function, twice the FLOPs). For each and each input size:
+utils.deploy.convert_weights yolov5n.pt out.pt --spd: the same function, twice the FLOPs). For each and each input size:
 COCO AP / AP50 / AP_S on coco128 val2017 (square letterbox at the export size, batch 1) of the FP32 ONNX
 export and the INT8 one (static QDQ, 200 calibration images from coco128 train2017), and batch-1 latency of
 our PyTorch FP32 inference form, the FP32 ONNX and the INT8 ONNX under ONNX Runtime, 2 threads, each in its
@@ -29,14 +29,9 @@ import torch
 
 import export
 import val
-from utils.checkpoints import (
-    FORMAT,
-    convert_checkpoint,
-    load_checkpoint,
-    model_from_weights,
-    model_payload,
-    save_checkpoint,
-)
+from models.loading import model_from_weights
+from utils.checkpoints.files import convert_checkpoint, load_checkpoint, model_payload, save_checkpoint
+from utils.checkpoints.format import FORMAT
 from utils.precision import cpu_features
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,7 +57,7 @@ _LATENCY_SCRIPT = """
 import json, sys, time
 import torch
 sys.path.insert(0, {root!r})
-from utils.backends import load_any
+from utils.deploy.backends import load_any
 torch.set_num_threads(2)
 model = load_any({path!r}, torch.device("cpu"))
 x = torch.rand(1, 3, {imgsz}, {imgsz})

@@ -15,7 +15,7 @@ import torch
 
 from benchmarks.timing import median_ms
 from models.yolo import DetectionModel
-from utils.phase_timer import PhaseTimer
+from utils.engine.phase_timer import PhaseTimer
 
 PHASES_PER_STEP = 7  # data, forward, loss, plots, backward, optimiser + EMA (+ one spare)
 

@@ -74,10 +74,10 @@ def latency(cfg: dict, imgsz: int, repeats: int, device: str = "cpu", half: bool
 def train_step(cfg: dict, hyp: dict, imgsz: int, batch: int, steps: int, device: str = "cpu",
                amp: bool = False) -> dict:
     from models.yolo import DetectionModel
-    from utils.loss import LossGains, YoloLoss
-    from utils.optim import build_optimizer
+    from utils.detection.loss import LossGains, YoloLoss
+    from utils.engine.optim import build_optimizer
 
-    model = DetectionModel(cfg).train().to(device, memory_format=torch.channels_last)  # as utils/trainer.py
+    model = DetectionModel(cfg).train().to(device, memory_format=torch.channels_last)  # as utils/engine/trainer.py
     images = torch.rand(batch, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0)).to(device)
     return training_figures(model, YoloLoss(model.detect.anchors, cfg["nc"], LossGains.from_hyp(hyp), imgsz),
                             build_optimizer(model, "SGD", 0.01, 0.937, 5e-4),
@@ -147,8 +147,8 @@ def raw_predictions(path: Path, imgsz: int = 640, batch: int = 8) -> None:
     import cv2
     import numpy as np
 
-    from utils.augmentations import letterbox
-    from utils.checkpoints import load_model
+    from models.loading import load_model
+    from utils.data.augmentations import letterbox
 
     model = load_model(SHARED / "weights" / "yolov5n.pt").eval()
     files = sorted((SHARED / "data" / "coco128" / "images" / "val2017").glob("*.jpg"))[:batch]

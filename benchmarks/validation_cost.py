@@ -23,12 +23,12 @@ import numpy as np
 import torch
 
 from benchmarks.timing import median_ms
+from models.loading import load_model
 from models.yolo import DetectionModel
-from utils.augmentations import letterbox
 from utils.boxes import non_max_suppression
-from utils.checkpoints import load_model
+from utils.data.augmentations import letterbox
 from utils.data.images import read_rgb
-from utils.metrics import run_cocoeval
+from utils.detection.metrics import run_cocoeval
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

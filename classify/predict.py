@@ -13,10 +13,10 @@ import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a checkout
 
-from utils.checkpoints import CheckpointError  # noqa: E402
-from utils.classify_inference import Classifier  # noqa: E402
+from utils.checkpoints.format import CheckpointError  # noqa: E402
+from utils.classification.predictor import Classifier  # noqa: E402
 from utils.data.formats import IMAGE_SUFFIXES  # noqa: E402
-from utils.inference import read_image  # noqa: E402
+from utils.data.images import read_image  # noqa: E402
 from utils.logging import LOGGER, increment_path  # noqa: E402
 from utils.memory import keep_freed_memory  # noqa: E402
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a checkout
 
-from utils.checkpoints import CheckpointError  # noqa: E402
-from utils.classification_task import DEFAULTS, train_classifier  # noqa: E402
+from utils.checkpoints.format import CheckpointError  # noqa: E402
+from utils.classification.task import DEFAULTS, train_classifier  # noqa: E402
+from utils.engine.trainer import TrainingStopped  # noqa: E402
 from utils.memory import keep_freed_memory  # noqa: E402
-from utils.trainer import TrainingStopped  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> dict:

@@ -19,10 +19,10 @@ from models.attention import CBAM, SE
 from models.blocks import C3, SPP, SPPF, Bottleneck, Concat, Conv, Focus, SpaceToDepth, SPDConv
 from models.head import Detect
 from models.resnet_blocks import BasicBlock, BottleNeck, Classify, ConvBNReLU
-from utils.paths import find_named_file
+from utils.paths import PACKAGE_ROOT, find_named_file
 from utils.yaml_files import load_yaml_mapping
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIG_DIR = PACKAGE_ROOT / "configs"
 
 
 class ConfigError(ValueError):

@@ -422,7 +422,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Write the SPD form of a YOLOv5-family model config: the 6x6 "
                                      "stride-2 stem becomes Focus, every other stride-2 Conv a stride-1 Conv + "
                                      "SpaceToDepth, 'from' indices renumbered. Weights of the source config then "
-                                     "move into it exactly (train.py --weights, python -m utils.checkpoints).")
+                                     "move into it exactly (train.py --weights, "
+                                     "python -m utils.deploy.convert_weights).")
     parser.add_argument("source", help="YOLOv5-family model YAML (path or name in configs/)")
     parser.add_argument("destination", help="where to write the SPD config (an existing file is not replaced)")
     args = parser.parse_args(argv)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
@@ -31,7 +31,7 @@ def yolov5n_weights(shared: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
     """A dataset YAML for 8 train / 4 val images of the embedded generator (made once per session)."""
-    from utils.synthetic import NAMES, generate_dataset
+    from utils.data.synthetic import NAMES, generate_dataset
 
     root = tmp_path_factory.mktemp("tiny")
     generate_dataset(root / "ds", n_train=8, n_val=4, seed=3)

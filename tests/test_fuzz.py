@@ -9,7 +9,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from utils.checkpoints import CheckpointError, load_checkpoint
+from utils.checkpoints.files import load_checkpoint
+from utils.checkpoints.format import CheckpointError
 from utils.data.formats import DatasetError, load_dataset_config, parse_label_text
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -74,7 +75,8 @@ class _Blob(bytes):
 @pytest.fixture(scope="module")
 def checkpoint_bytes(tmp_path_factory):
     from models.yolo import DetectionModel
-    from utils.checkpoints import FORMAT, model_payload
+    from utils.checkpoints.files import model_payload
+    from utils.checkpoints.format import FORMAT
 
     model = DetectionModel("yolov5n.yaml", nc=1)
     model.names = ["a"]
@@ -86,7 +88,7 @@ def checkpoint_bytes(tmp_path_factory):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.integers(0, 10**9), st.integers(0, 255)), min_size=1, max_size=8))
 def test_damaged_checkpoints_load_or_raise_checkpoint_error(tmp_path_factory, checkpoint_bytes, edits):
-    from utils.checkpoints import model_from_payload
+    from models.loading import model_from_payload
 
     data = bytearray(checkpoint_bytes)
     for position, value in edits:
@@ -104,8 +106,9 @@ def test_damaged_checkpoints_load_or_raise_checkpoint_error(tmp_path_factory, ch
 @given(st.sampled_from(["nc", "depth_multiple", "width_multiple", "anchors", "backbone", "head", "ch", "names"]),
        yaml_values)
 def test_mangled_checkpoint_payloads_build_or_raise_checkpoint_error(key, value):
+    from models.loading import model_from_payload
     from models.yolo import DetectionModel
-    from utils.checkpoints import model_from_payload, model_payload
+    from utils.checkpoints.files import model_payload
 
     payload = model_payload(_SMALL_MODEL)
     if key == "names":

@@ -1,21 +1,44 @@
-"""The architecture's rules, checked: the library never imports a command-line script, models/ uses only
-utils' primitives, no module-level import cycle, and no function over 80 lines."""
+"""The architecture's rules, checked: the layer table by package, no command-line face imported by the library,
+no module-level import cycle, size limits, and nothing after ``if __name__ == "__main__":``."""
 
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-CLIS = {"train", "val", "detect", "export"}
-PRIMITIVES_FOR_MODELS = {"utils.paths", "utils.yaml_files"}
+ROOT = Path(__file__).resolve().parents[1]
+CLIS = {"train", "val", "detect", "export", "hubconf", "classify"}
+PRIMITIVE = "utils (primitives)"
+
+# room -> the rooms it may import (besides itself). Primitives are the modules directly in utils/.
+MAY_IMPORT = {
+    PRIMITIVE: set(),
+    "utils.checkpoints": {PRIMITIVE},
+    "models": {PRIMITIVE, "utils.checkpoints"},
+    "utils.engine": {PRIMITIVE, "utils.checkpoints"},
+    "utils.data": {PRIMITIVE},
+    "utils.deploy": {PRIMITIVE, "utils.checkpoints", "models", "utils.data"},
+    "utils.detection": {PRIMITIVE, "utils.checkpoints", "models", "utils.data", "utils.engine", "utils.deploy"},
+    "utils.classification": {PRIMITIVE, "utils.checkpoints", "models", "utils.data", "utils.engine"},
+}
+
+
+def room(module: str) -> str:
+    parts = module.split(".")
+    if parts[0] == "models":
+        return "models"
+    if len(parts) > 1 and f"utils.{parts[1]}" in MAY_IMPORT:
+        return f"utils.{parts[1]}"
+    return PRIMITIVE
 
 
 def _imports(path: Path) -> set[str]:
+    """Every module an import statement names, at any depth (lazy imports inside functions count too)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names}
     return found
 
 
@@ -24,21 +47,46 @@ def _library_modules() -> dict[str, Path]:
             for folder in ("models", "utils") for p in (ROOT / folder).rglob("*.py")}
 
 
-def test_library_never_imports_a_command_line_script():
-    for name, path in _library_modules().items():
-        assert not (_imports(path) & CLIS), f"{name} imports {_imports(path) & CLIS}"
+def _sources() -> list[Path]:
+    folders = ("models", "utils", "classify", "benchmarks")
+    return [*ROOT.glob("*.py"), *(p for d in folders for p in (ROOT / d).rglob("*.py"))]
 
 
-def test_models_use_only_utils_primitives():
+def test_every_package_imports_only_the_rooms_below_it():
+    modules = _library_modules()
+    for name, path in modules.items():
+        allowed = MAY_IMPORT[room(name)] | {room(name)}
+        used = {m for m in _imports(path) if m in modules}
+        wrong = sorted(m for m in used if room(m) not in allowed)
+        assert not wrong, f"{name} ({room(name)}) imports {wrong}"
+
+
+def test_the_layer_table_forbids_what_the_design_says():
+    assert "utils.classification" not in MAY_IMPORT["utils.detection"]
+    assert "utils.detection" not in MAY_IMPORT["utils.classification"]
+    assert not MAY_IMPORT["utils.engine"] & {"models", "utils.data", "utils.detection", "utils.classification"}
+    assert room("utils.boxes") == PRIMITIVE and room("utils.engine.trainer") == "utils.engine"
+
+
+def test_library_never_imports_a_command_line_face():
     for name, path in _library_modules().items():
-        if name.startswith("models."):
-            used = {m for m in _imports(path) if m.startswith("utils")}
-            assert used <= PRIMITIVES_FOR_MODELS, f"{name} imports {used - PRIMITIVES_FOR_MODELS}"
+        faces = {m for m in _imports(path) if m.split(".")[0] in CLIS}
+        assert not faces, f"{name} imports {faces}"
 
 
 def test_no_import_cycles_at_module_level():
     modules = _library_modules()
-    graph = {name: {m for m in _imports(path) if m in modules} for name, path in modules.items()}
+
+    def top_level_imports(path: Path) -> set[str]:
+        found = set()
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+        return found & set(modules)
+
+    graph = {name: top_level_imports(path) for name, path in modules.items()}
 
     def visit(node, stack):
         assert node not in stack, f"import cycle: {' -> '.join([*stack, node])}"
@@ -49,12 +97,31 @@ def test_no_import_cycles_at_module_level():
         visit(name, [])
 
 
-def test_no_function_over_80_lines():
-    for path in [*ROOT.glob("*.py"), *(p for d in ("models", "utils", "benchmarks") for p in (ROOT / d).rglob("*.py"))]:
-        for node in ast.walk(ast.parse(path.read_text())):
+def test_no_compatibility_re_export_modules():
+    """Package __init__ files hold a docstring only: no import that would hide an edge from the layer test."""
+    for init in (p for d in ("models", "utils") for p in (ROOT / d).rglob("__init__.py")):
+        body = ast.parse(init.read_text()).body
+        assert all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body), init
+
+
+def test_size_limits():
+    for path in _sources():
+        text = path.read_text()
+        assert text.count("\n") <= 500, f"{path.relative_to(ROOT)} has {text.count(chr(10))} lines (limit 500)"
+        for node in ast.walk(ast.parse(text)):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = node.end_lineno - node.lineno + 1
                 assert length <= 80, f"{path.name}:{node.lineno} {node.name} has {length} lines"
+            if isinstance(node, ast.ClassDef):
+                length = node.end_lineno - node.lineno + 1
+                assert length <= 400, f"{path.name}:{node.lineno} class {node.name} has {length} lines"
+
+
+def test_nothing_after_the_main_guard():
+    for path in _sources():
+        body = ast.parse(path.read_text()).body
+        guards = [i for i, n in enumerate(body) if isinstance(n, ast.If) and "__name__" in ast.unparse(n.test)]
+        assert not guards or guards[-1] == len(body) - 1, f"{path.relative_to(ROOT)}: code after its main guard"
 
 
 def test_ruff_passes_with_the_complexity_limits():

@@ -23,3 +23,7 @@ def safe_path_component(name: str) -> str:
     cleaned = re.sub(r"[\\/\x00-\x1f\x7f:*?\"<>|]", "_", str(name)).strip()
     cleaned = re.sub(r"^\.+", lambda m: "_" * len(m.group()), cleaned)
     return cleaned[:100] or "_"
+
+
+# the folder holding models/, utils/, configs/, data/ and weights/ (the checkout, or the installed package)
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent

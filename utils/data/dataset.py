@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from utils.augmentations import (
+from utils.boxes import xywh_to_xyxy, xyxy_to_xywh
+from utils.data.augmentations import (
     DROP_REASONS,
     AlbumentationsPipeline,
     BoxRule,
@@ -22,7 +23,6 @@ from utils.augmentations import (
     random_perspective,
     resize_longest_side,
 )
-from utils.boxes import xywh_to_xyxy, xyxy_to_xywh
 from utils.data.formats import DatasetError
 from utils.data.image_cache import ImageCache, cache_settings
 from utils.data.images import jpeg_reduction, read_rgb

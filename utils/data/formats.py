@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 
 from utils.boxes import xywh_to_xyxy, xyxy_to_xywh
-from utils.paths import find_named_file
+from utils.paths import PACKAGE_ROOT, find_named_file
 from utils.yaml_files import load_yaml_mapping
 
 IMAGE_SUFFIXES = {".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"}
 COORD_TOLERANCE = 1e-3  # label coordinates may exceed [0, 1] by this much (rounding in exporters); clipped
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"  # utils/data/formats.py -> the project root
+DATA_DIR = PACKAGE_ROOT / "data"
 
 
 class DatasetError(ValueError):
@@ -125,7 +125,7 @@ def _ensure_generated(config: dict[str, Any], yaml_path: Path) -> None:
     spec = dict(config["generator"])
     if spec.pop("name", None) != "smallobj":
         raise DatasetError(f"{yaml_path}: unknown generator {config['generator']!r} (known: smallobj)")
-    from utils.synthetic import generate_dataset
+    from utils.data.synthetic import generate_dataset
 
     root = Path(config["path"])
     if "site-packages" in yaml_path.parts or not os.access(_existing_parent(root), os.W_OK):

@@ -111,3 +111,16 @@ def read_rgb(path: str, reduction: int = 1) -> np.ndarray | None:
             pass
     image = read_bgr(path)
     return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """BGR uint8 image, or a ValueError naming the file."""
+    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
+    size = image_size_from_header(data.tobytes()) if data is not None and data.size else None
+    if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
+        raise ValueError(f"{path}: {size[1]}x{size[0]} pixels, over the limit of {MAX_IMAGE_PIXELS:,} "
+                         f"(raise it with --max-pixels)")
+    image = decode_bgr(data) if data is not None else None
+    if image is None:
+        raise ValueError(f"{path}: not a readable image")
+    return image

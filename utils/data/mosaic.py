@@ -19,7 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
-from utils.augmentations import PAD_VALUE, random_affine_matrix, warp_with_boxes
+from utils.data.augmentations import PAD_VALUE, random_affine_matrix, warp_with_boxes
 
 VISIBILITY_MARGIN = 3  # canvas pixels: a predicted size may be 1 px off, and bilinear sampling reaches 1 px out
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from utils.augmentations import BoxRule, box_survives
 from utils.boxes import xywh_to_xyxy, xyxy_to_xywh
+from utils.data.augmentations import BoxRule, box_survives
 
 
 def tile_origins(length: int, tile: int, overlap: float) -> list[int]:

@@ -1,0 +1,57 @@
+"""utils/image_size.py: one rule for every command (round up to the largest stride; refuse what cannot fit)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from utils.image_size import ImageSizeError, check_image_size
+
+
+@pytest.mark.parametrize(("size", "stride", "expected"), [
+    (100, 32, 128), (50, 32, 64), (330, 32, 352), (640, 32, 640), (1, 32, 32), (1000, 64, 1024),
+    ((384, 650), 32, (384, 672)), ([100, 100], 32, (128, 128)),
+])
+def test_sizes_round_up_to_the_stride(size, stride, expected):
+    assert check_image_size(size, stride) == expected
+
+
+def test_a_change_is_one_note(caplog):
+    with caplog.at_level(logging.INFO, logger="yolov5_spd"):
+        check_image_size(100, 32, option="--imgsz")
+    notes = [r.getMessage() for r in caplog.records if "rounded up" in r.getMessage()]
+    assert notes == ["--imgsz 100 rounded up to 128, a multiple of the model's largest stride 32"]
+
+
+@pytest.mark.parametrize("size", [0, -5, 3.5, True, (1, 2, 3)])
+def test_impossible_sizes_are_refused(size):
+    with pytest.raises(ImageSizeError, match="whole numbers >= 1"):
+        check_image_size(size, 32)
+
+
+def test_a_size_that_cannot_be_allocated_is_one_line_before_any_work():
+    with pytest.raises(ImageSizeError, match=r"--imgsz 100000: a batch of 1 at 100000x100000 needs at least \d+ GiB"):
+        check_image_size(100000, 32)
+
+
+def test_detector_and_export_take_any_size(tmp_path):
+    """detect.py --imgsz 100 and export.py --imgsz 50 crashed with a tensor-size error before the rule."""
+    from models.yolo import DetectionModel
+    from utils.checkpoints.files import model_payload, save_checkpoint
+    from utils.checkpoints.format import FORMAT
+    from utils.deploy.export import export
+    from utils.detection.predictor import Detector
+
+    weights = tmp_path / "tiny.pt"
+    torch.manual_seed(0)
+    model = DetectionModel("yolov5n.yaml", nc=2)
+    model.names = ["a", "b"]
+    save_checkpoint({"format": FORMAT, "model": model_payload(model), "epoch": 0}, weights)
+    detector = Detector(weights, device="cpu", imgsz=100)
+    assert detector.imgsz == 128
+    detector.predict(np.full((90, 120, 3), 80, np.uint8))
+    (script,) = export(str(weights), ["torchscript"], imgsz=50)
+    assert torch.jit.load(str(script))(torch.zeros(1, 3, 64, 64)) is not None

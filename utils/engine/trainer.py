@@ -1,0 +1,644 @@
+"""The training engine: one loop, in named phases, for every task.
+
+    Trainer(config, task).run()
+        setup()            run folder, hyper-parameters, seeds, task.setup() (data, model, loss, evaluator),
+                           optimiser, schedule, EMA, resume state, DDP, logs
+        for each epoch:
+            train_one_epoch()   warm-up, forward (task.forward_loss), backward, accumulation, EMA
+            validate()          task.validate() on the EMA model (rank 0)
+            save()              results.csv + TensorBoard row, last/best/periodic checkpoints, early stop
+        finish()           results.png, task.finish() (e.g. the kept model's final figures)
+
+A *task* (:class:`Task`) supplies what is specific to a problem: the model, loaders, loss, evaluation,
+fitness and the results columns; detection is :class:`utils.detection.task.DetectionTask`. *Hooks*
+(:class:`Hook`) observe the phases without touching the loop. DDP under torchrun, exact resume and SIGINT /
+SIGTERM saves are the engine's, so every task has them.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from utils import distributed as dist_utils
+from utils import precision
+from utils.checkpoints.files import (
+    load_checkpoint,
+    model_payload,
+    newest_run_checkpoint,
+    remove_stale_temporaries,
+    save_checkpoint,
+)
+from utils.checkpoints.format import FORMAT
+from utils.engine import autobatch
+from utils.engine.config import ConfigurationError, TrainConfig, load_hyp
+from utils.engine.optim import ModelEMA, build_optimizer, lr_lambda, warmup
+from utils.engine.phase_timer import PhaseTimer
+from utils.logging import LOGGER, get_logger, increment_path
+
+NOMINAL_BATCH = 64
+
+
+class TrainingStopped(RuntimeError):
+    """Training cannot go on (non-finite loss); the last good checkpoint is kept."""
+
+
+class Task(Protocol):
+    """What the engine asks of a problem (detection, classification ...)."""
+
+    model: torch.nn.Module  # set by setup(); the unwrapped model (no DDP)
+    train_loader: Any  # iterable of batches with set_epoch(epoch) and len()
+    csv_keys: list[str]  # results.csv columns after "epoch"
+
+    def setup(self, trainer: Trainer) -> None:
+        """Data, model (new, from weights or trainer.resume_state), loaders, loss, evaluator."""
+
+    def forward_loss(self, model: torch.nn.Module, batch: Any, trainer: Trainer
+                     ) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """(loss to back-propagate, per-term losses for logs, batch size)."""
+
+    def validate(self, model: torch.nn.Module, trainer: Trainer) -> dict:
+        """Metrics of ``model`` (rank 0 only); {} when there is nothing to validate on."""
+
+    def fitness(self, metrics: dict) -> float: ...
+
+    def results_row(self, mean_loss: torch.Tensor, metrics: dict, lrs: list[float]) -> list[Any]: ...
+
+    def describe(self, metrics: dict) -> str: ...
+
+    def checkpoint_extras(self) -> dict: ...
+
+    def finish(self, trainer: Trainer) -> dict: ...
+
+
+class Hook:
+    """Observes the loop; override what you need. ``trainer`` exposes the state (epoch, step, metrics ...)."""
+
+    def before_train(self, trainer: Trainer) -> None: ...
+
+    def after_step(self, trainer: Trainer, batch_index: int, batch: Any) -> None: ...
+
+    def after_epoch(self, trainer: Trainer) -> None: ...
+
+    def after_train(self, trainer: Trainer) -> None: ...
+
+
+NOT_VALIDATED = -math.inf  # best_fitness before the first validation
+
+
+@dataclass
+class LoopState:
+    """What changes while training (and is saved for an exact resume)."""
+
+    start_epoch: int = 0
+    epoch: int = 0
+    best_fitness: float = -math.inf  # NOT_VALIDATED
+    best_epoch: int = 0
+    last_step: int = -1  # global batch index of the last optimiser step
+    batch_index: int = 0  # within the epoch
+    accumulate: int = 1
+    mean_loss: torch.Tensor | None = None
+    metrics: dict = field(default_factory=dict)
+    lrs: list[float] = field(default_factory=list)
+    interrupted: int | None = None  # the signal that stopped the run
+
+
+class Trainer:
+    """Runs ``task`` as ``config`` says; see the module docstring for the phases."""
+
+    def __init__(self, config: TrainConfig, task: Task, hooks: list[Hook] | tuple = ()) -> None:
+        self.config, self.task, self.hooks = config, task, list(hooks)
+        self.state = LoopState()
+        self.run_folder = RunFolder()
+        self.phases = PhaseTimer()  # where the run's time goes, tabled at the end
+
+    # ----------------------------------------------------------------------------------------- run
+    def run(self) -> dict:
+        """Train; returns the final metrics, ``save_dir`` and, when a signal stopped it, ``signal``."""
+        self._started = time.perf_counter()
+        try:
+            with self.phases("setup"):
+                self.setup()
+            self._loop()
+            return self.finish()
+        except BaseException:
+            self.run_folder.discard_if_empty()
+            raise
+        finally:
+            self.run_folder.release()
+
+    def _loop(self) -> None:
+        stop_flag = _SignalFlag()
+        try:
+            for hook in self.hooks:
+                hook.before_train(self)
+            for epoch in range(self.state.start_epoch, self.epochs):
+                self.state.epoch = epoch
+                if not self.train_one_epoch(epoch, stop_flag):
+                    self.state.interrupted = stop_flag.raised
+                    self._save_interrupted(epoch)
+                    break
+                self.validate(epoch)
+                if self.save(epoch):
+                    break
+                for hook in self.hooks:
+                    hook.after_epoch(self)
+        finally:
+            stop_flag.restore()
+            if self.writer is not None:
+                self.writer.close()
+
+    # --------------------------------------------------------------------------------------- setup
+    def setup(self) -> None:
+        """Everything before the first step, in an order that keeps seeded runs identical."""
+        minimum = getattr(self.task, "min_imgsz", 1)
+        if self.config.imgsz < minimum:
+            raise ConfigurationError(f"--imgsz must be >= {minimum} pixels for this task, got {self.config.imgsz}")
+        self.device = dist_utils.select_device(self.config.device)
+        self.phases.sync_cuda = self.device.type == "cuda"
+        self.distributed = dist_utils.init_distributed(self.device)
+        self.world, self.rank = dist_utils.world_size(), dist_utils.rank()
+        self.main = self.rank == 0
+        get_logger(verbose=self.main)  # other ranks stay quiet
+        self._open_run()
+        seed = int(self.config.seed) + self.rank
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        if self.config.batch_size == -1:
+            autobatch.require_cuda(self.device, self.distributed)
+        elif self.config.batch_size % self.world:
+            raise ValueError(f"--batch-size {self.config.batch_size} must be a multiple of the {self.world} "
+                             f"processes")
+        self.task.setup(self)
+        if self.config.batch_size == -1:
+            raise RuntimeError(f"{type(self.task).__name__}.setup never called trainer.resolve_batch_size()")
+        self._setup_optimisation()
+        self._setup_logs()
+
+    def _open_run(self) -> None:
+        """The run folder, resumed or new, and the hyper-parameters (read back when resuming)."""
+        config = self.config
+        self.resume_state: dict | None = None
+        if config.resume:
+            last = Path(config.resume) if isinstance(config.resume, str) else _find_latest_last(
+                Path(config.project))
+            self.resume_state = _read_resumable(last)
+            saved = TrainConfig.from_dict(self.resume_state["options"], str(last), strict=False)
+            saved.resume, saved.device = str(last), config.device
+            saved.resume_changed_data = config.resume_changed_data
+            saved.keep_optimizer = saved.keep_optimizer or config.keep_optimizer
+            if config.epochs is not None:
+                saved.epochs = config.epochs
+            self.config = config = saved
+            self.save_dir = last.parent.parent
+            LOGGER.info(f"resuming {last} from epoch {self.resume_state['epoch'] + 1} of {self.epochs}")
+        else:
+            self.save_dir = increment_path(Path(config.project) / config.name, exist_ok=config.exist_ok,
+                                           mkdir=False)
+        self.weights_dir = self.save_dir / "weights"
+        schema = getattr(self.task, "hyp_keys", None)  # (required, optional) keys of the task's hyp files
+        self.hyp = dict(self.resume_state["hyp"]) if self.resume_state else load_hyp(config.hyp, *(schema or ()))
+        self.run_folder.open(self.save_dir, self.main)
+        if self.main:
+            (self.save_dir / "hyp.yaml").write_text(yaml.safe_dump(self.hyp, sort_keys=False))
+            (self.save_dir / "opt.yaml").write_text(yaml.safe_dump(self._saved_options(), sort_keys=False))
+
+    @property
+    def batch_size(self) -> int:
+        """This process's batch: the total divided among the processes."""
+        if self.config.batch_size == -1:
+            raise RuntimeError("the batch size is read before trainer.resolve_batch_size() ran AutoBatch")
+        return self.config.batch_size // self.world
+
+    def resolve_batch_size(self, model: torch.nn.Module, imgsz: int) -> int:
+        """Tasks call this once their model is on the device, before building loaders: ``--batch-size -1``
+        becomes AutoBatch's pick (recorded in opt.yaml and checkpoints, so a resume keeps it)."""
+        if self.config.batch_size == -1:
+            self.config.batch_size = autobatch.auto_batch_size(model, imgsz, self.device,
+                                                               amp=not self.config.no_amp)
+            if self.main:
+                (self.save_dir / "opt.yaml").write_text(yaml.safe_dump(self._saved_options(), sort_keys=False))
+        return self.batch_size
+
+    @property
+    def epochs(self) -> int:
+        return self.config.total_epochs
+
+    def _saved_options(self) -> dict:
+        options = self.config.to_dict()
+        options.update(epochs=self.epochs)
+        options.pop("resume", None)
+        return options
+
+    def _setup_optimisation(self) -> None:
+        hyp, config, model = self.hyp, self.config, self.task.model
+        self.nominal_batch = int(hyp.get("nbs", NOMINAL_BATCH))
+        self.state.accumulate = max(round(self.nominal_batch / config.batch_size), 1)
+        weight_decay = hyp["weight_decay"] * config.batch_size * self.state.accumulate / self.nominal_batch
+        name = config.optimizer or hyp.get("optimizer", "SGD")
+        self.optimizer = build_optimizer(model, name, hyp["lr0"], hyp["momentum"], weight_decay)
+        if self.main and name != "SGD" and hyp["warmup_bias_lr"] > 10 * hyp["lr0"]:
+            LOGGER.warning(f"warmup_bias_lr {hyp['warmup_bias_lr']} with {name}: Adam-type optimisers move "
+                           f"every bias by about its lr per step, which wrecks a pretrained head; SGD's value "
+                           f"does not carry over (hyp.quick.yaml uses 0.0)")
+        self.lf = lr_lambda(self.epochs, hyp["lrf"], cosine=not config.linear_lr)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda=self.lf)
+        self.ema = ModelEMA(model) if self.main else None
+        self.amp_dtype = precision.autocast_dtype(self.device, enabled=not config.no_amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)  # bf16 needs none
+        if self.main:
+            LOGGER.info(_precision_line(self.device, self.amp_dtype, config.no_amp))
+        if self.resume_state is not None:
+            self._restore(self.resume_state)
+        self.scheduler.last_epoch = self.state.start_epoch - 1
+        self.train_model = self._parallel(model)
+
+    def _restore(self, ckpt: dict) -> None:
+        if ckpt.get("optimizer"):
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        else:  # a finished run's last.pt: its optimiser state was stripped
+            LOGGER.info(f"{self.config.resume}: a finished run (optimiser state stripped): weights, EMA and schedule "
+                        f"continue, SGD momentum starts again from zero")
+        if ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        if self.ema is not None and ckpt.get("ema"):
+            self.ema.ema.load_state_dict(ckpt["ema"])
+            self.ema.updates = int(ckpt["ema_updates"])
+        state = self.state
+        state.start_epoch = state.best_epoch = int(ckpt["epoch"]) + 1
+        state.best_fitness = float(ckpt["best_fitness"])
+        state.last_step = int(ckpt.get("last_step", -1))
+        restore_rng_state(ckpt.get("rng", {}))
+        if state.start_epoch >= self.epochs:
+            raise ValueError(f"{self.config.resume}: already trained {state.start_epoch} epochs; "
+                             f"add --epochs N (N > {state.start_epoch}) to extend it")
+
+    def _parallel(self, model: torch.nn.Module) -> torch.nn.Module:
+        if self.config.sync_bn:
+            if self.distributed and self.device.type == "cuda":
+                model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            else:
+                LOGGER.info("--sync-bn ignored: SyncBatchNorm needs several CUDA processes "
+                            "(PyTorch has no CPU kernel for it); training goes on with plain BatchNorm")
+        if not self.distributed:
+            return model
+        return torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    def _setup_logs(self) -> None:
+        self.writer = None
+        self.results_csv = self.save_dir / "results.csv"
+        nb = len(self.task.train_loader)
+        self.warmup_iters = max(round(self.hyp["warmup_epochs"] * nb), 100) if self.hyp["warmup_epochs"] > 0 else 0
+        if not self.main:
+            return
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(self.save_dir))
+        if self.resume_state is None:
+            with open(self.results_csv, "w", newline="") as f:
+                csv.writer(f).writerow(["epoch", *self.task.csv_keys])
+        else:
+            _drop_rows_from(self.results_csv, self.state.start_epoch)
+        if self.config.val_first and self.resume_state is None:
+            self._validate_start()
+
+    def _validate_start(self) -> None:
+        """Where the starting weights stand (a pretrained model's figure), as row "-1" of results.csv."""
+        rng = rng_state()  # loaders draw worker seeds: keep the run identical to one without this
+        metrics = self.task.validate(self.ema.ema, self)
+        restore_rng_state(rng)
+        if metrics:
+            LOGGER.info(f"before training: {self.task.describe(metrics)}")
+            nan_loss = torch.full((len(getattr(self.task, "loss_names", ())) or 1,), math.nan)
+            self._log_row(-1, self.task.results_row(nan_loss, metrics, [math.nan] * len(self.optimizer.param_groups)))
+
+    # ---------------------------------------------------------------------------------- one epoch
+    def train_one_epoch(self, epoch: int, stop_flag: _SignalFlag) -> bool:
+        """One pass over the training data; False when a signal asked to stop."""
+        self.train_model.train()
+        if self.hyp.get("freeze_bn_stats", False):
+            freeze_batchnorm_statistics(self.task.model)
+        loader = self.task.train_loader
+        loader.set_epoch(epoch)  # re-seeds the DistributedSampler and the augmentations
+        self.state.mean_loss = None
+        self.optimizer.zero_grad(set_to_none=True)
+        batches = iter(loader)
+        with tqdm(total=len(loader), disable=not self.main, bar_format="{l_bar}{bar:10}{r_bar}") as bar:
+            for i in range(len(loader)):
+                with self.phases("data"):
+                    batch = next(batches)
+                self.step(epoch, i, len(loader), batch, bar)
+                bar.update(1)
+                for hook in self.hooks:
+                    hook.after_step(self, i, batch)
+                if stop_flag.raised is not None:
+                    return False
+        self.state.lrs = [g["lr"] for g in self.optimizer.param_groups]
+        self.scheduler.step()
+        return True
+
+    def step(self, epoch: int, i: int, nb: int, batch: Any, bar: tqdm) -> None:
+        """Forward, backward and (every ``accumulate`` batches) an optimiser step with EMA update."""
+        state, step = self.state, i + nb * epoch
+        state.batch_index = i
+        if self.warmup_iters and step <= self.warmup_iters:
+            warmup(self.optimizer, step, self.warmup_iters, self.lf(epoch), self.hyp, self.hyp["lr0"])
+            state.accumulate = max(1, round(np.interp(step, [0, self.warmup_iters],
+                                                      [1, self.nominal_batch / self.config.batch_size])))
+        with self.phases("forward"), precision.autocast(self.device, self.amp_dtype):
+            loss, items, size = self.task.forward_loss(self.train_model, batch, self)
+        if not torch.isfinite(loss):
+            raise TrainingStopped(f"non-finite loss ({loss.item()}) at epoch {epoch}, batch {i}: training stopped; "
+                                  f"{self.weights_dir / 'last.pt'} still holds the last good epoch. Lower lr0 or "
+                                  f"check the labels")
+        if self.distributed:
+            loss = loss * self.world  # DDP averages gradients over processes
+        with self.phases("backward"):
+            self.scaler.scale(loss).backward()
+        if step - state.last_step >= state.accumulate:
+            with self.phases("optimiser + EMA"):
+                self._optimiser_step()
+            state.last_step = step
+        state.mean_loss = items if state.mean_loss is None else (state.mean_loss * i + items) / (i + 1)
+        if self.main:
+            mem = f"{torch.cuda.memory_reserved() / 1e9:.2f}G" if self.device.type == "cuda" else "cpu"
+            names = getattr(self.task, "loss_names", ())
+            terms = " ".join(f"{name} {v:.4f}" for name, v in zip(names, state.mean_loss.tolist()))
+            bar.set_description(f"{epoch + 1}/{self.epochs} {mem} {terms} batch {size}")
+
+    def _optimiser_step(self) -> None:
+        model = self.task.model
+        self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=10.0)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(model)
+
+    # ---------------------------------------------------------------------------- validate, save
+    def validate(self, epoch: int) -> None:
+        """The EMA model's metrics (rank 0): every --val-period epochs and after the last (only then with
+        --noval)."""
+        final = epoch + 1 == self.epochs
+        due = not self.config.noval and (epoch + 1) % self.config.val_period == 0
+        if self.main and (due or final):
+            self.state.metrics = self.task.validate(self.ema.ema, self)
+        else:
+            self.state.metrics = {}
+        if self.state.metrics:
+            LOGGER.info(f"  val: {self.task.describe(self.state.metrics)}")
+
+    def save(self, epoch: int) -> bool:
+        """Log the epoch, write checkpoints (rank 0); True when training should stop early."""
+        state, config = self.state, self.config
+        stop = False
+        if self.main:
+            self._log_row(epoch, self.task.results_row(state.mean_loss, state.metrics, state.lrs))
+            # an epoch without validation replaces best.pt only while nothing has been validated (--noval)
+            improved = (self.task.fitness(state.metrics) > state.best_fitness if state.metrics
+                        else state.best_fitness == NOT_VALIDATED)
+            if improved:
+                state.best_epoch = epoch
+                if state.metrics:
+                    state.best_fitness = self.task.fitness(state.metrics)
+            if not config.nosave or epoch + 1 == self.epochs:
+                with self.phases("checkpoints"):
+                    self._write_epoch_checkpoints(epoch, improved)
+            if config.patience and epoch - state.best_epoch >= config.patience:
+                LOGGER.info(f"early stop: no improvement for {config.patience} epochs (best epoch "
+                            f"{state.best_epoch + 1})")
+                stop = True
+        if self.distributed:
+            stop = dist_utils.broadcast_flag(stop, self.device)
+        return stop
+
+    def _write_epoch_checkpoints(self, epoch: int, improved: bool) -> None:
+        self.write_checkpoint(self.weights_dir / "last.pt", epoch)
+        if improved:
+            self.write_checkpoint(self.weights_dir / "best.pt", epoch)
+        if self.config.save_period > 0 and (epoch + 1) % self.config.save_period == 0:
+            self.write_checkpoint(self.weights_dir / f"epoch{epoch + 1}.pt", epoch)
+
+    def _log_row(self, epoch: int, row: list[Any]) -> None:
+        with open(self.results_csv, "a", newline="") as f:
+            csv.writer(f).writerow([epoch, *row])
+        for key, value in zip(self.task.csv_keys, row):
+            self.writer.add_scalar(key, value, epoch)
+
+    def _save_interrupted(self, epoch: int) -> None:
+        if self.main:  # keep what this epoch learned; resume restarts this epoch
+            self.write_checkpoint(self.weights_dir / "last.pt", epoch - 1, partial=True)
+            LOGGER.info(f"signal {self.state.interrupted}: saved {self.weights_dir / 'last.pt'}, exiting")
+
+    def write_checkpoint(self, path: Path, completed_epoch: int, partial: bool = False) -> None:
+        """The full training state (weights_only-loadable): exact resume from it."""
+        ema = self.ema
+        save_checkpoint({
+            "format": FORMAT,
+            "model": model_payload(self.task.model),
+            "ema": {k: v.detach().cpu() for k, v in ema.ema.state_dict().items()} if ema else None,
+            "ema_updates": ema.updates if ema else 0,
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "epoch": completed_epoch,
+            "partial_epoch": partial,
+            "last_step": self.state.last_step,
+            "best_fitness": float(self.state.best_fitness),
+            "rng": rng_state(),
+            "options": self._saved_options(),
+            "hyp": self.hyp,
+            **self.task.checkpoint_extras(),
+        }, path)
+
+    # -------------------------------------------------------------------------------------- finish
+    def finish(self) -> dict:
+        """results.png and the task's closing work (rank 0), unless a signal stopped the run."""
+        state = self.state
+        out: dict = {}
+        if self.main and state.interrupted is None:
+            from utils.plots import plot_results
+
+            if not self.config.noplots:
+                with self.phases("plots"):
+                    plot_results(self.results_csv)
+            self._strip_finished_last()
+            with self.phases("final evaluation"):
+                out = self.task.finish(self)
+            LOGGER.info(f"{state.epoch - state.start_epoch + 1} epochs completed; results in {self.save_dir}")
+            self._report_phases()
+        for hook in self.hooks:
+            hook.after_train(self)
+        dist_utils.cleanup_distributed()
+        metrics = out or state.metrics
+        result = {"save_dir": str(self.save_dir), **{k: v for k, v in metrics.items() if k != "curves"}}
+        if state.interrupted is not None:
+            result["signal"] = int(state.interrupted)  # train.py exits 128 + signal, as a shell does
+        return result
+
+
+    def _strip_finished_last(self) -> None:
+        """A finished run's last.pt keeps weights, EMA, schedule and RNG (so --resume --epochs N extends it) but
+        not the optimiser state, which is most of its size."""
+        last = self.weights_dir / "last.pt"
+        if not last.is_file() or self.config.keep_optimizer:
+            if last.is_file():
+                LOGGER.info(f"{last}: keeps its optimiser state (--keep-optimizer): --resume --epochs N continues "
+                            f"exactly")
+            return
+        before = last.stat().st_size
+        ckpt = load_checkpoint(last)
+        ckpt.update(optimizer=None, scaler=None, finished=True)
+        save_checkpoint(ckpt, last)
+        LOGGER.info(f"{last}: optimiser state stripped now that the run is finished ({before / 1e6:.1f} -> "
+                    f"{last.stat().st_size / 1e6:.1f} MB); --resume {last} --epochs N still extends the run")
+
+    def _report_phases(self) -> None:
+        table = self.phases.table(time.perf_counter() - self._started)
+        LOGGER.info(table)
+        (self.save_dir / "time_per_phase.txt").write_text(table + "\n")
+
+
+# ---------------------------------------------------------------------------------------- helpers
+def _precision_line(device: torch.device, dtype: torch.dtype | None, disabled: bool) -> str:
+    if dtype is not None:
+        name = "fp16 (CUDA AMP, loss scaling)" if dtype == torch.float16 else "bf16 autocast, fp32 weights and head"
+        return f"mixed precision: {name}" + (f"; {precision.cpu_precision_line()}" if device.type == "cpu" else "")
+    if disabled:
+        return "mixed precision: off (--no-amp), fp32"
+    return f"mixed precision: fp32; {precision.cpu_precision_line()}" if device.type == "cpu" else "fp32"
+
+
+class RunFolder:
+    """The run folder: created by this process (so removable if nothing was saved) and locked while training,
+    so that a second run into the same folder (--exist-ok, --resume) is refused instead of interleaved."""
+
+    def __init__(self) -> None:
+        self.path: Path | None = None
+        self.created = False
+        self._lock = None
+
+    def open(self, path: Path, main: bool) -> Path:
+        self.path = path
+        if not main:
+            return path
+        self.created = not path.exists()
+        (path / "weights").mkdir(parents=True, exist_ok=True)
+        lock = open(path / ".train.lock", "w")  # noqa: SIM115 (held for the whole run)
+        try:
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # not POSIX: no lock
+            pass
+        except OSError:
+            lock.close()
+            self.created = False
+            raise ValueError(f"{path}: another training run is writing to this folder") from None
+        self._lock = lock
+        for stale in remove_stale_temporaries(path / "weights"):
+            LOGGER.info(f"removed {stale.name}, left by an interrupted save")
+        return path
+
+    def discard_if_empty(self) -> None:
+        if self.created and self.path is not None and not any((self.path / "weights").glob("*.pt")):
+            self.release()
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+            if self.path is not None:
+                (self.path / ".train.lock").unlink(missing_ok=True)
+
+
+class _SignalFlag:
+    """SIGINT/SIGTERM: finish the current step, save last.pt, exit."""
+
+    def __init__(self) -> None:
+        self.raised: int | None = None
+        self._old = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+
+    def _handle(self, signum, _frame) -> None:
+        if self.raised is not None:  # a second signal: leave at once
+            raise KeyboardInterrupt
+        self.raised = signum
+
+    def restore(self) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+def _read_resumable(last: Path) -> dict:
+    ckpt = load_checkpoint(last)
+    if not (ckpt.get("optimizer") or ckpt.get("finished")) or "options" not in ckpt:
+        raise ValueError(f"{last}: holds weights only (a best.pt, or an imported or converted file), not a "
+                         f"training state; resume from the run's weights/last.pt, or start a new run from "
+                         f"these weights with --weights {last}")
+    return ckpt
+
+
+def _find_latest_last(project: Path) -> Path:
+    last = newest_run_checkpoint(project, "last.pt")
+    if last is None:
+        raise FileNotFoundError(f"--resume: no {project}/*/weights/last.pt to resume from")
+    return last
+
+
+def _drop_rows_from(results_csv: Path, epoch: int) -> None:
+    """Resuming at ``epoch``: rows of that epoch and later (written before the checkpoint that a kill or
+    a full disk lost) are removed, so that no epoch appears twice."""
+    if not results_csv.is_file():
+        return
+    with open(results_csv, newline="") as f:
+        rows = list(csv.reader(f))
+    kept = rows[:1] + [r for r in rows[1:] if r and int(float(r[0])) < epoch]
+    if len(kept) != len(rows):
+        tmp = results_csv.with_name(f".{results_csv.name}.tmp")
+        with open(tmp, "w", newline="") as f:
+            csv.writer(f).writerows(kept)
+        os.replace(tmp, results_csv)
+
+
+def rng_state() -> dict:
+    """RNG states as tensors and lists (weights_only-loadable)."""
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict) -> None:
+    if "torch" in state:
+        torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def freeze_batchnorm_statistics(model: torch.nn.Module) -> None:
+    """BatchNorm layers normalise with their running statistics and stop updating them (their affine
+    weights still train). A fine-tuned model keeps the statistics it was trained with, and an SPD model made
+    from a YOLOv5 computes in training what its source computes (batch statistics would also count the
+    three new phase groups)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()
