@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from utils.checkpoints.format import CheckpointError
-from utils.detection.task import train
+from utils.detection.task import detection_config, train
 from utils.engine.config import TrainConfig
 from utils.engine.trainer import TrainingStopped
 from utils.memory import keep_freed_memory
@@ -22,7 +22,7 @@ from utils.memory import keep_freed_memory
 
 def run(**options) -> dict:
     """Train from Python with train.py's options as keywords (like ``val.run`` and ``detect.run``)."""
-    return train(TrainConfig.from_dict(options))
+    return train(options)
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
@@ -96,7 +96,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--noautoanchor", action="store_true")
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     args = p.parse_args(argv)
-    return TrainConfig.from_dict({k: v for k, v in vars(args).items() if v is not None or k == "epochs"})
+    return detection_config({k: v for k, v in vars(args).items() if v is not None or k == "epochs"})
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -135,3 +135,13 @@ def test_ruff_passes_with_the_complexity_limits():
         pytest.skip("ruff is not installed")
     out = subprocess.run([ruff, "check", str(ROOT)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout[-3000:]
+
+
+def test_every_task_implements_every_protocol_member():
+    from utils.classification.task import ClassificationTask
+    from utils.detection.task import DetectionTask
+    from utils.engine.trainer import missing_task_members
+
+    for task in (DetectionTask(), ClassificationTask()):
+        assert missing_task_members(task) == [], type(task).__name__
+        assert not hasattr(task, "setup"), "the one-call setup(trainer) was split into build_model / build_data"

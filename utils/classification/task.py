@@ -8,6 +8,7 @@ and per-class accuracy with a confusion matrix. The loop is utils/engine/trainer
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,12 @@ from models.summary import count_gflops, count_parameters
 from utils import distributed as dist_utils
 from utils.checkpoints.files import load_checkpoint, resolve_weights, write_slim
 from utils.classification.data import MEAN, STD, ClassificationDataset, EpochDataLoader, load_classification_data
-from utils.engine.config import ConfigurationError, TrainConfig
+from utils.engine.config import HypSchema, TrainConfig
+from utils.engine.contract import RunContext
 from utils.engine.trainer import Trainer
+from utils.image_size import check_image_size
 from utils.logging import LOGGER
 
-HYP_REQUIRED = {"lr0", "lrf", "momentum", "weight_decay", "warmup_epochs", "warmup_momentum", "warmup_bias_lr"}
-HYP_OPTIONAL = {"optimizer", "nbs"}
 CSV_KEYS = ["train/loss", "val/loss", "metrics/accuracy_top1", "metrics/accuracy_top5", "x/lr0", "x/lr1", "x/lr2"]
 DEFAULTS = {"cfg": "resnet18_spd.yaml", "data": "lowres10.yaml", "hyp": "hyp.classify_quick.yaml", "imgsz": 32,
             "epochs": 8, "batch_size": 64, "project": "runs/classify/train"}
@@ -39,42 +40,45 @@ def train_classifier(config: TrainConfig | dict | None = None, **options: Any) -
         values = {**DEFAULTS, **(config or {}), **options}
         if "model" in values:
             values["cfg"] = values.pop("model")
-        config = TrainConfig.from_dict(values)
+        config = TrainConfig.from_dict(values, task_options=ClassificationOptions)
     return Trainer(config, ClassificationTask()).run()
+
+
+@dataclass
+class ClassificationOptions:
+    """Classification has no options beyond the engine's; a detection option given to it is an error."""
 
 
 class ClassificationTask:
     """The classification task of :class:`utils.engine.trainer.Trainer`."""
 
+    options_class = ClassificationOptions
+    hyp_schema = HypSchema()  # the engine's optimiser and schedule keys are all it reads
     csv_keys = CSV_KEYS
     loss_names = ("loss",)
-    min_imgsz = 8
-    hyp_keys = (HYP_REQUIRED, HYP_OPTIONAL)
 
-    def setup(self, trainer: Trainer) -> None:
-        config = trainer.config
+    def build_model(self, ctx: RunContext) -> None:
+        config = ctx.config
         with dist_utils.main_process_first():
             self.data = load_classification_data(config.data)
         self.names = list(self.data["names"])
-        if trainer.main:
-            self._report(trainer.save_dir)
-        self.model = self._build_model(trainer).to(trainer.device, memory_format=torch.channels_last)
+        if ctx.main:
+            self._report(ctx.save_dir)
+        self.model = self._build_model(ctx).to(ctx.device, memory_format=torch.channels_last)
         self.model.names = self.names
-        self.imgsz = config.imgsz
-        stride = self.model.total_stride()
-        if self.imgsz % stride:
-            raise ConfigurationError(f"--imgsz {self.imgsz}: {config.cfg or 'this model'} needs a multiple of "
-                                     f"{stride} pixels (its total stride)")
-        if trainer.main:
+        self.imgsz = check_image_size(config.imgsz, self.model.total_stride(), quiet=not ctx.main)
+        if ctx.main:
             LOGGER.info(f"{config.cfg or 'model'}: {count_parameters(self.model):,} parameters, "
                         f"{count_gflops(self.model, self.imgsz):.2f} GFLOPs at {self.imgsz}, {len(self.names)} classes")
-        trainer.resolve_batch_size(self.model, self.imgsz)
+
+    def build_data(self, ctx: RunContext, batch_size: int) -> None:
+        config = ctx.config
         train_set = ClassificationDataset(self.data["train"], self.imgsz, augment=True)
-        sampler = DistributedSampler(train_set, num_replicas=trainer.world, rank=trainer.rank, shuffle=True,
+        sampler = DistributedSampler(train_set, num_replicas=ctx.world, rank=ctx.rank, shuffle=True,
                                      seed=config.seed)
-        self.train_loader = EpochDataLoader(train_set, trainer.batch_size, config.workers, sampler, config.seed)
-        self.val_loader = EpochDataLoader(ClassificationDataset(self.data["val"], self.imgsz), trainer.batch_size * 2,
-                                          config.workers, None) if trainer.main else None
+        self.train_loader = EpochDataLoader(train_set, batch_size, config.workers, sampler, config.seed)
+        self.val_loader = EpochDataLoader(ClassificationDataset(self.data["val"], self.imgsz), batch_size * 2,
+                                          config.workers, None) if ctx.main else None
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
 
     def _report(self, save_dir: Path) -> None:
@@ -86,11 +90,11 @@ class ClassificationTask:
                 report.write_text("".join(f"{line}\n" for line in part.problems))
                 LOGGER.info(f"{split}: {len(part.problems)} files skipped, listed in {report}")
 
-    def _build_model(self, trainer: Trainer) -> ClassificationModel:
-        config, nc = trainer.config, len(self.names)
-        if trainer.resume_state is not None:
-            model = ClassificationModel(trainer.resume_state["model"]["config"])
-            model.load_state_dict(trainer.resume_state["model"]["state_dict"])
+    def _build_model(self, ctx: RunContext) -> ClassificationModel:
+        config, nc = ctx.config, len(self.names)
+        if ctx.resume_state is not None:
+            model = ClassificationModel(ctx.resume_state["model"]["config"])
+            model.load_state_dict(ctx.resume_state["model"]["state_dict"])
             return model
         if not config.weights:
             return ClassificationModel(config.cfg, nc=nc)
@@ -104,21 +108,21 @@ class ClassificationTask:
         return model
 
     # ------------------------------------------------------------------------------------ training
-    def forward_loss(self, model: nn.Module, batch: Any, trainer: Trainer) -> tuple[torch.Tensor, torch.Tensor, int]:
+    def forward_loss(self, model: nn.Module, batch: Any, ctx: RunContext) -> tuple[torch.Tensor, torch.Tensor, int]:
         images, labels = batch
-        images = images.to(trainer.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        images = images.to(ctx.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         logits = model(images)
-        with trainer.phases("loss"):
-            loss = self.loss_fn(logits.float(), labels.to(trainer.device))
+        with ctx.phases("loss"):
+            loss = self.loss_fn(logits.float(), labels.to(ctx.device))
         # scaled by the share of the nominal batch: gradients do not depend on the number of processes
-        return loss * images.shape[0] / trainer.nominal_batch, loss.detach().view(1), images.shape[0]
+        return loss * images.shape[0] / ctx.nominal_batch, loss.detach().view(1), images.shape[0]
 
     # ---------------------------------------------------------------------------------- evaluation
-    def validate(self, model: nn.Module, trainer: Trainer) -> dict:
+    def validate(self, model: nn.Module, ctx: RunContext) -> dict:
         if self.val_loader is None:
             return {}
-        with trainer.phases("val inference"):
-            return evaluate_classifier(model, self.val_loader, len(self.names), trainer.device)
+        with ctx.phases("val inference"):
+            return evaluate_classifier(model, self.val_loader, len(self.names), ctx.device)
 
     def fitness(self, metrics: dict) -> float:
         return metrics.get("top1", 0.0)
@@ -134,17 +138,17 @@ class ClassificationTask:
         return {"data": {"yaml": self.data["yaml_file"], "names": self.names},
                 "preprocess": {"imgsz": self.imgsz, "mean": list(MEAN), "std": list(STD)}}
 
-    def finish(self, trainer: Trainer) -> dict:
+    def finish(self, ctx: RunContext) -> dict:
         """best.pt slimmed, scored as saved: accuracy, per-class accuracy, confusion matrix picture."""
-        weights = trainer.weights_dir
+        weights = ctx.weights_dir
         best = weights / "best.pt" if (weights / "best.pt").exists() else weights / "last.pt"
         if not best.exists() or self.val_loader is None:
             return {}
         write_slim(best, {"dataset": {"yaml": self.data["yaml_file"], "names": self.names},
                           "preprocess": self.checkpoint_extras()["preprocess"]})
-        metrics = evaluate_classifier(load_model(best, trainer.device).to(memory_format=torch.channels_last),
-                                      self.val_loader, len(self.names), trainer.device)
-        save_classification_report(metrics, self.names, trainer.save_dir, plots=not trainer.config.noplots)
+        metrics = evaluate_classifier(load_model(best, ctx.device).to(memory_format=torch.channels_last),
+                                      self.val_loader, len(self.names), ctx.device)
+        save_classification_report(metrics, self.names, ctx.save_dir, plots=not ctx.config.noplots)
         LOGGER.info(f"{best}: top-1 {metrics['top1']:.4f} top-5 {metrics['top5']:.4f} "
                     f"(chance {1 / len(self.names):.4f})")
         return {k: v for k, v in metrics.items() if k != "confusion"}

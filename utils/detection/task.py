@@ -32,7 +32,9 @@ from utils.detection.anchors import check_anchors
 from utils.detection.evaluation import NmsSettings, evaluate, prepare_images, validation_copy
 from utils.detection.loss import LossGains, YoloLoss
 from utils.detection.metrics import COCO_KEYS, TINY_KEYS, DetectionEvaluator, fitness, format_metric, tiny_bins_line
+from utils.detection.options import DEFAULT_CFG, DEFAULT_HYP, DETECTION_HYP, DetectionOptions
 from utils.engine.config import TrainConfig
+from utils.engine.contract import RunContext
 from utils.engine.trainer import Trainer, TrainingStopped
 from utils.image_size import check_image_size
 from utils.logging import LOGGER
@@ -47,15 +49,22 @@ CSV_KEYS = ["train/box_loss", "train/obj_loss", "train/cls_loss", "metrics/preci
 def train(config: TrainConfig | dict | None = None, **options: Any) -> dict:
     """Train a detector; ``config`` as a TrainConfig or dict, or options as keywords. Returns the final
     metrics and ``save_dir``."""
-    if not isinstance(config, TrainConfig):
-        config = TrainConfig.from_dict({**(config or {}), **options})
-    elif options:
-        config = TrainConfig.from_dict({**config.to_dict(), **options})
-    if config.max_pixels is not None:
+    config = detection_config(config, **options)
+    if config.task_options.max_pixels is not None:
         from utils.data.images import set_max_pixels
 
-        set_max_pixels(config.max_pixels)
+        set_max_pixels(config.task_options.max_pixels)
     return Trainer(choose_finetune_recipe(config), DetectionTask()).run()
+
+
+def detection_config(config: TrainConfig | dict | None = None, **options: Any) -> TrainConfig:
+    """train.py's options (a TrainConfig, a flat dict or keywords) checked, with DetectionOptions and the
+    detection defaults: space_depth_n.yaml and hyp.quick.yaml for a new run without --weights."""
+    values = config.to_dict() if isinstance(config, TrainConfig) else dict(config or {})
+    config = TrainConfig.from_dict({**values, **options}, task_options=DetectionOptions)
+    if config.resume or config.weights:
+        return config
+    return config.replace(cfg=config.cfg or DEFAULT_CFG, hyp=config.hyp or DEFAULT_HYP)
 
 
 def choose_finetune_recipe(config: TrainConfig) -> TrainConfig:
@@ -66,7 +75,7 @@ def choose_finetune_recipe(config: TrainConfig) -> TrainConfig:
         return config
     ckpt = load_checkpoint(resolve_weights(config.weights))
     theirs = list((ckpt.get("model") or {}).get("names") or [])
-    ours = ["object"] if config.single_cls else load_dataset_config(config.data)["names"]
+    ours = ["object"] if config.task_options.single_cls else load_dataset_config(config.data)["names"]
     if theirs == ours:
         hyp, why = "hyp.finetune.yaml", f"the dataset has the checkpoint's {len(ours)} classes (its head is kept)"
     else:
@@ -74,71 +83,75 @@ def choose_finetune_recipe(config: TrainConfig) -> TrainConfig:
         why = (f"the dataset's {len(ours)} classes {_short(ours)} are not the checkpoint's {len(theirs)} "
                f"{_short(theirs)}: a new head and a new domain (BatchNorm statistics adapt, lr 0.01)")
     LOGGER.info(f"--weights without --hyp: fine-tuning with {hyp}, because {why}; pass --hyp to choose another")
-    return TrainConfig.from_dict({**config.to_dict(), "hyp": hyp})
+    return config.replace(hyp=hyp)
 
 
 class DetectionTask:
     """The detection task of :class:`utils.engine.trainer.Trainer`."""
 
+    options_class = DetectionOptions
+    hyp_schema = DETECTION_HYP
     csv_keys = CSV_KEYS
     loss_names = ("box", "obj", "cls")
-    min_imgsz = 1  # rounded up to the coarsest grid (utils.image_size)
 
     # ------------------------------------------------------------------------------------------ setup
-    def setup(self, trainer: Trainer) -> None:
-        config = trainer.config
-        self._load_data(trainer)
-        self.model, pretrained_head = self._build_model(trainer)
+    def build_model(self, ctx: RunContext) -> None:
+        """The dataset (read and checked), the model on the device, its frozen layers and the image size."""
+        config, options = ctx.config, ctx.options
+        self._load_data(ctx)
+        self.model, self.pretrained_head = self._build_model(ctx)
         self.model.names = self.names
-        self.model.to(trainer.device, memory_format=torch.channels_last)  # 1.2-1.3x faster CPU steps
-        self._freeze(config.freeze)
-        if trainer.main:
+        self.model.to(ctx.device, memory_format=torch.channels_last)  # 1.2-1.3x faster CPU steps
+        self._freeze(options.freeze)
+        if ctx.main:
             LOGGER.info(self.model.info(config.imgsz))
         self.grid = max(int(self.model.stride.max()), 32)
-        self.imgsz = check_image_size(config.imgsz, self.grid, batch_size=max(config.batch_size // trainer.world, 1),
-                                      device=str(trainer.device) if trainer.device.type == "cuda" else None,
-                                      quiet=not trainer.main)
-        trainer.resolve_batch_size(self.model, self.imgsz)
-        self._build_loaders(trainer)
-        if trainer.resume_state is None and not config.noautoanchor:
-            self._auto_anchor(trainer, pretrained_head)
-        self.loss_fn = YoloLoss(self.model.detect.anchors, len(self.names),
-                                LossGains.from_hyp(trainer.hyp, config.label_smoothing), self.imgsz,
-                                strides=self.model.stride.tolist())
-        if trainer.main and trainer.resume_state is None and not config.noplots:
-            plot_labels(self.train_set.labels, self.names, trainer.save_dir / "labels.jpg")
+        self.imgsz = check_image_size(config.imgsz, self.grid, batch_size=max(config.batch_size // ctx.world, 1),
+                                      device=str(ctx.device) if ctx.device.type == "cuda" else None,
+                                      quiet=not ctx.main)
 
-    def _load_data(self, trainer: Trainer) -> None:
-        config = trainer.config
+    def build_data(self, ctx: RunContext, batch_size: int) -> None:
+        """Loaders for this process's batch, AutoAnchor, the loss and labels.jpg."""
+        self._build_loaders(ctx, batch_size)
+        if ctx.resume_state is None and not ctx.options.noautoanchor:
+            self._auto_anchor(ctx, self.pretrained_head)
+        self.loss_fn = YoloLoss(self.model.detect.anchors, len(self.names),
+                                LossGains.from_hyp(ctx.hyp, ctx.config.label_smoothing), self.imgsz,
+                                strides=self.model.stride.tolist())
+        if ctx.main and ctx.resume_state is None and not ctx.config.noplots:
+            plot_labels(self.train_set.labels, self.names, ctx.save_dir / "labels.jpg")
+
+    def _load_data(self, ctx: RunContext) -> None:
+        config, options = ctx.config, ctx.options
         with dist_utils.main_process_first():
             self.data = load_dataset_config(config.data)
             self.train_scan = scan_split(self.data, "train")
             self.val_scan = scan_split(self.data, "val") if self.data.get("val") else None
-        self.names = ["object"] if config.single_cls else self.data["names"]
+        self.names = ["object"] if options.single_cls else self.data["names"]
         self.fingerprint = scan_fingerprint(self.train_scan, self.val_scan)  # of the images, before any tiling
         self.image_counts = {"images": len(self.train_scan.images), "boxes": self.train_scan.n_boxes}
-        if trainer.resume_state is not None:
-            self._check_resumed_data(trainer.resume_state.get("data") or {}, config)
-        if trainer.main:
-            _report_scan(self.train_scan, "train", trainer.save_dir)
+        if ctx.resume_state is not None:
+            self._check_resumed_data(ctx.resume_state.get("data") or {}, config)
+        if ctx.main:
+            _report_scan(self.train_scan, "train", ctx.save_dir)
             if self.val_scan is not None:
-                _report_scan(self.val_scan, "val", trainer.save_dir)
-        if config.tile:
-            self._tile(trainer)
+                _report_scan(self.val_scan, "val", ctx.save_dir)
+        if options.tile:
+            self._tile(ctx)
 
-    def _tile(self, trainer: Trainer) -> None:
+    def _tile(self, ctx: RunContext) -> None:
         """--tile: the training split (and with --val-tiles the validation split) as windows of the images."""
-        config, hyp = trainer.config, trainer.hyp
+        config, options, hyp = ctx.config, ctx.options, ctx.hyp
         rule = BoxRule(float(hyp.get("min_box_side", 2.0)), float(hyp.get("min_box_area", 0.1)))
-        splits = [("train", "train_scan")] + ([("val", "val_scan")] if config.val_tiles and self.val_scan else [])
+        splits = [("train", "train_scan")] + ([("val", "val_scan")] if options.val_tiles and self.val_scan else [])
         for split, attribute in splits:
-            tiled, summary = tile_scan(getattr(self, attribute), config.tile, config.tile_overlap,
-                                       config.tile_empty if split == "train" else 1.0, rule, config.imgsz,
+            tiled, summary = tile_scan(getattr(self, attribute), options.tile, options.tile_overlap,
+                                       options.tile_empty if split == "train" else 1.0, rule, config.imgsz,
                                        config.seed)
             setattr(self, attribute, tiled)
-            if trainer.main:
-                LOGGER.info(summary.line(split, config.tile, config.tile_overlap,
-                                         config.tile_empty if split == "train" else 1.0))
+            if ctx.main:
+                LOGGER.info(summary.line(split, options.tile, options.tile_overlap,
+                                         options.tile_empty if split == "train" else 1.0))
 
     def _check_resumed_data(self, saved: dict, config: TrainConfig) -> None:
         """The classes must be those the checkpoint was trained on; other images or labels only when asked."""
@@ -159,21 +172,21 @@ class DetectionTask:
                                f"({change}); pass --resume-changed-data to continue on the new data")
         LOGGER.warning(f"{source}: continuing on changed data ({change}), as --resume-changed-data asked")
 
-    def _build_model(self, trainer: Trainer) -> tuple[DetectionModel, bool]:
+    def _build_model(self, ctx: RunContext) -> tuple[DetectionModel, bool]:
         """(model, whether its head came trained with its anchors)."""
-        config, nc = trainer.config, len(self.names)
-        if trainer.resume_state is not None:
-            model = DetectionModel(trainer.resume_state["model"]["config"])
-            model.load_state_dict(trainer.resume_state["model"]["state_dict"])
+        config, options, nc = ctx.config, ctx.options, len(self.names)
+        if ctx.resume_state is not None:
+            model = DetectionModel(ctx.resume_state["model"]["config"])
+            model.load_state_dict(ctx.resume_state["model"]["state_dict"])
             return model, False
         if config.weights:
             source = load_checkpoint(resolve_weights(config.weights))
-            model, report = model_from_weights(source, config.cfg or None, nc, spd=config.spd,
-                                               allow_partial=config.partial_transfer)
+            model, report = model_from_weights(source, config.cfg or None, nc, spd=options.spd,
+                                               allow_partial=options.partial_transfer)
             (LOGGER.info if report.function_preserving else LOGGER.warning)(report.line(config.weights))
             head_kept = f"model.{len(model.model) - 1}.m.0.weight" not in report.skipped and report.mode != "partial"
             return model, head_kept
-        return DetectionModel(spd_config(config.cfg).config if config.spd else config.cfg, nc=nc), False
+        return DetectionModel(spd_config(config.cfg).config if options.spd else config.cfg, nc=nc), False
 
     def _freeze(self, freeze: list[int]) -> None:
         """--freeze 10 freezes layers 0-9; --freeze 0 3 5 freezes those layers."""
@@ -185,70 +198,69 @@ class DetectionTask:
         for name, p in self.model.named_parameters():
             p.requires_grad_(not any(name.startswith(f"model.{i}.") for i in layers))
 
-    def _build_loaders(self, trainer: Trainer) -> None:
-        config, batch = trainer.config, trainer.batch_size
-        self.train_set = YoloDataset(self.train_scan, self.imgsz, batch, augment=True, hyp=trainer.hyp,
-                                     rect=config.rect, stride=self.grid, seed=config.seed,
-                                     cache_images=config.cache, single_cls=config.single_cls,
-                                     reduced_decoding=not config.exact_decode)
-        sampler = DistributedSampler(self.train_set, num_replicas=trainer.world, rank=trainer.rank,
-                                     shuffle=not config.rect, seed=config.seed)
+    def _build_loaders(self, ctx: RunContext, batch: int) -> None:
+        config, options = ctx.config, ctx.options
+        self.train_set = YoloDataset(self.train_scan, self.imgsz, batch, augment=True, hyp=ctx.hyp,
+                                     rect=options.rect, stride=self.grid, seed=config.seed,
+                                     cache_images=options.cache, single_cls=options.single_cls,
+                                     reduced_decoding=not options.exact_decode)
+        sampler = DistributedSampler(self.train_set, num_replicas=ctx.world, rank=ctx.rank,
+                                     shuffle=not options.rect, seed=config.seed)
         self.train_loader = create_dataloader(self.train_set, batch, config.workers, sampler=sampler,
                                               seed=config.seed)
         self.val_loader = self.evaluator = None
-        if trainer.main and self.val_scan is not None:
+        if ctx.main and self.val_scan is not None:
             val_set = YoloDataset(self.val_scan, self.imgsz, batch * 2, augment=False, rect=True, stride=self.grid,
-                                  single_cls=config.single_cls)
+                                  single_cls=options.single_cls)
             self.val_loader = create_dataloader(val_set, batch * 2, config.workers)
-            official = None if config.single_cls or config.val_tiles else self.data["annotations"].get("val")
+            official = None if options.single_cls or options.val_tiles else self.data["annotations"].get("val")
             self.evaluator = DetectionEvaluator(self.names, official_json=official)
 
-    def _auto_anchor(self, trainer: Trainer, pretrained_head: bool) -> None:
+    def _auto_anchor(self, ctx: RunContext, pretrained_head: bool) -> None:
         detect = self.model.detect
         if pretrained_head:
             LOGGER.info("AutoAnchor: kept the pretrained head's anchors (the head was trained for them)")
-        elif trainer.main:
+        elif ctx.main:
             new, line = check_anchors(detect.anchors, self.model.stride, self.train_set.shapes,
-                                      self.train_set.labels, self.imgsz, trainer.hyp["anchor_t"],
-                                      seed=trainer.config.seed)
+                                      self.train_set.labels, self.imgsz, ctx.hyp["anchor_t"],
+                                      seed=ctx.config.seed)
             LOGGER.info(line)
             if new is not None:
-                detect.anchors[:] = new.to(trainer.device)
-        if trainer.distributed:
+                detect.anchors[:] = new.to(ctx.device)
+        if ctx.distributed:
             torch.distributed.broadcast(detect.anchors, 0)
 
     # ------------------------------------------------------------------------------------ training
-    def forward_loss(self, model: torch.nn.Module, batch: Any, trainer: Trainer
+    def forward_loss(self, model: torch.nn.Module, batch: Any, ctx: RunContext
                      ) -> tuple[torch.Tensor, torch.Tensor, int]:
         images, targets, _paths, _ = batch
-        state = trainer.state
-        images = prepare_images(images, trainer.device)
-        if trainer.config.multi_scale:
-            seed = state.epoch * 100_003 + state.batch_index + trainer.config.seed
+        state = ctx.progress
+        images = prepare_images(images, ctx.device)
+        if ctx.options.multi_scale:
+            seed = state.epoch * 100_003 + state.batch_index + ctx.config.seed
             images = _random_rescale(images, self.imgsz, self.grid, seed)
         maps = model(images)
-        with trainer.phases("loss"):
-            loss, items = self.loss_fn(maps, targets.to(trainer.device))
-        with trainer.phases("plots"):
-            self._picture_first_batches(trainer, images, targets)
+        with ctx.phases("loss"):
+            loss, items = self.loss_fn(maps, targets.to(ctx.device))
+        with ctx.phases("plots"):
+            self._picture_first_batches(ctx, images, targets)
         return loss, items, images.shape[0]
 
-    def _picture_first_batches(self, trainer: Trainer, images: torch.Tensor, targets: torch.Tensor) -> None:
-        state, i = trainer.state, trainer.state.batch_index
-        if trainer.main and state.epoch == state.start_epoch and i < 3 and not trainer.config.noplots:
-            picture = trainer.save_dir / f"train_batch{i}.jpg"
+    def _picture_first_batches(self, ctx: RunContext, images: torch.Tensor, targets: torch.Tensor) -> None:
+        state, i = ctx.progress, ctx.progress.batch_index
+        if ctx.main and state.epoch == state.start_epoch and i < 3 and not ctx.config.noplots:
+            picture = ctx.save_dir / f"train_batch{i}.jpg"
             plot_batch(images.mul(255).byte(), targets, picture, self.names)
-            trainer.writer.add_image(f"train_batch{i}", cv2.imread(str(picture))[..., ::-1].copy(), state.epoch,
-                                     dataformats="HWC")
+            ctx.results.add_image(f"train_batch{i}", cv2.imread(str(picture))[..., ::-1].copy(), state.epoch)
 
     # ---------------------------------------------------------------------------------- evaluation
-    def validate(self, model: torch.nn.Module, trainer: Trainer) -> dict:
+    def validate(self, model: torch.nn.Module, ctx: RunContext) -> dict:
         if self.val_loader is None:
             return {}
-        self.evaluator.use_pycocotools = not trainer.config.fast_val
-        inference, half = validation_copy(model, trainer.amp_dtype)
+        self.evaluator.use_pycocotools = not ctx.options.fast_val
+        inference, half = validation_copy(model, ctx.amp_dtype)
         return evaluate(inference, self.val_loader, self.evaluator, NmsSettings(), half=half,
-                        progress=trainer.main, loss_fn=self.loss_fn, phases=trainer.phases)
+                        progress=ctx.main, loss_fn=self.loss_fn, phases=ctx.phases)
 
     def fitness(self, metrics: dict) -> float:
         return fitness(metrics)
@@ -277,11 +289,11 @@ class DetectionTask:
         return {"data": {"yaml": self.data["yaml_file"], "names": self.data["names"], "fingerprint": self.fingerprint,
                          "counts": self.image_counts}}
 
-    def finish(self, trainer: Trainer) -> dict:
+    def finish(self, ctx: RunContext) -> dict:
         """best.pt (else last.pt) slimmed to fp16 EMA weights, then scored as saved, with its pictures."""
-        if trainer.main:
+        if ctx.main:
             LOGGER.info(_dropped_boxes_line(self.train_set, self.train_scan))
-        weights = trainer.weights_dir
+        weights = ctx.weights_dir
         best = weights / "best.pt" if (weights / "best.pt").exists() else weights / "last.pt"
         if not best.exists():
             return {}
@@ -290,12 +302,12 @@ class DetectionTask:
         if self.val_loader is None:
             return {}
         self.evaluator.use_pycocotools = True  # the final figures are always full, --fast-val or not
-        plots = not trainer.config.noplots
-        metrics = evaluate(load_model(best, trainer.device), self.val_loader, self.evaluator, NmsSettings(),
+        plots = not ctx.config.noplots
+        metrics = evaluate(load_model(best, ctx.device), self.val_loader, self.evaluator, NmsSettings(),
                            progress=False,
-                           on_batch=validation_batch_plotter(trainer.save_dir, self.names) if plots else None)
+                           on_batch=validation_batch_plotter(ctx.save_dir, self.names) if plots else None)
         if plots:
-            plot_validation(metrics, self.evaluator.confusion.matrix, self.names, trainer.save_dir)
+            plot_validation(metrics, self.evaluator.confusion.matrix, self.names, ctx.save_dir)
         coco = metrics.get("coco", {})
         LOGGER.info(f"{best}: mAP50 {metrics['mAP50']:.3f} mAP50-95 {metrics['mAP50_95']:.3f} | COCO AP "
                     f"{format_metric(coco.get('AP'), 4)} AP50 {format_metric(coco.get('AP50'), 4)} AP_S "

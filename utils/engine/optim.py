@@ -81,3 +81,13 @@ class ModelEMA:
         for name, value in self.ema.state_dict().items():
             if value.dtype.is_floating_point:
                 value.mul_(d).add_(source[name].detach(), alpha=1 - d)
+
+
+def freeze_batchnorm_statistics(model: torch.nn.Module) -> None:
+    """BatchNorm layers normalise with their running statistics and stop updating them (their affine
+    weights still train). A fine-tuned model keeps the statistics it was trained with, and an SPD model made
+    from a YOLOv5 computes in training what its source computes (batch statistics would also count the
+    three new phase groups)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()

@@ -1,31 +1,29 @@
 """The training engine: one loop, in named phases, for every task.
 
     Trainer(config, task).run()
-        setup()            run folder, hyper-parameters, seeds, task.setup() (data, model, loss, evaluator),
-                           optimiser, schedule, EMA, resume state, DDP, logs
+        setup()            run folder, hyper-parameters (the engine's keys and the task's), seeds,
+                           task.build_model(), AutoBatch, task.build_data(), optimiser, schedule, EMA, resume
+                           state, DDP, results log
         for each epoch:
             train_one_epoch()   warm-up, forward (task.forward_loss), backward, accumulation, EMA
             validate()          task.validate() on the EMA model (rank 0)
             save()              results.csv + TensorBoard row, last/best/periodic checkpoints, early stop
         finish()           results.png, task.finish() (e.g. the kept model's final figures)
 
-A *task* (:class:`Task`) supplies what is specific to a problem: the model, loaders, loss, evaluation,
-fitness and the results columns; detection is :class:`utils.detection.task.DetectionTask`. *Hooks*
-(:class:`Hook`) observe the phases without touching the loop. DDP under torchrun, exact resume and SIGINT /
-SIGTERM saves are the engine's, so every task has them.
+A *task* (:class:`utils.engine.contract.Task`) supplies what is specific to a problem and sees the run only
+through a :class:`utils.engine.contract.RunContext`; detection is :class:`utils.detection.task.DetectionTask`.
+*Hooks* observe the phases without touching the loop. DDP under torchrun, exact resume and SIGINT / SIGTERM
+saves are the engine's, so every task has them.
 """
 
 from __future__ import annotations
 
-import csv
 import math
-import os
-import shutil
 import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,18 +32,15 @@ from tqdm import tqdm
 
 from utils import distributed as dist_utils
 from utils import precision
-from utils.checkpoints.files import (
-    load_checkpoint,
-    model_payload,
-    newest_run_checkpoint,
-    remove_stale_temporaries,
-    save_checkpoint,
-)
+from utils.checkpoints.files import load_checkpoint, model_payload, save_checkpoint
 from utils.checkpoints.format import FORMAT
 from utils.engine import autobatch
-from utils.engine.config import ConfigurationError, TrainConfig, load_hyp
-from utils.engine.optim import ModelEMA, build_optimizer, lr_lambda, warmup
+from utils.engine.config import ENGINE_HYP, ConfigurationError, TrainConfig, load_hyp
+from utils.engine.contract import Hook, RunContext, Task
+from utils.engine.optim import ModelEMA, build_optimizer, freeze_batchnorm_statistics, lr_lambda, warmup
 from utils.engine.phase_timer import PhaseTimer
+from utils.engine.results_log import ResultsLog
+from utils.engine.run_folder import RunFolder, find_latest_last, read_resumable, restore_rng_state, rng_state
 from utils.logging import LOGGER, get_logger, increment_path
 
 NOMINAL_BATCH = 64
@@ -53,46 +48,6 @@ NOMINAL_BATCH = 64
 
 class TrainingStopped(RuntimeError):
     """Training cannot go on (non-finite loss); the last good checkpoint is kept."""
-
-
-class Task(Protocol):
-    """What the engine asks of a problem (detection, classification ...)."""
-
-    model: torch.nn.Module  # set by setup(); the unwrapped model (no DDP)
-    train_loader: Any  # iterable of batches with set_epoch(epoch) and len()
-    csv_keys: list[str]  # results.csv columns after "epoch"
-
-    def setup(self, trainer: Trainer) -> None:
-        """Data, model (new, from weights or trainer.resume_state), loaders, loss, evaluator."""
-
-    def forward_loss(self, model: torch.nn.Module, batch: Any, trainer: Trainer
-                     ) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """(loss to back-propagate, per-term losses for logs, batch size)."""
-
-    def validate(self, model: torch.nn.Module, trainer: Trainer) -> dict:
-        """Metrics of ``model`` (rank 0 only); {} when there is nothing to validate on."""
-
-    def fitness(self, metrics: dict) -> float: ...
-
-    def results_row(self, mean_loss: torch.Tensor, metrics: dict, lrs: list[float]) -> list[Any]: ...
-
-    def describe(self, metrics: dict) -> str: ...
-
-    def checkpoint_extras(self) -> dict: ...
-
-    def finish(self, trainer: Trainer) -> dict: ...
-
-
-class Hook:
-    """Observes the loop; override what you need. ``trainer`` exposes the state (epoch, step, metrics ...)."""
-
-    def before_train(self, trainer: Trainer) -> None: ...
-
-    def after_step(self, trainer: Trainer, batch_index: int, batch: Any) -> None: ...
-
-    def after_epoch(self, trainer: Trainer) -> None: ...
-
-    def after_train(self, trainer: Trainer) -> None: ...
 
 
 NOT_VALIDATED = -math.inf  # best_fitness before the first validation
@@ -119,6 +74,14 @@ class Trainer:
     """Runs ``task`` as ``config`` says; see the module docstring for the phases."""
 
     def __init__(self, config: TrainConfig, task: Task, hooks: list[Hook] | tuple = ()) -> None:
+        missing = missing_task_members(task)
+        if missing:
+            raise TypeError(f"{type(task).__name__} is not a Task: it lacks {', '.join(missing)}")
+        if config.task_options is None:
+            config = TrainConfig.from_dict(config.to_dict(), task_options=task.options_class)
+        elif not isinstance(config.task_options, task.options_class):
+            raise ConfigurationError(f"{type(task).__name__} takes {task.options_class.__name__}, not "
+                                     f"{type(config.task_options).__name__}")
         self.config, self.task, self.hooks = config, task, list(hooks)
         self.state = LoopState()
         self.run_folder = RunFolder()
@@ -157,15 +120,11 @@ class Trainer:
                     hook.after_epoch(self)
         finally:
             stop_flag.restore()
-            if self.writer is not None:
-                self.writer.close()
+            self.results.close()
 
     # --------------------------------------------------------------------------------------- setup
     def setup(self) -> None:
         """Everything before the first step, in an order that keeps seeded runs identical."""
-        minimum = getattr(self.task, "min_imgsz", 1)
-        if self.config.imgsz < minimum:
-            raise ConfigurationError(f"--imgsz must be >= {minimum} pixels for this task, got {self.config.imgsz}")
         self.device = dist_utils.select_device(self.config.device)
         self.phases.sync_cuda = self.device.type == "cuda"
         self.distributed = dist_utils.init_distributed(self.device)
@@ -181,9 +140,17 @@ class Trainer:
         elif self.config.batch_size % self.world:
             raise ValueError(f"--batch-size {self.config.batch_size} must be a multiple of the {self.world} "
                              f"processes")
-        self.task.setup(self)
-        if self.config.batch_size == -1:
-            raise RuntimeError(f"{type(self.task).__name__}.setup never called trainer.resolve_batch_size()")
+        self.amp_dtype = precision.autocast_dtype(self.device, enabled=not self.config.no_amp)
+        self.nominal_batch = int(self.hyp.get("nbs", NOMINAL_BATCH))
+        self.results = ResultsLog(self.save_dir, self.task.csv_keys, enabled=self.main)
+        self.context = RunContext(
+            config=self.config, hyp=self.hyp, device=self.device, rank=self.rank, world=self.world,
+            distributed=self.distributed, save_dir=self.save_dir, resume_state=self.resume_state,
+            amp_dtype=self.amp_dtype, nominal_batch=self.nominal_batch, phases=self.phases, results=self.results,
+            progress=self.state)
+        self.task.build_model(self.context)
+        self._resolve_batch_size()
+        self.task.build_data(self.context, self.batch_size)
         self._setup_optimisation()
         self._setup_logs()
 
@@ -192,10 +159,10 @@ class Trainer:
         config = self.config
         self.resume_state: dict | None = None
         if config.resume:
-            last = Path(config.resume) if isinstance(config.resume, str) else _find_latest_last(
-                Path(config.project))
-            self.resume_state = _read_resumable(last)
-            saved = TrainConfig.from_dict(self.resume_state["options"], str(last), strict=False)
+            last = Path(config.resume) if isinstance(config.resume, str) else find_latest_last(Path(config.project))
+            self.resume_state = read_resumable(last)
+            saved = TrainConfig.from_dict(self.resume_state["options"], str(last), strict=False,
+                                          task_options=self.task.options_class)
             saved.resume, saved.device = str(last), config.device
             saved.resume_changed_data = config.resume_changed_data
             saved.keep_optimizer = saved.keep_optimizer or config.keep_optimizer
@@ -208,8 +175,8 @@ class Trainer:
             self.save_dir = increment_path(Path(config.project) / config.name, exist_ok=config.exist_ok,
                                            mkdir=False)
         self.weights_dir = self.save_dir / "weights"
-        schema = getattr(self.task, "hyp_keys", None)  # (required, optional) keys of the task's hyp files
-        self.hyp = dict(self.resume_state["hyp"]) if self.resume_state else load_hyp(config.hyp, *(schema or ()))
+        schema = ENGINE_HYP | self.task.hyp_schema
+        self.hyp = dict(self.resume_state["hyp"]) if self.resume_state else load_hyp(config.hyp, schema)
         self.run_folder.open(self.save_dir, self.main)
         if self.main:
             (self.save_dir / "hyp.yaml").write_text(yaml.safe_dump(self.hyp, sort_keys=False))
@@ -218,19 +185,17 @@ class Trainer:
     @property
     def batch_size(self) -> int:
         """This process's batch: the total divided among the processes."""
-        if self.config.batch_size == -1:
-            raise RuntimeError("the batch size is read before trainer.resolve_batch_size() ran AutoBatch")
         return self.config.batch_size // self.world
 
-    def resolve_batch_size(self, model: torch.nn.Module, imgsz: int) -> int:
-        """Tasks call this once their model is on the device, before building loaders: ``--batch-size -1``
-        becomes AutoBatch's pick (recorded in opt.yaml and checkpoints, so a resume keeps it)."""
-        if self.config.batch_size == -1:
-            self.config.batch_size = autobatch.auto_batch_size(model, imgsz, self.device,
-                                                               amp=not self.config.no_amp)
-            if self.main:
-                (self.save_dir / "opt.yaml").write_text(yaml.safe_dump(self._saved_options(), sort_keys=False))
-        return self.batch_size
+    def _resolve_batch_size(self) -> None:
+        """``--batch-size -1``: AutoBatch measures the task's model at its size (recorded in opt.yaml and in
+        checkpoints, so a resume keeps it)."""
+        if self.config.batch_size != -1:
+            return
+        self.config.batch_size = autobatch.auto_batch_size(self.task.model, self.task.imgsz, self.device,
+                                                           amp=not self.config.no_amp)
+        if self.main:
+            (self.save_dir / "opt.yaml").write_text(yaml.safe_dump(self._saved_options(), sort_keys=False))
 
     @property
     def epochs(self) -> int:
@@ -244,7 +209,6 @@ class Trainer:
 
     def _setup_optimisation(self) -> None:
         hyp, config, model = self.hyp, self.config, self.task.model
-        self.nominal_batch = int(hyp.get("nbs", NOMINAL_BATCH))
         self.state.accumulate = max(round(self.nominal_batch / config.batch_size), 1)
         weight_decay = hyp["weight_decay"] * config.batch_size * self.state.accumulate / self.nominal_batch
         name = config.optimizer or hyp.get("optimizer", "SGD")
@@ -256,7 +220,6 @@ class Trainer:
         self.lf = lr_lambda(self.epochs, hyp["lrf"], cosine=not config.linear_lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda=self.lf)
         self.ema = ModelEMA(model) if self.main else None
-        self.amp_dtype = precision.autocast_dtype(self.device, enabled=not config.no_amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)  # bf16 needs none
         if self.main:
             LOGGER.info(_precision_line(self.device, self.amp_dtype, config.no_amp))
@@ -298,32 +261,22 @@ class Trainer:
             model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
     def _setup_logs(self) -> None:
-        self.writer = None
-        self.results_csv = self.save_dir / "results.csv"
         nb = len(self.task.train_loader)
         self.warmup_iters = max(round(self.hyp["warmup_epochs"] * nb), 100) if self.hyp["warmup_epochs"] > 0 else 0
-        if not self.main:
-            return
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.writer = SummaryWriter(str(self.save_dir))
-        if self.resume_state is None:
-            with open(self.results_csv, "w", newline="") as f:
-                csv.writer(f).writerow(["epoch", *self.task.csv_keys])
-        else:
-            _drop_rows_from(self.results_csv, self.state.start_epoch)
-        if self.config.val_first and self.resume_state is None:
+        self.results.start(None if self.resume_state is None else self.state.start_epoch)
+        if self.main and self.config.val_first and self.resume_state is None:
             self._validate_start()
 
     def _validate_start(self) -> None:
         """Where the starting weights stand (a pretrained model's figure), as row "-1" of results.csv."""
         rng = rng_state()  # loaders draw worker seeds: keep the run identical to one without this
-        metrics = self.task.validate(self.ema.ema, self)
+        metrics = self.task.validate(self.ema.ema, self.context)
         restore_rng_state(rng)
         if metrics:
             LOGGER.info(f"before training: {self.task.describe(metrics)}")
-            nan_loss = torch.full((len(getattr(self.task, "loss_names", ())) or 1,), math.nan)
-            self._log_row(-1, self.task.results_row(nan_loss, metrics, [math.nan] * len(self.optimizer.param_groups)))
+            nan_loss = torch.full((len(self.task.loss_names) or 1,), math.nan)
+            lrs = [math.nan] * len(self.optimizer.param_groups)
+            self.results.row(-1, self.task.results_row(nan_loss, metrics, lrs))
 
     # ---------------------------------------------------------------------------------- one epoch
     def train_one_epoch(self, epoch: int, stop_flag: _SignalFlag) -> bool:
@@ -359,7 +312,7 @@ class Trainer:
             state.accumulate = max(1, round(np.interp(step, [0, self.warmup_iters],
                                                       [1, self.nominal_batch / self.config.batch_size])))
         with self.phases("forward"), precision.autocast(self.device, self.amp_dtype):
-            loss, items, size = self.task.forward_loss(self.train_model, batch, self)
+            loss, items, size = self.task.forward_loss(self.train_model, batch, self.context)
         if not torch.isfinite(loss):
             raise TrainingStopped(f"non-finite loss ({loss.item()}) at epoch {epoch}, batch {i}: training stopped; "
                                   f"{self.weights_dir / 'last.pt'} still holds the last good epoch. Lower lr0 or "
@@ -375,8 +328,7 @@ class Trainer:
         state.mean_loss = items if state.mean_loss is None else (state.mean_loss * i + items) / (i + 1)
         if self.main:
             mem = f"{torch.cuda.memory_reserved() / 1e9:.2f}G" if self.device.type == "cuda" else "cpu"
-            names = getattr(self.task, "loss_names", ())
-            terms = " ".join(f"{name} {v:.4f}" for name, v in zip(names, state.mean_loss.tolist()))
+            terms = " ".join(f"{name} {v:.4f}" for name, v in zip(self.task.loss_names, state.mean_loss.tolist()))
             bar.set_description(f"{epoch + 1}/{self.epochs} {mem} {terms} batch {size}")
 
     def _optimiser_step(self) -> None:
@@ -396,7 +348,7 @@ class Trainer:
         final = epoch + 1 == self.epochs
         due = not self.config.noval and (epoch + 1) % self.config.val_period == 0
         if self.main and (due or final):
-            self.state.metrics = self.task.validate(self.ema.ema, self)
+            self.state.metrics = self.task.validate(self.ema.ema, self.context)
         else:
             self.state.metrics = {}
         if self.state.metrics:
@@ -407,7 +359,7 @@ class Trainer:
         state, config = self.state, self.config
         stop = False
         if self.main:
-            self._log_row(epoch, self.task.results_row(state.mean_loss, state.metrics, state.lrs))
+            self.results.row(epoch, self.task.results_row(state.mean_loss, state.metrics, state.lrs))
             # an epoch without validation replaces best.pt only while nothing has been validated (--noval)
             improved = (self.task.fitness(state.metrics) > state.best_fitness if state.metrics
                         else state.best_fitness == NOT_VALIDATED)
@@ -432,12 +384,6 @@ class Trainer:
             self.write_checkpoint(self.weights_dir / "best.pt", epoch)
         if self.config.save_period > 0 and (epoch + 1) % self.config.save_period == 0:
             self.write_checkpoint(self.weights_dir / f"epoch{epoch + 1}.pt", epoch)
-
-    def _log_row(self, epoch: int, row: list[Any]) -> None:
-        with open(self.results_csv, "a", newline="") as f:
-            csv.writer(f).writerow([epoch, *row])
-        for key, value in zip(self.task.csv_keys, row):
-            self.writer.add_scalar(key, value, epoch)
 
     def _save_interrupted(self, epoch: int) -> None:
         if self.main:  # keep what this epoch learned; resume restarts this epoch
@@ -474,10 +420,10 @@ class Trainer:
 
             if not self.config.noplots:
                 with self.phases("plots"):
-                    plot_results(self.results_csv)
+                    plot_results(self.results.csv)
             self._strip_finished_last()
             with self.phases("final evaluation"):
-                out = self.task.finish(self)
+                out = self.task.finish(self.context)
             LOGGER.info(f"{state.epoch - state.start_epoch + 1} epochs completed; results in {self.save_dir}")
             self._report_phases()
         for hook in self.hooks:
@@ -522,50 +468,6 @@ def _precision_line(device: torch.device, dtype: torch.dtype | None, disabled: b
     return f"mixed precision: fp32; {precision.cpu_precision_line()}" if device.type == "cpu" else "fp32"
 
 
-class RunFolder:
-    """The run folder: created by this process (so removable if nothing was saved) and locked while training,
-    so that a second run into the same folder (--exist-ok, --resume) is refused instead of interleaved."""
-
-    def __init__(self) -> None:
-        self.path: Path | None = None
-        self.created = False
-        self._lock = None
-
-    def open(self, path: Path, main: bool) -> Path:
-        self.path = path
-        if not main:
-            return path
-        self.created = not path.exists()
-        (path / "weights").mkdir(parents=True, exist_ok=True)
-        lock = open(path / ".train.lock", "w")  # noqa: SIM115 (held for the whole run)
-        try:
-            import fcntl
-
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:  # not POSIX: no lock
-            pass
-        except OSError:
-            lock.close()
-            self.created = False
-            raise ValueError(f"{path}: another training run is writing to this folder") from None
-        self._lock = lock
-        for stale in remove_stale_temporaries(path / "weights"):
-            LOGGER.info(f"removed {stale.name}, left by an interrupted save")
-        return path
-
-    def discard_if_empty(self) -> None:
-        if self.created and self.path is not None and not any((self.path / "weights").glob("*.pt")):
-            self.release()
-            shutil.rmtree(self.path, ignore_errors=True)
-
-    def release(self) -> None:
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
-            if self.path is not None:
-                (self.path / ".train.lock").unlink(missing_ok=True)
-
-
 class _SignalFlag:
     """SIGINT/SIGTERM: finish the current step, save last.pt, exit."""
 
@@ -588,57 +490,9 @@ class _SignalFlag:
             signal.signal(sig, handler)
 
 
-def _read_resumable(last: Path) -> dict:
-    ckpt = load_checkpoint(last)
-    if not (ckpt.get("optimizer") or ckpt.get("finished")) or "options" not in ckpt:
-        raise ValueError(f"{last}: holds weights only (a best.pt, or an imported or converted file), not a "
-                         f"training state; resume from the run's weights/last.pt, or start a new run from "
-                         f"these weights with --weights {last}")
-    return ckpt
-
-
-def _find_latest_last(project: Path) -> Path:
-    last = newest_run_checkpoint(project, "last.pt")
-    if last is None:
-        raise FileNotFoundError(f"--resume: no {project}/*/weights/last.pt to resume from")
-    return last
-
-
-def _drop_rows_from(results_csv: Path, epoch: int) -> None:
-    """Resuming at ``epoch``: rows of that epoch and later (written before the checkpoint that a kill or
-    a full disk lost) are removed, so that no epoch appears twice."""
-    if not results_csv.is_file():
-        return
-    with open(results_csv, newline="") as f:
-        rows = list(csv.reader(f))
-    kept = rows[:1] + [r for r in rows[1:] if r and int(float(r[0])) < epoch]
-    if len(kept) != len(rows):
-        tmp = results_csv.with_name(f".{results_csv.name}.tmp")
-        with open(tmp, "w", newline="") as f:
-            csv.writer(f).writerows(kept)
-        os.replace(tmp, results_csv)
-
-
-def rng_state() -> dict:
-    """RNG states as tensors and lists (weights_only-loadable)."""
-    state = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng_state(state: dict) -> None:
-    if "torch" in state:
-        torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def freeze_batchnorm_statistics(model: torch.nn.Module) -> None:
-    """BatchNorm layers normalise with their running statistics and stop updating them (their affine
-    weights still train). A fine-tuned model keeps the statistics it was trained with, and an SPD model made
-    from a YOLOv5 computes in training what its source computes (batch statistics would also count the
-    three new phase groups)."""
-    for module in model.modules():
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-            module.eval()
+def missing_task_members(task: object) -> list[str]:
+    """The protocol members a task object lacks before setup (model, imgsz and train_loader come from setup)."""
+    later = {"model", "imgsz", "train_loader"}
+    members = [name for name in Task.__annotations__ if name not in later]
+    members += [name for name, value in vars(Task).items() if callable(value) and not name.startswith("_")]
+    return [name for name in members if not hasattr(task, name)]

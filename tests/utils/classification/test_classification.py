@@ -171,18 +171,24 @@ def test_classifier_trains_on_the_shared_loop_then_validates_and_predicts(tmp_pa
     assert "00000.png: " in out.stdout + out.stderr and len(list((tmp_path / "pred" / "exp").iterdir())) == 2
 
 
-@pytest.mark.parametrize("imgsz, message", [(24, "needs a multiple of 16 pixels"), (4, "must be >= 8 pixels")])
-def test_classifier_input_size_mistakes_are_one_line(tmp_path, monkeypatch, imgsz, message):
+def test_classifier_input_size_follows_the_one_size_rule(tmp_path, monkeypatch, caplog):
+    """Rounded up to the model's total stride with a note (as detection does); 0 is one line, before any folder."""
     from utils.classification.synthetic import generate_classification_set
     from utils.classification.task import train_classifier
     from utils.engine.config import ConfigurationError
 
     monkeypatch.setenv("YOLOV5_SPD_CACHE", str(tmp_path / "cache"))
     generate_classification_set(tmp_path / "ds", n_train=2, n_val=1, seed=0)
-    with pytest.raises(ConfigurationError, match=message):
-        train_classifier(model="resnet18_spd.yaml", data=str(_yaml(tmp_path, "ds")), epochs=1, batch_size=8,
-                         workers=0, device="cpu", project=str(tmp_path / "runs"), imgsz=imgsz)
+    options = dict(model="resnet18_spd.yaml", data=str(_yaml(tmp_path, "ds")), epochs=1, batch_size=8, workers=0,
+                   device="cpu", project=str(tmp_path / "runs"), noplots=True)
+    with pytest.raises(ConfigurationError, match="--imgsz must be one or two whole numbers >= 1"):
+        train_classifier(**options, imgsz=0)
     assert not (tmp_path / "runs" / "exp").exists()
+    with caplog.at_level("INFO", logger="yolov5_spd"):
+        train_classifier(**options, imgsz=24)
+    assert "--imgsz 24 rounded up to 32" in caplog.text
+    with pytest.raises(ConfigurationError, match="unknown option 'tile'"):  # a detection option
+        train_classifier(**options, imgsz=32, tile=640)
 
 
 def test_classify_resume_is_exact(tmp_path, monkeypatch):

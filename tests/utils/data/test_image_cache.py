@@ -9,7 +9,6 @@ import pytest
 
 from utils.data.image_cache import ImageCache
 from utils.data.scan import scan_dataset
-from utils.engine.config import ConfigurationError, TrainConfig
 
 
 @pytest.fixture(autouse=True)
@@ -73,13 +72,6 @@ def test_a_damaged_or_stale_disk_entry_is_decoded_again(tmp_path):
     again = _Decoder(files)
     cache = ImageCache("disk", files, again, "s")
     assert [int(cache.get(i)[0, 0, 0]) for i in range(3)] == [0, 200, 80] and sorted(again.calls) == [0, 1, 2]
-
-
-def test_cache_option_values():
-    assert TrainConfig(cache=True).cache == "ram" and TrainConfig(cache=False).cache is None  # old checkpoints
-    assert TrainConfig(cache="disk").cache == "disk"
-    with pytest.raises(ConfigurationError, match="--cache tmpfs: expected ram or disk"):
-        TrainConfig(cache="tmpfs")
 
 
 def test_reduced_decoding_keeps_boxes_and_nearly_the_pixels(tmp_path):

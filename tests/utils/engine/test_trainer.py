@@ -1,13 +1,15 @@
 """The engine with a toy task: phases, hooks, results.csv, checkpoints, exact resume — in about a second."""
 
 import csv
+from dataclasses import dataclass
 
 import pytest
 import torch
 from torch import nn
 
-from utils.engine.config import TrainConfig
-from utils.engine.trainer import Hook, Trainer
+from utils.engine.config import HypSchema, TrainConfig
+from utils.engine.contract import Hook, RunContext
+from utils.engine.trainer import Trainer, missing_task_members
 
 
 class _Loader(list):
@@ -15,23 +17,32 @@ class _Loader(list):
         self.epoch = epoch
 
 
+@dataclass
+class ToyOptions:
+    noise: float = 0.0
+
+
 class ToyTask:
     """Fit y = 3x - 1 with one linear layer: a task in 30 lines."""
 
+    options_class = ToyOptions
+    hyp_schema = HypSchema()  # the engine's keys only
     csv_keys = ["train/mse", "val/mse", "x/lr0", "x/lr1", "x/lr2"]
     loss_names = ("mse",)
 
-    def setup(self, trainer: Trainer) -> None:
+    def build_model(self, ctx: RunContext) -> None:
+        self.model = nn.Linear(1, 1)
+        if ctx.resume_state is not None:
+            self.model.load_state_dict(ctx.resume_state["model"]["state_dict"])
+        self.model.yaml, self.model.names = {"toy": True}, ["y"]
+        self.imgsz = 1
+
+    def build_data(self, ctx: RunContext, batch_size: int) -> None:
+        self.batch_size = batch_size
         g = torch.Generator().manual_seed(0)
         x = torch.rand(32, 1, generator=g)
         self.batches = [(x[i:i + 4], 3 * x[i:i + 4] - 1) for i in range(0, 32, 4)]
         self.train_loader = _Loader(self.batches)
-        if trainer.resume_state is not None:
-            self.model = nn.Linear(1, 1)
-            self.model.load_state_dict(trainer.resume_state["model"]["state_dict"])
-        else:
-            self.model = nn.Linear(1, 1)
-        self.model.yaml, self.model.names = {"toy": True}, ["y"]
 
     def forward_loss(self, model, batch, trainer):
         x, y = batch
@@ -54,8 +65,8 @@ class ToyTask:
     def checkpoint_extras(self):
         return {}
 
-    def finish(self, trainer):
-        return {"mse": trainer.state.metrics.get("mse")}
+    def finish(self, ctx):
+        return {"mse": ctx.progress.metrics.get("mse")}
 
 
 class Recorder(Hook):
@@ -73,7 +84,7 @@ class Recorder(Hook):
 
 
 def _config(tmp_path, **kw):
-    values = dict(project=str(tmp_path), device="cpu", batch_size=4, workers=0, hyp="hyp.scratch.yaml", epochs=4)
+    values = dict(project=str(tmp_path), device="cpu", batch_size=4, workers=0, hyp="hyp.classify_quick.yaml", epochs=4)
     values.update(kw)
     return TrainConfig(**{**values, "optimizer": "SGD"})
 
@@ -100,40 +111,46 @@ def test_toy_task_resume_equals_a_straight_run(tmp_path):
         assert torch.equal(value, split["model"]["state_dict"][key]), key
 
 
-class ToyTaskWithAutoBatch(ToyTask):
-    def setup(self, trainer: Trainer) -> None:
-        super().setup(trainer)
-        self.resolved = trainer.resolve_batch_size(self.model, imgsz=1)
-
-
 def test_autobatch_pick_becomes_the_runs_batch_size(tmp_path, monkeypatch):
     from utils.engine import autobatch
 
     probed = []
     monkeypatch.setattr(autobatch, "require_cuda", lambda device, distributed: None)  # the probe itself is
     monkeypatch.setattr(autobatch, "auto_batch_size", lambda *a, **k: probed.append(a) or 8)  # tested on CUDA
-    task = ToyTaskWithAutoBatch()
+    task = ToyTask()
     Trainer(_config(tmp_path, batch_size=-1, epochs=1), task).run()
-    assert len(probed) == 1 and task.resolved == 8
+    assert len(probed) == 1 and task.batch_size == 8  # measured between build_model and build_data
     options = torch.load(tmp_path / "exp" / "weights" / "last.pt", weights_only=True)["options"]
     assert options["batch_size"] == 8 and "batch_size: 8" in (tmp_path / "exp" / "opt.yaml").read_text()
 
 
-def test_a_task_that_never_resolves_autobatch_fails_loudly(tmp_path, monkeypatch):
-    from utils.engine import autobatch
+def test_an_object_missing_protocol_members_is_refused_by_name(tmp_path):
+    assert missing_task_members(ToyTask()) == []
+    with pytest.raises(TypeError, match="lacks build_data"):
+        Trainer(_config(tmp_path), type("NoData", (), {k: v for k, v in vars(ToyTask).items()
+                                                        if k != "build_data"})())
 
-    monkeypatch.setattr(autobatch, "require_cuda", lambda device, distributed: None)
-    with pytest.raises(RuntimeError, match="resolve_batch_size"):
-        Trainer(_config(tmp_path, batch_size=-1, epochs=1), ToyTask()).run()
+
+def test_task_options_of_another_task_are_refused(tmp_path):
+    from utils.engine.config import ConfigurationError
+
+    @dataclass
+    class Other:
+        tile: int = 0
+
+    with pytest.raises(ConfigurationError, match="ToyTask takes ToyOptions, not Other"):
+        Trainer(TrainConfig(task_options=Other()), ToyTask())
+    config = Trainer(_config(tmp_path), ToyTask()).config
+    assert isinstance(config.task_options, ToyOptions)
 
 
 def test_only_due_epochs_are_validated_and_count_for_best(tmp_path):
     class Counting(ToyTask):
         validated: list = []
 
-        def validate(self, model, trainer):
-            self.validated.append(trainer.state.epoch)
-            return super().validate(model, trainer)
+        def validate(self, model, ctx):
+            self.validated.append(ctx.progress.epoch)
+            return super().validate(model, ctx)
 
     task = Counting()
     Trainer(_config(tmp_path, epochs=5, val_period=2), task).run()

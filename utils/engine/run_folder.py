@@ -1,0 +1,86 @@
+"""Where a run lives and how it continues: the locked run folder, the checkpoint a resume reads, RNG states."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+
+from utils.checkpoints.files import load_checkpoint, newest_run_checkpoint, remove_stale_temporaries
+from utils.logging import LOGGER
+
+
+class RunFolder:
+    """The run folder: created by this process (so removable if nothing was saved) and locked while training,
+    so that a second run into the same folder (--exist-ok, --resume) is refused instead of interleaved."""
+
+    def __init__(self) -> None:
+        self.path: Path | None = None
+        self.created = False
+        self._lock = None
+
+    def open(self, path: Path, main: bool) -> Path:
+        self.path = path
+        if not main:
+            return path
+        self.created = not path.exists()
+        (path / "weights").mkdir(parents=True, exist_ok=True)
+        lock = open(path / ".train.lock", "w")  # noqa: SIM115 (held for the whole run)
+        try:
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # not POSIX: no lock
+            pass
+        except OSError:
+            lock.close()
+            self.created = False
+            raise ValueError(f"{path}: another training run is writing to this folder") from None
+        self._lock = lock
+        for stale in remove_stale_temporaries(path / "weights"):
+            LOGGER.info(f"removed {stale.name}, left by an interrupted save")
+        return path
+
+    def discard_if_empty(self) -> None:
+        if self.created and self.path is not None and not any((self.path / "weights").glob("*.pt")):
+            self.release()
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+            if self.path is not None:
+                (self.path / ".train.lock").unlink(missing_ok=True)
+
+
+def read_resumable(last: Path) -> dict:
+    ckpt = load_checkpoint(last)
+    if not (ckpt.get("optimizer") or ckpt.get("finished")) or "options" not in ckpt:
+        raise ValueError(f"{last}: holds weights only (a best.pt, or an imported or converted file), not a "
+                         f"training state; resume from the run's weights/last.pt, or start a new run from "
+                         f"these weights with --weights {last}")
+    return ckpt
+
+
+def find_latest_last(project: Path) -> Path:
+    last = newest_run_checkpoint(project, "last.pt")
+    if last is None:
+        raise FileNotFoundError(f"--resume: no {project}/*/weights/last.pt to resume from")
+    return last
+
+
+def rng_state() -> dict:
+    """RNG states as tensors and lists (weights_only-loadable)."""
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict) -> None:
+    if "torch" in state:
+        torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
