@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parent
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpeg", ".mpg", ".wmv"}
 
 
-def newest_trained_weights(project: Path = ROOT / "runs" / "train") -> Path | None:
+def newest_trained_weights(project: Path = Path("runs") / "train") -> Path | None:
+    """The newest best.pt under runs/train of the current folder, where train.py writes by default."""
     return newest_run_checkpoint(project, "best.pt")
 
 
@@ -125,6 +126,7 @@ def _weights_or_newest(weights: str) -> Path:
             raise CheckpointError("no --weights given and no trained model in runs/train/*/weights/best.pt: "
                                   "train one with 'python train.py' or pass --weights")
         weights = str(newest)
+        LOGGER.info(f"--weights not given: the newest trained model, {weights}")
     from utils.checkpoints.files import resolve_weights
 
     return resolve_weights(weights)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import cv2
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a checkout
+if not __package__:  # run as a script from a checkout: its root holds utils/ and models/
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from utils.checkpoints.format import CheckpointError  # noqa: E402
 from utils.classification.predictor import Classifier  # noqa: E402

@@ -14,7 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a checkout
+if not __package__:  # run as a script from a checkout: its root holds utils/ and models/
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from utils.checkpoints.format import CheckpointError  # noqa: E402
 from utils.classification.task import DEFAULTS, train_classifier  # noqa: E402

@@ -35,7 +35,7 @@ def _slim(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["--batch-size", "0"], "--batch-size must be >= 1"),
     (["--epochs", "0"], "--epochs must be >= 1"),
-    (["--imgsz", "-1"], "--imgsz must be >= 1 pixel"),
+    (["--imgsz", "-1"], "--imgsz must be one or two whole numbers >= 1"),
     (["--imgsz", "100000"], "--imgsz 100000: a batch of 16 at 100000x100000 needs at least"),
     (["--batch-size", "-1"], "(AutoBatch) needs a CUDA GPU"),
     (["--weights", "nope.pt"], "nope.pt"),

@@ -82,16 +82,18 @@ def newest_run_checkpoint(project: str | Path, name: str = "best.pt") -> Path | 
 
 
 def resolve_weights(weights: str | Path) -> Path:
-    """A path as given, or a bare file name looked up in ``weights/``; a clear message when absent."""
+    """A path as given (relative to the current folder), else a bare file name in ./weights/, else in the
+    package's weights/ (the same folder in a checkout run from its root); a clear message when absent."""
     from utils.paths import find_named_file
 
-    path = find_named_file(weights, WEIGHTS_DIR)
-    if path is not None:
-        return path
+    for folder in dict.fromkeys((Path("weights").resolve(), WEIGHTS_DIR.resolve())):
+        path = find_named_file(weights, folder)
+        if path is not None:
+            return path
     if Path(weights).is_dir() and Path(weights).name.endswith("_openvino_model"):  # an OpenVINO export
         return Path(weights)
     raise CheckpointError(
-        f"{weights}: weights file not found. Put checkpoints in {WEIGHTS_DIR}/ (the SPD-Conv authors' released "
+        f"{weights}: weights file not found. Put checkpoints in ./weights/ (the SPD-Conv authors' released "
         f"*_best.pt and ultralytics yolov5*.pt are imported automatically, nothing is downloaded) or give a path")
 
 

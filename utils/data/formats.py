@@ -38,6 +38,15 @@ def resolve_data_path(data: str | Path) -> Path:
     return path
 
 
+def dataset_base(yaml_path: Path) -> Path:
+    """What a dataset YAML's relative ``path`` is relative to: the YAML's own folder, except for the YAMLs shipped
+    in the package's data/ (found by bare name), whose ``../datasets/NAME`` means ``./datasets/NAME`` in the
+    current folder, the same from a checkout (run from its root) and from an installed package."""
+    if yaml_path.resolve().parent == DATA_DIR.resolve():
+        return Path.cwd() / "data"
+    return yaml_path.parent
+
+
 def names_from_mapping(names: dict, source: str) -> list[str]:
     """A ``{id: name}`` mapping as a list indexed by the integer ids, which must be exactly 0..nc-1
     (never sorted as text: {'0', '1', '2', '10'} would put '10' third)."""
@@ -70,7 +79,7 @@ def load_dataset_config(data: str | Path) -> dict[str, Any]:
     if "nc" in config and config["nc"] != len(names):
         raise DatasetError(f"{path}: 'nc' is {config['nc']!r} but 'names' lists {len(names)} classes; fix one "
                            f"(nc may be left out)")
-    root = (path.parent / str(config.get("path", "."))).resolve()
+    root = (dataset_base(path) / str(config.get("path", "."))).resolve()
     label_format, difficult = _label_options(config, path)
     lists = config.get("split_lists")  # a folder of split lists beside this YAML (file names of the images)
     lists_root = (path.parent / str(lists)).resolve() if lists else None
@@ -128,8 +137,7 @@ def _ensure_generated(config: dict[str, Any], yaml_path: Path) -> None:
     from utils.data.synthetic import generate_dataset
 
     root = Path(config["path"])
-    if "site-packages" in yaml_path.parts or not os.access(_existing_parent(root), os.W_OK):
-        # an installed package's data folder: generate into the user's cache instead
+    if not os.access(_existing_parent(root), os.W_OK):  # a read-only folder: generate into the user's cache
         root = cache_dir().parent / "generated" / root.name
         for split in ("train", "val", "test"):
             if config.get(split):
