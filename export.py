@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from utils.checkpoints.format import CheckpointError
-from utils.deploy.export import FORMATS, export
+from utils.deploy.exporters import FORMATS, export
 
 __all__ = ["export", "main", "parse_args"]
 

@@ -42,7 +42,7 @@ def test_detector_and_export_take_any_size(tmp_path):
     from models.yolo import DetectionModel
     from utils.checkpoints.files import model_payload, save_checkpoint
     from utils.checkpoints.format import FORMAT
-    from utils.deploy.export import export
+    from utils.deploy.exporters import export
     from utils.detection.predictor import Detector
 
     weights = tmp_path / "tiny.pt"
