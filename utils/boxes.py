@@ -128,17 +128,24 @@ def normalized_wasserstein(box1: torch.Tensor, box2: torch.Tensor, constant: flo
     return torch.exp(-torch.sqrt(squared + eps) / constant)
 
 
-def merge_by_ios(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, threshold: float = 0.5
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+MERGE_SCORE_RATIO = 0.5  # a box scoring under half the best one it overlaps is a duplicate, not a piece of it
+
+
+def merge_by_ios(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, threshold: float = 0.5,
+                 score_ratio: float = MERGE_SCORE_RATIO) -> tuple[torch.Tensor, torch.Tensor]:
     """Non-maximum *merging* (sahi's NMM with intersection-over-smaller matching), for sliced inference: best
     score first, every lower box of the same group (class) whose intersection covers ``threshold`` of the
-    smaller of the two is merged into it (the box grows to their envelope; score and class stay the best's).
-    Where NMS keeps one half of an object cut by a tile border, this joins the halves.
+    smaller of the two is joined to it. Where NMS keeps one half of an object cut by a tile border, this joins
+    the halves: a match scoring at least ``score_ratio`` of the best box is merged (the box grows to their
+    envelope; score and class stay the best's), a weaker match is dropped as a duplicate, as NMS would drop it.
+    Without that rule a low-confidence box around a whole group of objects (common at an evaluation's conf 0.001)
+    would swallow them all into one envelope. Matching uses the original boxes, so merges do not chain.
     Returns (indices of the kept boxes, best first; their merged xyxy boxes)."""
     order = scores.argsort(descending=True)
-    merged = boxes[order].clone()
-    groups = groups[order]
-    areas = (merged[:, 2] - merged[:, 0]).clamp(0) * (merged[:, 3] - merged[:, 1]).clamp(0)
+    original = boxes[order]
+    merged = original.clone()
+    groups, ranked = groups[order], scores[order]
+    areas = (original[:, 2] - original[:, 0]).clamp(0) * (original[:, 3] - original[:, 1]).clamp(0)
     alive = torch.ones(len(merged), dtype=torch.bool)
     for i in range(len(merged)):
         if not alive[i]:
@@ -147,14 +154,14 @@ def merge_by_ios(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor
         rest = rest[rest > i]
         if not len(rest):
             continue
-        inter = (torch.min(merged[i, 2:], merged[rest, 2:]) - torch.max(merged[i, :2], merged[rest, :2])).clamp(0)
-        ios = inter.prod(1) / torch.min(areas[i], areas[rest]).clamp(min=1e-9)
-        joined = rest[ios >= threshold]
-        if len(joined):
-            group = torch.cat((merged[i:i + 1], merged[joined]), 0)
+        inter = (torch.min(original[i, 2:], original[rest, 2:]) - torch.max(original[i, :2], original[rest, :2]))
+        ios = inter.clamp(0).prod(1) / torch.min(areas[i], areas[rest]).clamp(min=1e-9)
+        matched = rest[ios >= threshold]
+        pieces = matched[ranked[matched] >= score_ratio * ranked[i]]
+        if len(pieces):
+            group = torch.cat((merged[i:i + 1], original[pieces]), 0)
             merged[i] = torch.cat((group[:, :2].min(0).values, group[:, 2:].max(0).values))
-            areas[i] = (merged[i, 2] - merged[i, 0]) * (merged[i, 3] - merged[i, 1])
-            alive[joined] = False
+        alive[matched] = False
     return order[alive], merged[alive]
 
 

@@ -116,3 +116,18 @@ def test_merging_by_intersection_over_smaller_joins_the_halves_nms_would_keep():
     assert merged.tolist() == [[0, 0, 12, 10], [5, 0, 12, 10], [50, 50, 60, 60]]
     kept, _ = merge_by_ios(boxes, scores, classes, 0.8)
     assert kept.tolist() == [0, 1, 2, 3]  # below the threshold nothing merges
+
+
+def test_a_weak_box_around_many_objects_is_dropped_not_merged():
+    """At an evaluation's conf 0.001, a faint box around a group must not swallow the group into one envelope."""
+    from utils.boxes import merge_by_ios
+
+    cars = torch.tensor([[0.0, 0, 10, 10], [20, 0, 30, 10], [40, 0, 50, 10]])
+    faint_envelope = torch.tensor([[0.0, 0, 50, 10]])
+    boxes = torch.cat((cars, faint_envelope))
+    scores = torch.tensor([0.9, 0.85, 0.8, 0.01])
+    kept, merged = merge_by_ios(boxes, scores, torch.zeros(4), 0.5)
+    assert kept.tolist() == [0, 1, 2] and torch.equal(merged, cars)  # the envelope is a duplicate of car 0
+    half = torch.tensor([[5.0, 0, 14, 10]])  # the other part of car 0 cut by a tile border, scored comparably
+    kept, merged = merge_by_ios(torch.cat((cars, half)), torch.tensor([0.9, 0.85, 0.8, 0.7]), torch.zeros(4), 0.5)
+    assert kept.tolist() == [0, 1, 2] and merged[0].tolist() == [0, 0, 14, 10]
