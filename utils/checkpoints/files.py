@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from utils.checkpoints.format import FORMAT, CheckpointError, check_finite, one_line  # noqa: F401
+from utils.checkpoints.format import FORMAT, CheckpointError, one_line
 from utils.checkpoints.yolov5 import import_yolov5_checkpoint
 from utils.logging import LOGGER
 from utils.paths import PACKAGE_ROOT
