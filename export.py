@@ -11,17 +11,28 @@ from __future__ import annotations
 
 import argparse
 
-from utils.checkpoints.format import CheckpointError
-from utils.deploy.exporters import FORMATS, export
+FORMATS = ("onnx", "torchscript", "openvino", "engine")  # utils.deploy.exporters.FORMATS (a test keeps them equal)
 
-__all__ = ["export", "main", "parse_args"]
+
+def run(**options) -> list:
+    """export.py from Python with its options as keywords (``include`` a list of FORMATS, default onnx); returns
+    the paths written. See utils.deploy.exporters.export."""
+    from utils.deploy.exporters import export as export_model
+
+    options.setdefault("include", ["onnx"])
+    return export_model(**options)
+
+
+def export(weights: str, include: list[str], **options) -> list:
+    """utils.deploy.exporters.export (the name earlier releases used)."""
+    return run(weights=weights, include=include, **options)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", required=True)
     p.add_argument("--include", nargs="+", default=["onnx"], choices=FORMATS)
-    p.add_argument("--imgsz", "--img", type=int, default=640)
+    p.add_argument("--imgsz", "--img", type=int, nargs="+", default=[640], help="size, or H W (rectangular)")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width (ONNX)")
     p.add_argument("--half", action="store_true", help="FP16: ONNX (head in FP32) and OpenVINO IR anywhere, "
@@ -40,8 +51,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    from utils.checkpoints.format import CheckpointError
+
     try:
-        export(**vars(args))
+        run(**vars(args))
     except (CheckpointError, ValueError) as exc:
         raise SystemExit(f"error: {exc}") from None
 

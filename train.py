@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from utils.checkpoints.format import CheckpointError
-from utils.detection.task import detection_config, train
-from utils.engine.config import TrainConfig
-from utils.engine.trainer import TrainingStopped
-from utils.memory import keep_freed_memory
+if TYPE_CHECKING:  # the heavy modules load after the arguments are parsed (--help prints at once)
+    from utils.engine.config import TrainConfig
+
+
+def train(options) -> dict:
+    """utils.detection.task.train: options as a dict or a checked TrainConfig."""
+    from utils.detection.task import train as train_detector
+
+    return train_detector(options)
 
 
 def run(**options) -> dict:
@@ -27,6 +32,16 @@ def run(**options) -> dict:
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     """The command line as a checked TrainConfig."""
+    return _checked(_parser().parse_args(argv))
+
+
+def _checked(args: argparse.Namespace) -> TrainConfig:
+    from utils.detection.task import detection_config
+
+    return detection_config({k: v for k, v in vars(args).items() if v is not None or k == "epochs"})
+
+
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cfg", default="", help="model YAML, path or name in configs/ (default: the --weights "
                    "model, else space_depth_n.yaml)")
@@ -95,14 +110,18 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     schedule.add_argument("--linear-lr", dest="linear_lr", action="store_true")
     p.add_argument("--noautoanchor", action="store_true")
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
-    args = p.parse_args(argv)
-    return detection_config({k: v for k, v in vars(args).items() if v is not None or k == "epochs"})
+    return p
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)  # --help and usage errors end here, before the heavy imports
+    from utils.checkpoints.format import CheckpointError
+    from utils.engine.trainer import TrainingStopped
+    from utils.memory import keep_freed_memory
+
     keep_freed_memory()
     try:
-        result = train(parse_args(argv))
+        result = train(_checked(args))
     except (TrainingStopped, CheckpointError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None

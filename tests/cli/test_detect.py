@@ -64,7 +64,9 @@ def test_detect_cli_writes_outputs_and_skips_bad_files(yolov5n_weights, shared, 
 
 
 def test_detect_without_model_says_what_to_do(monkeypatch, tmp_path):
-    monkeypatch.setattr(detect, "newest_trained_weights", lambda: None)
+    import utils.detection.inference as inference
+
+    monkeypatch.setattr(inference, "newest_trained_weights", lambda: None)
     with pytest.raises(Exception, match="python train.py"):
         detect.run(source=str(tmp_path))
 

@@ -11,7 +11,9 @@ from utils.checkpoints.format import FORMAT
 
 @pytest.fixture(autouse=True)
 def no_memory_tuning(monkeypatch, tmp_path):
-    monkeypatch.setattr(train, "keep_freed_memory", lambda: None)
+    import utils.memory
+
+    monkeypatch.setattr(utils.memory, "keep_freed_memory", lambda: None)
     monkeypatch.setenv("YOLOV5_SPD_CACHE", str(tmp_path / "cache"))
 
 

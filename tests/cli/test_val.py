@@ -41,7 +41,7 @@ def test_yolov5n_official_json_matches_reference(shared, yolov5n_weights, tmp_pa
 
 def test_missing_weights_message_says_where_they_go():
     with pytest.raises(CheckpointError, match="weights/"):
-        val.resolve_weights("small_best.pt")
+        val.run(weights="small_best.pt")
 
 
 def test_single_cls_and_yolov5_json_on_a_multi_class_model(tmp_path, monkeypatch):

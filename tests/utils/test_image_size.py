@@ -51,7 +51,31 @@ def test_detector_and_export_take_any_size(tmp_path):
     model.names = ["a", "b"]
     save_checkpoint({"format": FORMAT, "model": model_payload(model), "epoch": 0}, weights)
     detector = Detector(weights, device="cpu", imgsz=100)
-    assert detector.imgsz == 128
+    assert detector.imgsz == (128, 128)
     detector.predict(np.full((90, 120, 3), 80, np.uint8))
     (script,) = export(str(weights), ["torchscript"], imgsz=50)
     assert torch.jit.load(str(script))(torch.zeros(1, 3, 64, 64)) is not None
+
+
+def test_rectangular_sizes_for_detect_and_export(tmp_path):
+    """--imgsz H W, as yolov5: each side rounded up to the stride; a static export keeps its (h, w)."""
+    pytest.importorskip("onnxruntime")
+    from models.yolo import DetectionModel
+    from utils.checkpoints.files import model_payload, save_checkpoint
+    from utils.checkpoints.format import FORMAT
+    from utils.deploy.exporters import export
+    from utils.detection.predictor import Detector
+
+    weights = tmp_path / "tiny.pt"
+    model = DetectionModel("yolov5n.yaml", nc=2)
+    model.names = ["a", "b"]
+    save_checkpoint({"format": FORMAT, "model": model_payload(model), "epoch": 0}, weights)
+    detector = Detector(weights, device="cpu", imgsz=(100, 200), conf_thres=0.0)
+    assert detector.imgsz == (128, 224)
+    x, _ = detector._letterboxed([np.full((300, 300, 3), 80, np.uint8)])
+    assert tuple(x.shape[2:]) == (128, 128)  # minimal padding inside the 128 x 224 box, as yolov5's auto mode
+    (onnx_file,) = export(str(weights), ["onnx"], imgsz=[50, 100])
+    static = Detector(onnx_file, device="cpu", conf_thres=0.0)
+    assert static.imgsz == (64, 128)
+    found = static.predict(np.full((90, 120, 3), 80, np.uint8))[0]
+    assert found.image_shape == (90, 120) and (found.xyxy[:, 2] <= 120).all()

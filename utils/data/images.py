@@ -116,11 +116,20 @@ def read_rgb(path: str, reduction: int = 1) -> np.ndarray | None:
 def read_image(path: str | Path) -> np.ndarray:
     """BGR uint8 image, or a ValueError naming the file."""
     data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
-    size = image_size_from_header(data.tobytes()) if data is not None and data.size else None
-    if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
-        raise ValueError(f"{path}: {size[1]}x{size[0]} pixels, over the limit of {MAX_IMAGE_PIXELS:,} "
-                         f"(raise it with --max-pixels)")
-    image = decode_bgr(data) if data is not None else None
-    if image is None:
+    if data is None:
         raise ValueError(f"{path}: not a readable image")
+    return image_from_bytes(data, path)
+
+
+def image_from_bytes(data: bytes | np.ndarray, name: str | Path) -> np.ndarray:
+    """Decode an encoded image (a file's or a URL's bytes) to BGR uint8 under the pixel limit, or a ValueError
+    naming ``name``."""
+    buffer = data if isinstance(data, np.ndarray) else np.frombuffer(data, np.uint8)
+    size = image_size_from_header(buffer.tobytes()) if buffer.size else None
+    if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
+        raise ValueError(f"{name}: {size[1]}x{size[0]} pixels, over the limit of {MAX_IMAGE_PIXELS:,} "
+                         f"(raise it with --max-pixels)")
+    image = decode_bgr(buffer)
+    if image is None:
+        raise ValueError(f"{name}: not a readable image")
     return image

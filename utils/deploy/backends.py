@@ -201,9 +201,16 @@ class TensorRTModel(OnnxModel):
         return out
 
 
-def load_any(weights: str | Path, device: torch.device):
+def load_any(weights: str | Path | list, device: torch.device):
     """A .pt checkpoint (ours or YOLOv5-family), an .onnx, .torchscript or TensorRT .engine file, or an
-    OpenVINO export (its folder or .xml), ready for inference."""
+    OpenVINO export (its folder or .xml), ready for inference; a list of several: their
+    :class:`models.ensemble.Ensemble`."""
+    if isinstance(weights, (list, tuple)):
+        if len(weights) == 1:
+            return load_any(weights[0], device)
+        from models.ensemble import Ensemble
+
+        return Ensemble([load_any(w, device) for w in weights], [str(w) for w in weights])
     suffix = Path(weights).suffix.lower()
     if suffix == ".xml" or (Path(weights).is_dir() and Path(weights).name.endswith("_openvino_model")):
         return OpenVinoModel(weights, device)

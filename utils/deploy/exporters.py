@@ -26,7 +26,7 @@ from utils.logging import LOGGER
 FORMATS = ("onnx", "torchscript", "openvino", "engine")
 
 
-def export(weights: str, include: list[str], imgsz: int = 640, batch_size: int = 1, dynamic: bool = False,
+def export(weights: str, include: list[str], imgsz: int | list[int] = 640, batch_size: int = 1, dynamic: bool = False,
            half: bool = False, simplify: bool = False, opset: int = 17, device: str = "cpu", int8: bool = False,
            data: str | None = None, calib_images: int = 200) -> list[Path]:
     """Write the ``include`` formats beside the checkpoint (``<weights>.onnx``, ``.torchscript``,
@@ -37,6 +37,7 @@ def export(weights: str, include: list[str], imgsz: int = 640, batch_size: int =
     ``half``: FP16 ONNX (converted from the FP32 graph, the detection head kept in FP32 so boxes are not
     rounded to FP16's half-pixel grid at 640), FP16 OpenVINO weights, an FP16 TensorRT engine, and an FP16
     TorchScript trace on CUDA."""
+    imgsz = imgsz[0] if isinstance(imgsz, (list, tuple)) and len(imgsz) == 1 else imgsz
     _check_options(include, imgsz, batch_size, opset, int8, half, calib_images)
     check_image_size(imgsz, 1, batch_size=batch_size, quiet=True)  # before any work; rounded once loaded
     torch_device = select_device(device)
@@ -48,13 +49,15 @@ def export(weights: str, include: list[str], imgsz: int = 640, batch_size: int =
     model = load_model(path, torch_device, task="detection").for_inference().to(memory_format=torch.contiguous_format)
     for p in model.parameters():
         p.requires_grad_(False)
-    imgsz = check_image_size(imgsz, int(model.stride.max()), batch_size=batch_size)
-    x = torch.zeros(batch_size, 3, imgsz, imgsz, device=torch_device)
+    size = check_image_size(imgsz, int(model.stride.max()), batch_size=batch_size)
+    hw = (size, size) if isinstance(size, int) else tuple(size)
+    imgsz = size if isinstance(size, int) else list(size)
+    x = torch.zeros(batch_size, 3, *hw, device=torch_device)
     head = len(model.model) - 1
     meta = {"names": model.names, "stride": model.stride.tolist(), "imgsz": imgsz, "batch": batch_size,
             "dynamic": dynamic, "source": str(path)}
     outputs = []
-    calibration = _calibration(path, data, imgsz, calib_images, 1 if dynamic else batch_size) if int8 else []
+    calibration = _calibration(path, data, hw, calib_images, 1 if dynamic else batch_size) if int8 else []
     onnx_path = None
     if {"onnx", "openvino", "engine"} & set(include):  # the FP32 graph every other form starts from
         onnx_path = _onnx(model, x, path.with_suffix(".onnx"), meta, opset, dynamic, simplify)
@@ -63,7 +66,7 @@ def export(weights: str, include: list[str], imgsz: int = 640, batch_size: int =
         if int8:
             outputs.append(_openvino_int8(outputs[-1], path, calibration, head, meta))
     if "engine" in include:
-        outputs.append(_engine(onnx_path, path.with_suffix(".engine"), meta, half, imgsz, batch_size, dynamic))
+        outputs.append(_engine(onnx_path, path.with_suffix(".engine"), meta, half, hw, batch_size, dynamic))
     if "onnx" in include:
         if half:
             _to_fp16(onnx_path, head)
@@ -85,7 +88,7 @@ def export(weights: str, include: list[str], imgsz: int = 640, batch_size: int =
     return outputs
 
 
-def _check_options(include: list[str], imgsz: int, batch_size: int, opset: int, int8: bool, half: bool,
+def _check_options(include: list[str], imgsz, batch_size: int, opset: int, int8: bool, half: bool,
                    calib_images: int) -> None:
     problems = [(not include, "--include: name at least one format"),
                 (any(f not in FORMATS for f in include), f"--include {' '.join(include)}: formats are "
@@ -180,7 +183,7 @@ def _set_metadata(proto, meta: dict) -> None:
     entry.key, entry.value = METADATA_KEY, json.dumps(meta)
 
 
-def _calibration(weights: Path, data: str | None, imgsz: int, count: int, batch: int) -> list:
+def _calibration(weights: Path, data: str | None, imgsz: tuple[int, int], count: int, batch: int) -> list:
     """The INT8 calibration batches (read once for every INT8 form): ``count`` training images of ``data``."""
     from utils.deploy.quantize import calibration_batches
 
@@ -215,7 +218,7 @@ def _openvino(onnx_path: Path, weights: Path, meta: dict, half: bool) -> Path:
     return folder
 
 
-def _engine(onnx_path: Path, out: Path, meta: dict, half: bool, imgsz: int, batch_size: int,
+def _engine(onnx_path: Path, out: Path, meta: dict, half: bool, imgsz: tuple[int, int], batch_size: int,
             dynamic: bool) -> Path:
     """A serialized TensorRT engine built from the ONNX graph, preceded by its metadata: 4 bytes of length
     (little-endian), then that many bytes of JSON. ``dynamic``: batch 1..batch_size and sizes 32..imgsz."""
@@ -235,7 +238,7 @@ def _engine(onnx_path: Path, out: Path, meta: dict, half: bool, imgsz: int, batc
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, 4 << 30)
     if dynamic:
         profile = builder.create_optimization_profile()
-        largest = (batch_size, 3, imgsz, imgsz)
+        largest = (batch_size, 3, *imgsz)
         profile.set_shape(network.get_input(0).name, (1, 3, 32, 32), largest, largest)
         config.add_optimization_profile(profile)
     if half:

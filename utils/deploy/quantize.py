@@ -21,8 +21,10 @@ from utils.data.scan import scan_split
 from utils.logging import LOGGER
 
 
-def calibration_batches(data: str, imgsz: int, count: int, batch_size: int = 1) -> list[np.ndarray]:
-    """``count`` training images of ``data`` as (batch, 3, imgsz, imgsz) float32 RGB in [0, 1]."""
+def calibration_batches(data: str, imgsz: int | tuple[int, int], count: int, batch_size: int = 1) -> list[np.ndarray]:
+    """``count`` training images of ``data`` as (batch, 3, h, w) float32 RGB in [0, 1] (``imgsz``: a size or
+    (h, w))."""
+    shape = (imgsz, imgsz) if isinstance(imgsz, int) else tuple(imgsz)
     config = load_dataset_config(data)
     scan = scan_split(config, "train")
     if not scan.images:
@@ -33,7 +35,7 @@ def calibration_batches(data: str, imgsz: int, count: int, batch_size: int = 1) 
         rgb = read_rgb(scan.images[index])
         if rgb is None:
             continue
-        boxed, _, _ = letterbox(rgb, (imgsz, imgsz), scale_up=True)
+        boxed, _, _ = letterbox(rgb, shape, scale_up=True)
         images.append(boxed.transpose(2, 0, 1).astype(np.float32) / 255)
     usable = len(images) - len(images) % batch_size
     if usable == 0:

@@ -1,0 +1,242 @@
+"""Where inference frames come from: files, folders, globs and lists; videos; cameras, RTSP/RTMP/HTTP streams and
+``.streams`` files of several; HTTP(S) image and video URLs; and in-memory numpy arrays, PIL images and tensors.
+
+Every source becomes an iterator of batches of :class:`Frame` (one frame per batch, except a ``.streams`` file:
+one frame of every live stream per batch), each a BGR uint8 image. Colour order of in-memory inputs is the
+caller's statement (``numpy_order``): numpy arrays are BGR by default (OpenCV's order, what ``cv2.imread`` and
+``VideoCapture`` give); ``"rgb"`` is what yolov5's hub expects. PIL images and tensors carry their order (RGB).
+
+A URL is fetched only because it was named, with ``timeout`` seconds to answer; an unreachable one is a
+:class:`SourceError` of one line, never a hang.
+"""
+
+from __future__ import annotations
+
+import glob
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from utils.data.formats import IMAGE_SUFFIXES
+from utils.data.images import image_from_bytes, read_image
+
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpeg", ".mpg", ".wmv", ".webm", ".gif"}
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "rtmps://", "http://", "https://", "tcp://", "udp://")
+DEFAULT_TIMEOUT_S = 10.0
+
+
+class SourceError(ValueError):
+    """A source that cannot be opened; the message names it and says why in one line."""
+
+
+@dataclass
+class Frame:
+    """One image to detect on, with where it came from."""
+
+    image: np.ndarray  # BGR uint8, (h, w, 3)
+    source: str  # the path, URL, "camera 0" or "array 2" it came from
+    kind: str  # "image", "video", "stream" or "array"
+    index: int | None = None  # the frame's 0-based position in its video or stream
+    total: int | None = None  # frames in the video, when the container says
+
+    @property
+    def stem(self) -> str:
+        """A file-name stem for outputs written about this frame."""
+        if self.kind == "stream" and self.source.startswith("camera "):
+            return "camera" + self.source.split()[1]
+        name = Path(self.source.split("?")[0].rstrip("/")).stem or "stream"
+        return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def is_url(text: str) -> bool:
+    return text.lower().startswith(STREAM_SCHEMES)
+
+
+def url_suffix(url: str) -> str:
+    return Path(url.split("?")[0].split("#")[0]).suffix.lower()
+
+
+def list_files(source: str | Path) -> list[Path]:
+    """Files from an image or video path, a folder, a glob pattern or a .txt list of paths."""
+    path = Path(source)
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+    if path.is_file() and path.suffix == ".txt":
+        return [Path(line.strip()) for line in path.read_text().splitlines() if line.strip()]
+    if path.is_file():
+        return [path]
+    matches = sorted(Path(p) for p in glob.glob(str(source), recursive=True))
+    if not matches:
+        raise FileNotFoundError(f"{source}: no such file, folder or matching files (nor a camera index or URL)")
+    return matches
+
+
+def fetch_url(url: str, timeout: float = DEFAULT_TIMEOUT_S) -> bytes:
+    """The bytes at an HTTP(S) URL, or a one-line SourceError (offline, refused, 404, too slow)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (the user named it)
+            return response.read()
+    except urllib.error.HTTPError as exc:
+        raise SourceError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SourceError(f"{url}: could not be fetched ({reason}); is this machine offline?") from None
+
+
+def open_capture(target: int | str, timeout: float = DEFAULT_TIMEOUT_S) -> cv2.VideoCapture:
+    """A cv2.VideoCapture of a camera index, a video file or a stream URL, opened or a SourceError."""
+    name = f"camera {target}" if isinstance(target, int) else str(target)
+    if isinstance(target, str) and is_url(target):
+        ms = int(timeout * 1000)
+        capture = cv2.VideoCapture(target, cv2.CAP_FFMPEG,
+                                   [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
+    else:
+        capture = cv2.VideoCapture(target)
+    if not capture.isOpened():
+        capture.release()
+        why = ("no such camera, or it is in use" if isinstance(target, int)
+               else f"not reachable within {timeout:.0f} s, or not a video stream" if is_url(str(target))
+               else "not a readable video")
+        raise SourceError(f"{name}: could not be opened ({why})")
+    return capture
+
+
+def read_capture(capture: cv2.VideoCapture, name: str, kind: str, vid_stride: int = 1) -> Iterator[Frame]:
+    """Every vid_stride-th frame of an opened capture, released when exhausted or abandoned."""
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if kind == "video" else 0
+    index = 0
+    try:
+        while True:
+            ok, image = capture.read()
+            if not ok or image is None:
+                return
+            if index % vid_stride == 0:
+                yield Frame(image, name, kind, index, total if total > 0 else None)
+            index += 1
+    finally:
+        capture.release()
+
+
+def as_bgr(item: Any, numpy_order: str = "bgr", name: str = "array") -> np.ndarray:
+    """A numpy array (in ``numpy_order``), PIL image or tensor ((3, H, W), RGB, 0-1 floats or uint8) as BGR uint8."""
+    if numpy_order not in ("bgr", "rgb"):
+        raise ValueError(f"numpy_order must be 'bgr' or 'rgb', got {numpy_order!r}")
+    module = type(item).__module__.split(".")[0]
+    if module == "PIL":
+        return cv2.cvtColor(np.asarray(item.convert("RGB")), cv2.COLOR_RGB2BGR)
+    if module == "torch":
+        tensor = item.detach().cpu()
+        if tensor.ndim != 3 or tensor.shape[0] not in (1, 3):
+            raise SourceError(f"{name}: a tensor must be (3, H, W) RGB (a batch is a list or (B, 3, H, W)), got "
+                              f"shape {tuple(tensor.shape)}")
+        if tensor.is_floating_point():
+            if tensor.numel() and (tensor.min() < 0 or tensor.max() > 1):
+                raise SourceError(f"{name}: a float tensor must hold values in [0, 1], got "
+                                  f"{float(tensor.min()):.3g}..{float(tensor.max()):.3g}")
+            tensor = (tensor * 255).round()
+        array = tensor.to(torch.uint8).permute(1, 2, 0).numpy()
+        return cv2.cvtColor(np.ascontiguousarray(array.repeat(3, 2) if array.shape[2] == 1 else array),
+                            cv2.COLOR_RGB2BGR)
+    if isinstance(item, np.ndarray):
+        array = item
+        if array.dtype != np.uint8:
+            raise SourceError(f"{name}: a numpy image must be uint8 (0-255), got {array.dtype}")
+        if array.ndim == 2:
+            return cv2.cvtColor(array, cv2.COLOR_GRAY2BGR)
+        if array.ndim != 3 or array.shape[2] not in (3, 4):
+            raise SourceError(f"{name}: a numpy image must be (H, W), (H, W, 3) or (H, W, 4), got {array.shape}")
+        if array.shape[2] == 4:
+            array = cv2.cvtColor(array, cv2.COLOR_RGBA2RGB if numpy_order == "rgb" else cv2.COLOR_BGRA2BGR)
+        return np.ascontiguousarray(array[..., ::-1] if numpy_order == "rgb" else array)
+    raise SourceError(f"{name}: cannot detect on a {type(item).__name__} (a path, URL, camera index, numpy array, "
+                      f"PIL image or tensor, or a list of them)")
+
+
+def _is_camera(text: str) -> bool:
+    return text.isdigit() and not Path(text).exists()
+
+
+def _file_frames(path: Path, vid_stride: int) -> Iterator[list[Frame]]:
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        for frame in read_capture(open_capture(str(path)), str(path), "video", vid_stride):
+            yield [frame]
+    else:
+        yield [Frame(read_image(path), str(path), "image")]
+
+
+def _url_frames(url: str, vid_stride: int, timeout: float) -> Iterator[list[Frame]]:
+    suffix = url_suffix(url)
+    if suffix in IMAGE_SUFFIXES:
+        yield [Frame(image_from_bytes(fetch_url(url, timeout), url), url, "image")]
+        return
+    kind = "video" if suffix in VIDEO_SUFFIXES else "stream"
+    for frame in read_capture(open_capture(url, timeout), url, kind, vid_stride):
+        yield [frame]
+
+
+def _streams_file(path: Path, vid_stride: int, timeout: float) -> Iterator[list[Frame]]:
+    """One frame of every live stream per batch, until the last one ends."""
+    targets = [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    if not targets:
+        raise SourceError(f"{path}: a .streams file lists no sources")
+    readers = []
+    for target in targets:
+        capture = open_capture(int(target) if _is_camera(target) else target, timeout)
+        name = f"camera {target}" if _is_camera(target) else target
+        readers.append(read_capture(capture, name, "stream", vid_stride))
+    while readers:
+        batch, alive = [], []
+        for reader in readers:
+            frame = next(reader, None)
+            if frame is not None:
+                batch.append(frame)
+                alive.append(reader)
+        readers = alive
+        if batch:
+            yield batch
+
+
+def check_local_source(source: Any) -> None:
+    """Refuse, before any work, a named file source that holds nothing to detect on (a missing path, an empty
+    folder); URLs, cameras, .streams files and in-memory inputs are checked when opened."""
+    if not isinstance(source, (str, Path)) or is_url(str(source)) or _is_camera(str(source)):
+        return
+    if str(source).endswith(".streams") and Path(source).is_file():
+        return
+    if not list_files(source):
+        raise FileNotFoundError(f"{source}: no images or videos found")
+
+
+def iterate_source(source: Any, numpy_order: str = "bgr", vid_stride: int = 1,
+                   timeout: float = DEFAULT_TIMEOUT_S, on_skip=None) -> Iterator[list[Frame]]:
+    """Batches of frames from any source (see the module docstring). ``on_skip(message)`` receives a file that
+    cannot be read (the iteration goes on); without it such a file raises."""
+    items = list(source) if isinstance(source, (list, tuple)) else [source]
+    for position, item in enumerate(items):
+        name = f"array {position}" if len(items) > 1 else "array"
+        if not isinstance(item, (str, Path, int)):
+            yield [Frame(as_bgr(item, numpy_order, name), name, "array")]
+            continue
+        text = str(item)
+        if isinstance(item, int) or _is_camera(text):
+            for frame in read_capture(open_capture(int(text), timeout), f"camera {text}", "stream", vid_stride):
+                yield [frame]
+        elif is_url(text):
+            yield from _url_frames(text, vid_stride, timeout)
+        elif text.endswith(".streams") and Path(text).is_file():
+            yield from _streams_file(Path(text), vid_stride, timeout)
+        else:
+            for path in list_files(text):
+                try:
+                    yield from _file_frames(path, vid_stride)
+                except (ValueError, OSError) as exc:  # SourceError is a ValueError
+                    if on_skip is None:
+                        raise
+                    on_skip(str(exc))
