@@ -14,7 +14,9 @@ Arms (all at --imgsz 320 unless --imgsz, the same epochs, batch, seed and data f
   automatic new-domain choice); ``coco128_*`` the same recipes on coco128 (a same-domain check).
 - ``scratch_spd`` / ``scratch_v5n``: space_depth_n vs yolov5n from scratch, hyp.scratch.yaml.
 - ``finetune_spd`` / ``finetune_v5n``: both from ../shared/weights/yolov5n.pt (exact SPD transfer for the
-  first), the automatic fine-tuning recipe; ``finetune_spd_nwd`` the first with half of the box loss from NWD.
+  first), the automatic fine-tuning recipe; ``finetune_spd_nwd`` the first with half of the box loss from NWD;
+  ``finetune_spd_p2`` / ``finetune_spd_cbam``: space_depth_n_p2.yaml (a stride-4 head) and space_depth_n_cbam.yaml
+  from the same weights (the graph transfer copies what they share with yolov5n), the same recipe.
 - ``yolo11n``: PyPI ultralytics' YOLO11n from scratch with its own defaults, in its own environment
   (benchmarks/ultralytics_env.sh), its val predictions (conf 0.001, NMS IoU 0.6, 300 per image, as ours) scored
   by this project's evaluator.
@@ -65,6 +67,8 @@ def arms(epochs: int, imgsz: int, seed: int) -> dict[str, dict]:
     table["finetune_spd"] = {**main, "cfg": "space_depth_n.yaml", "weights": YOLOV5N}
     table["finetune_v5n"] = {**main, "cfg": "yolov5n.yaml", "weights": YOLOV5N}
     table["finetune_spd_nwd"] = {**main, "cfg": "space_depth_n.yaml", "weights": YOLOV5N, "recipe": "newdomain_nwd"}
+    table["finetune_spd_p2"] = {**main, "cfg": "space_depth_n_p2.yaml", "weights": YOLOV5N}
+    table["finetune_spd_cbam"] = {**main, "cfg": "space_depth_n_cbam.yaml", "weights": YOLOV5N}
     table["scratch_spd"] = {**main, "cfg": "space_depth_n.yaml", "hyp": "hyp.scratch.yaml"}
     table["scratch_v5n"] = {**main, "cfg": "yolov5n.yaml", "hyp": "hyp.scratch.yaml"}
     table["yolo11n"] = {**main, "peer": "ultralytics", "model": "yolo11n.yaml"}
@@ -72,7 +76,8 @@ def arms(epochs: int, imgsz: int, seed: int) -> dict[str, dict]:
 
 
 DEFAULT_ARMS = ["recipe_finetune", "recipe_bnfree", "recipe_newdomain", "recipe_scratch", "coco128_finetune",
-                "coco128_newdomain", "finetune_spd", "finetune_v5n", "finetune_spd_nwd", "scratch_spd", "scratch_v5n",
+                "coco128_newdomain", "finetune_spd", "finetune_v5n", "finetune_spd_nwd", "finetune_spd_p2",
+                "finetune_spd_cbam", "scratch_spd", "scratch_v5n",
                 "yolo11n"]
 
 
