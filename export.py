@@ -5,6 +5,7 @@
     python export.py --weights best.pt --include openvino --half                  # best_openvino_model/ (FP16)
     python export.py --weights best.pt --include openvino --int8 --data coco128.yaml   # + best_int8_openvino_model/
     python export.py --weights best.pt --include engine --half --device 0         # best.engine (TensorRT, CUDA)
+    python export.py --weights best.pt --include onnx --nms --dynamic             # best_nms.onnx: final boxes
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "<weights>_int8_openvino_model/ (NNCF) with openvino")
     p.add_argument("--data", default=None, help="dataset YAML for INT8 calibration (default: the checkpoint's)")
     p.add_argument("--calib-images", type=int, default=200, help="calibration images for --int8")
+    p.add_argument("--nms", action="store_true", help="ONNX / OpenVINO graph with NMS inside: <weights>_nms.onnx "
+                   "returns final boxes, scores and classes (thresholds are graph inputs)")
+    p.add_argument("--max-det", type=int, default=300, help="--nms: boxes kept per class and image")
     return p.parse_args(argv)
 
 

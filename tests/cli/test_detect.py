@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -71,15 +72,25 @@ def test_detect_without_model_says_what_to_do(monkeypatch, tmp_path):
         detect.run(source=str(tmp_path))
 
 
-def test_detect_on_a_video_writes_an_annotated_video(yolov5n_weights, shared, tmp_path):
+def test_detect_on_a_video_writes_an_annotated_video(yolov5n_weights, shared, tmp_path, caplog):
+    caplog.set_level("INFO")
     frame = cv2.resize(cv2.imread(str(shared / "images" / "bus.jpg")), (320, 416))
     video = tmp_path / "clip.mp4"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 5, (320, 416))
     for _ in range(4):
         writer.write(frame)
     writer.release()
-    detect.run(weights=str(yolov5n_weights), source=str(video), project=str(tmp_path / "out"), imgsz=320,
-               vid_stride=2, device="cpu", save_txt=True)
+    results = detect.run(weights=str(yolov5n_weights), source=str(video), project=str(tmp_path / "out"), imgsz=320,
+                         vid_stride=2, device="cpu", save_txt=True, save_json=True, save_crop=True, view_img=True)
+    assert [r.frame for r in results] == [0, 2]
+    records = json.loads((tmp_path / "out" / "exp" / "predictions.json").read_text())
+    assert {r["frame"] for r in records} == {0, 2} and records[0]["file"] == "clip.mp4"
+    crops = sorted(p.name for p in (tmp_path / "out" / "exp" / "crops").rglob("*.jpg"))
+    assert crops and all(name.startswith(("clip_1_", "clip_3_")) for name in crops)
+    log = caplog.text
+    assert "0 images, 2 video/stream frames done" in log
+    if "DISPLAY" not in os.environ:
+        assert "--view-img: no display here" in log
     out = cv2.VideoCapture(str(tmp_path / "out" / "exp" / "clip.mp4"))
     frames = 0
     while out.read()[0]:

@@ -58,8 +58,43 @@ class OnnxModel:
         self.names = list(meta["names"])
         self.nc = len(self.names)
         self.stride = torch.tensor(meta["stride"], dtype=torch.float32)
+        self.nms_inside = bool(meta.get("nms"))  # export.py --nms: call detect(), not the model
+        self.max_det = int(meta.get("max_det", 0))
+
+    def detect(self, x: torch.Tensor, conf_thres: float, iou_thres: float, max_det: int,
+               classes: list[int] | None = None) -> list[torch.Tensor]:
+        """An --nms export: final (n, 6) detections per image (x1 y1 x2 y2 score class, input pixels)."""
+        from utils.deploy.nms_graph import split_detections
+
+        if not self.nms_inside:
+            raise ValueError(f"{self.path}: exported without --nms; run NMS on its outputs")
+        if self.fixed_shape is not None and tuple(x.shape[2:]) != self.fixed_shape:
+            raise ValueError(f"{self.path}: exported for {self.fixed_shape[0]}x{self.fixed_shape[1]} inputs only, "
+                             f"got {x.shape[2]}x{x.shape[3]} (export with --dynamic for other sizes)")
+        if max_det > self.max_det and not getattr(self, "_noted", False):
+            from utils.logging import LOGGER
+
+            LOGGER.info(f"{self.path}: its NMS keeps at most {self.max_det} boxes per class and image (export "
+                        f"--max-det); up to {max_det} per image are returned")
+            self._noted = True
+        thresholds = (np.array([iou_thres], np.float32), np.array([conf_thres], np.float32))
+        step = self.fixed_batch or len(x)
+        out = []
+        for start in range(0, len(x), step):
+            chunk = x[start:start + step].detach().float().cpu()
+            n = len(chunk)
+            if n < step:
+                chunk = torch.cat([chunk, chunk.new_zeros((step - n, *chunk.shape[1:]))])
+            rows = torch.from_numpy(np.asarray(self._run_nms(np.ascontiguousarray(chunk.numpy()), *thresholds)))
+            out += split_detections(rows.float(), n, max_det, classes)
+        return out
+
+    def _run_nms(self, chunk: np.ndarray, iou: np.ndarray, conf: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: chunk, "iou_threshold": iou, "score_threshold": conf})[0]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.nms_inside:
+            raise ValueError(f"{self.path}: an export with NMS inside returns final boxes: call detect()")
         if self.fixed_shape is not None and tuple(x.shape[2:]) != self.fixed_shape:
             raise ValueError(f"{self.path}: exported for {self.fixed_shape[0]}x{self.fixed_shape[1]} inputs only, "
                              f"got {x.shape[2]}x{x.shape[3]} (export with --dynamic for other sizes)")
@@ -145,6 +180,9 @@ class OpenVinoModel(OnnxModel):
 
     def _run(self, chunk: np.ndarray) -> np.ndarray:
         return self.compiled(chunk)[0]
+
+    def _run_nms(self, chunk: np.ndarray, iou: np.ndarray, conf: np.ndarray) -> np.ndarray:
+        return self.compiled([chunk, iou, conf])[0]
 
 
 class TensorRTModel(OnnxModel):

@@ -28,7 +28,7 @@ FORMATS = ("onnx", "torchscript", "openvino", "engine")
 
 def export(weights: str, include: list[str], imgsz: int | list[int] = 640, batch_size: int = 1, dynamic: bool = False,
            half: bool = False, simplify: bool = False, opset: int = 17, device: str = "cpu", int8: bool = False,
-           data: str | None = None, calib_images: int = 200) -> list[Path]:
+           data: str | None = None, calib_images: int = 200, nms: bool = False, max_det: int = 300) -> list[Path]:
     """Write the ``include`` formats beside the checkpoint (``<weights>.onnx``, ``.torchscript``,
     ``<weights>_openvino_model/``, ``.engine``; with ``int8`` also ``<weights>_int8.onnx`` (ONNX Runtime) and
     ``<weights>_int8_openvino_model/`` (NNCF), static INT8 calibrated on ``calib_images`` training images of
@@ -36,9 +36,13 @@ def export(weights: str, include: list[str], imgsz: int | list[int] = 640, batch
 
     ``half``: FP16 ONNX (converted from the FP32 graph, the detection head kept in FP32 so boxes are not
     rounded to FP16's half-pixel grid at 640), FP16 OpenVINO weights, an FP16 TensorRT engine, and an FP16
-    TorchScript trace on CUDA."""
+    TorchScript trace on CUDA.
+
+    ``nms``: ONNX and OpenVINO graphs with NMS inside (``<weights>_nms.onnx``, ``<weights>_nms_openvino_model/``;
+    :mod:`utils.deploy.nms_graph`), at most ``max_det`` boxes per class and image."""
     imgsz = imgsz[0] if isinstance(imgsz, (list, tuple)) and len(imgsz) == 1 else imgsz
     _check_options(include, imgsz, batch_size, opset, int8, half, calib_images)
+    _check_nms_options(nms, include, int8, half, max_det)
     check_image_size(imgsz, 1, batch_size=batch_size, quiet=True)  # before any work; rounded once loaded
     torch_device = select_device(device)
     if "engine" in include and torch_device.type != "cuda":
@@ -56,6 +60,12 @@ def export(weights: str, include: list[str], imgsz: int | list[int] = 640, batch
     head = len(model.model) - 1
     meta = {"names": model.names, "stride": model.stride.tolist(), "imgsz": imgsz, "batch": batch_size,
             "dynamic": dynamic, "source": str(path)}
+    if nms:
+        from utils.deploy.nms_graph import NmsGraph
+
+        model = NmsGraph(model, max_det).eval()
+        meta.update(nms=True, max_det=max_det)
+        path = path.with_name(f"{path.stem}_nms{path.suffix}")
     outputs = []
     calibration = _calibration(path, data, hw, calib_images, 1 if dynamic else batch_size) if int8 else []
     onnx_path = None
@@ -104,6 +114,18 @@ def _check_options(include: list[str], imgsz, batch_size: int, opset: int, int8:
             raise ValueError(message)
 
 
+def _check_nms_options(nms: bool, include: list[str], int8: bool, half: bool, max_det: int) -> None:
+    if not nms:
+        return
+    problems = [(not set(include) <= {"onnx", "openvino"}, f"--nms: ONNX and OpenVINO graphs only, not "
+                                                          f"{', '.join(sorted(set(include) - {'onnx', 'openvino'}))}"),
+                (int8 or half, "--nms exports FP32 graphs: drop --int8 / --half, or export without --nms"),
+                (max_det < 1, f"--max-det must be >= 1, got {max_det}")]
+    for bad, message in problems:
+        if bad:
+            raise ValueError(message)
+
+
 def _torchscript(model: torch.nn.Module, x: torch.Tensor, out: Path, meta: dict) -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
@@ -121,13 +143,19 @@ def _onnx(model: torch.nn.Module, x: torch.Tensor, out: Path, meta: dict, opset:
     except ImportError:
         raise ValueError("ONNX export (also the first step of OpenVINO and TensorRT) needs the onnx package: "
                          "pip install '.[export]'") from None
-    axes = {"images": {0: "batch", 2: "height", 3: "width"}, "output0": {0: "batch", 1: "boxes"}} if dynamic \
-        else None
+    images_axes = {0: "batch", 2: "height", 3: "width"}
+    if meta.get("nms"):
+        inputs = (x, torch.tensor([0.45]), torch.tensor([0.25]))
+        names, outputs = ["images", "iou_threshold", "score_threshold"], ["detections"]
+        axes = {"detections": {0: "detections"}, **({"images": images_axes} if dynamic else {})}
+    else:
+        inputs, names, outputs = x, ["images"], ["output0"]
+        axes = {"images": images_axes, "output0": {0: "batch", 1: "boxes"}} if dynamic else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.simplefilter("ignore", FutureWarning)
-        torch.onnx.export(model, x, str(out), opset_version=opset, dynamo=False, input_names=["images"],
-                          output_names=["output0"], dynamic_axes=axes, do_constant_folding=True)
+        torch.onnx.export(model, inputs, str(out), opset_version=opset, dynamo=False, input_names=names,
+                          output_names=outputs, dynamic_axes=axes, do_constant_folding=True)
     proto = onnx.load(str(out))
     onnx.checker.check_model(proto)
     if simplify:

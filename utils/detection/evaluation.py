@@ -56,6 +56,9 @@ def evaluate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, evalua
     also returns the mean validation losses (box, obj, cls) as ``val_loss``. ``phases`` (a training run's
     :class:`~utils.engine.phase_timer.PhaseTimer`) is told the time spent loading, inferring, in NMS and scoring.
     """
+    if single_cls and getattr(model, "nms_inside", False):
+        raise ValueError("--single-cls needs class-agnostic NMS, which an export with NMS inside cannot run: "
+                         "validate the plain export")
     dataset: YoloDataset = loader.dataset
     labels_by_path = dict(zip(dataset.files, dataset.labels))
     device = next(model.parameters()).device
@@ -71,11 +74,12 @@ def evaluate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, evalua
             with phases("val data"):
                 images, targets, paths, metas = next(batches)
             with phases("val inference"):
-                predictions, (t0, t1, t2) = _infer(model, images, targets, device, half, augment, loss_fn, loss_sum)
+                predictions, (t0, t1, t2) = _infer(model, images, targets, device, half, augment, loss_fn, loss_sum,
+                                                   nms)
             with phases("NMS"):
-                detections = non_max_suppression(predictions.float(), nms.conf_thres, nms.iou_thres,
-                                                 multi_label=nms.multi_label, max_det=nms.max_det,
-                                                 agnostic=single_cls)
+                detections = predictions if isinstance(predictions, list) else non_max_suppression(
+                    predictions.float(), nms.conf_thres, nms.iou_thres, multi_label=nms.multi_label,
+                    max_det=nms.max_det, agnostic=single_cls)
                 if single_cls:
                     for det in detections:
                         det[:, 5] = 0
@@ -104,18 +108,24 @@ def evaluate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, evalua
 
 
 def _infer(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, device: torch.device, half: bool,
-           augment: bool, loss_fn, loss_sum: torch.Tensor) -> tuple[torch.Tensor, tuple[float, float, float]]:
-    """Decoded predictions of one batch and the times (start, images ready, inference done)."""
+           augment: bool, loss_fn, loss_sum: torch.Tensor,
+           nms: NmsSettings) -> tuple[torch.Tensor | list[torch.Tensor], tuple[float, float, float]]:
+    """Decoded predictions of one batch (final detections from an export with NMS inside) and the times
+    (start, images ready, inference done)."""
     t0 = time.perf_counter()
     x = prepare_images(images, device, half_inputs(device, half))
     t1 = time.perf_counter()
     with inference_autocast(device, half):
-        if loss_fn is not None and not augment:
+        if getattr(model, "nms_inside", False):
+            if augment or not nms.multi_label:
+                raise ValueError("an export with NMS inside runs multi-label NMS only, without --augment")
+            predictions = model.detect(x, nms.conf_thres, nms.iou_thres, nms.max_det)
+        elif loss_fn is not None and not augment:
             predictions = _forward_with_loss(model, x, targets, loss_fn, loss_sum)
         else:
             predictions = model.forward_augmented(x) if augment else model(x)
-    if isinstance(predictions, (tuple, list)):
-        predictions = predictions[0]
+            if isinstance(predictions, (tuple, list)):  # (decoded, raw maps)
+                predictions = predictions[0]
     if device.type == "cuda":
         torch.cuda.synchronize()
     return predictions, (t0, t1, time.perf_counter())

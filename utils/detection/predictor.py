@@ -113,10 +113,16 @@ class Detector:
     def _run_batch(self, images: list[np.ndarray]) -> list[torch.Tensor]:
         """BGR images -> (n, 6) detections each, in its pixels (before any cross-tile merge)."""
         x, geometry = self._letterboxed(images)
-        with inference_autocast(self.device, self.half):
-            predictions = self.model.forward_augmented(x) if self._augment else self.model(x)
-        dets = non_max_suppression(predictions.float(), self.conf_thres, self.iou_thres, multi_label=False,
-                                   max_det=self.max_det, classes=self.classes, agnostic=self.agnostic)
+        if getattr(self.model, "nms_inside", False):  # export.py --nms: final boxes (every class above conf)
+            if self.agnostic:
+                raise ValueError(f"{self.weights}: class-agnostic NMS needs the plain export (this one has NMS "
+                                 f"inside)")
+            dets = self.model.detect(x, self.conf_thres, self.iou_thres, self.max_det, self.classes)
+        else:
+            with inference_autocast(self.device, self.half):
+                predictions = self.model.forward_augmented(x) if self._augment else self.model(x)
+            dets = non_max_suppression(predictions.float(), self.conf_thres, self.iou_thres, multi_label=False,
+                                       max_det=self.max_det, classes=self.classes, agnostic=self.agnostic)
         out = []
         for det, image, (gain, pad) in zip(dets, images, geometry):
             det = det.cpu()

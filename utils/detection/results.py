@@ -99,7 +99,11 @@ class Detections:
         """Write the annotated image to ``path`` (its suffix picks the format)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        if not cv2.imwrite(str(path), self.plot(**style)):
+        try:
+            written = cv2.imwrite(str(path), self.plot(**style))
+        except cv2.error:
+            written = False
+        if not written:
             raise ValueError(f"{path}: could not write an image there (suffix {path.suffix!r})")
         return path
 

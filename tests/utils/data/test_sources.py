@@ -1,0 +1,165 @@
+"""utils/data/sources.py: every source kind, from a local HTTP server and a camera stand-in (nothing leaves the
+machine), and the colour order of in-memory inputs."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import socket
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from utils.data import sources
+from utils.data.sources import SourceError, as_bgr, iterate_source
+
+FRAME = np.random.default_rng(0).integers(0, 255, (64, 96, 3), dtype=np.uint8)
+
+
+def _frames(source, **kwargs) -> list:
+    return [f for batch in iterate_source(source, **kwargs) for f in batch]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """127.0.0.1 serving a JPEG, a 5-frame MP4 and a 4-frame MJPEG stream made here."""
+    folder = tmp_path_factory.mktemp("www")
+    cv2.imwrite(str(folder / "still.png"), FRAME)
+    writer = cv2.VideoWriter(str(folder / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 5, (96, 64))
+    for _ in range(5):
+        writer.write(FRAME)
+    writer.release()
+    ok, jpeg = cv2.imencode(".jpg", FRAME)
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            if not self.path.startswith("/live"):
+                return super().do_GET()
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            for _ in range(4):
+                self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpeg)
+                                 + jpeg.tobytes() + b"\r\n")
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", folder
+    httpd.shutdown()
+
+
+def test_image_url_is_fetched_and_decoded(server):
+    base, _ = server
+    (frame,) = _frames(f"{base}/still.png")
+    assert frame.kind == "image" and frame.source.endswith("still.png") and np.array_equal(frame.image, FRAME)
+
+
+def test_video_url_and_mjpeg_stream_give_every_frame(server):
+    base, _ = server
+    video = _frames(f"{base}/clip.mp4", vid_stride=2)
+    assert [f.index for f in video] == [0, 2, 4] and video[0].kind == "video"
+    live = _frames(f"{base}/live")
+    assert len(live) == 4 and live[0].kind == "stream" and live[0].image.shape == FRAME.shape
+
+
+def test_unreachable_url_is_one_line_not_a_hang():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.perf_counter()
+    with pytest.raises(SourceError, match=r"could not be fetched .*offline") as info:
+        _frames(f"http://127.0.0.1:{port}/x.jpg", timeout=2)
+    assert "\n" not in str(info.value)
+    with pytest.raises(SourceError, match="could not be opened"):
+        _frames(f"rtsp://127.0.0.1:{port}/cam", timeout=2)
+    assert time.perf_counter() - t0 < 10
+
+
+def test_missing_http_file_names_the_status(server):
+    base, _ = server
+    with pytest.raises(SourceError, match="HTTP 404"):
+        _frames(f"{base}/nothing.jpg")
+
+
+class FakeCamera:
+    """A cv2.VideoCapture stand-in: camera 0 gives three frames, any other index does not open."""
+
+    def __init__(self, target, *args):
+        self.index, self.left = target, 3 if target == 0 else 0
+
+    def isOpened(self):
+        return self.index == 0
+
+    def read(self):
+        if self.left == 0:
+            return False, None
+        self.left -= 1
+        return True, FRAME.copy()
+
+    def get(self, prop):
+        return 0
+
+    def release(self):
+        pass
+
+
+def test_camera_index_reads_the_camera(monkeypatch):
+    monkeypatch.setattr(sources.cv2, "VideoCapture", FakeCamera)
+    frames = _frames("0")
+    assert len(frames) == 3 and frames[0].source == "camera 0" and frames[0].kind == "stream"
+    assert [f.index for f in frames] == [0, 1, 2] and frames[0].stem == "camera0"
+    with pytest.raises(SourceError, match="camera 1: could not be opened"):
+        _frames(1)
+
+
+def test_streams_file_batches_one_frame_per_stream(server, tmp_path):
+    base, folder = server
+    listing = tmp_path / "cams.streams"
+    listing.write_text(f"{base}/live\n# a comment\n{folder / 'clip.mp4'}\n")
+    batches = list(iterate_source(str(listing)))
+    assert [len(b) for b in batches] == [2, 2, 2, 2, 1]  # the clip has one frame more than the live stream
+    assert {f.source for f in batches[0]} == {f"{base}/live", str(folder / "clip.mp4")}
+
+
+def test_colour_order_of_in_memory_inputs():
+    rgb = FRAME[..., ::-1].copy()
+    assert np.array_equal(as_bgr(FRAME), FRAME)  # numpy: BGR by default (OpenCV's order)
+    assert np.array_equal(as_bgr(rgb, "rgb"), FRAME)  # the hub's order
+    from PIL import Image
+
+    assert np.array_equal(as_bgr(Image.fromarray(rgb)), FRAME)  # PIL carries RGB
+    tensor = torch.from_numpy(rgb).permute(2, 0, 1)
+    assert np.array_equal(as_bgr(tensor), FRAME)  # uint8 (3, H, W) RGB
+    assert np.abs(as_bgr(tensor.float() / 255).astype(int) - FRAME).max() <= 1  # floats in [0, 1]
+    gray = FRAME[..., 0]
+    assert np.array_equal(as_bgr(gray)[..., 2], gray)
+    bgra = np.dstack([FRAME, np.full(FRAME.shape[:2], 255, np.uint8)])
+    assert np.array_equal(as_bgr(bgra), FRAME)
+
+
+@pytest.mark.parametrize("item, message", [(np.zeros((8, 8, 3), np.float32), "must be uint8"),
+                                           (torch.full((3, 8, 8), 2.0), r"values in \[0, 1\]"),
+                                           (torch.zeros(2, 3, 8, 8), "must be \\(3, H, W\\)"),
+                                           ({"not": "an image"}, "cannot detect on a dict")])
+def test_bad_in_memory_inputs_are_named(item, message):
+    with pytest.raises(SourceError, match=message):
+        as_bgr(item, name="array 3")
+
+
+def test_lists_mix_kinds_and_skip_unreadable_files(tmp_path):
+    good = tmp_path / "a.png"
+    cv2.imwrite(str(good), FRAME)
+    (tmp_path / "b.jpg").write_text("not an image")
+    skipped: list[str] = []
+    frames = _frames([FRAME, str(tmp_path)], on_skip=skipped.append)
+    assert [f.kind for f in frames] == ["array", "image"] and frames[0].source == "array 0"
+    assert len(skipped) == 1 and "b.jpg" in skipped[0]
+    with pytest.raises(FileNotFoundError, match="nor a camera index or URL"):
+        _frames(str(tmp_path / "missing.jpg"))

@@ -1,0 +1,61 @@
+"""utils/detection/hub.py: yolov5's hub idioms behave here, and a setting with no effect is an error."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from utils.detection.hub import HubModel
+from utils.detection.predictor import Detector
+
+
+@pytest.fixture(scope="module")
+def hub(yolov5n_weights):
+    return HubModel(Detector(yolov5n_weights, device="cpu", imgsz=640))
+
+
+def test_rgb_arrays_are_read_as_yolov5s_hub_reads_them(hub, shared, yolov5n_weights):
+    path = shared / "images" / "zidane.jpg"
+    rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    from_file, from_rgb = hub([path, rgb])
+    assert from_file.scores.max() == pytest.approx(from_rgb.scores.max(), abs=1e-4)
+    assert from_file.scores.max() > 0.75  # read as BGR it would score about 0.62
+
+
+def test_attributes_act_and_unknown_ones_are_errors(hub, shared):
+    image = shared / "images" / "bus.jpg"
+    everything = hub(image)[0]
+    hub.conf = 0.85
+    try:
+        confident = hub(image)[0]
+    finally:
+        hub.conf = 0.25
+    assert 0 < len(confident) < len(everything) and (confident.scores >= 0.85).all()
+    hub.classes = [0]
+    try:
+        people = hub(image)[0]
+    finally:
+        hub.classes = None
+    assert set(people.names_of()) == {"person"}
+    hub.max_det = 2
+    try:
+        assert len(hub(image)[0]) == 2
+    finally:
+        hub.max_det = 1000
+    with pytest.raises(AttributeError, match="no effect"):
+        hub.multi_label = True
+    with pytest.raises(ValueError, match="classes"):
+        hub.classes = [99]
+
+
+def test_size_and_results_accessors(hub, shared, tmp_path):
+    image = shared / "images" / "bus.jpg"
+    small = hub(image, size=320)
+    assert hub.detector.imgsz == (640, 640)  # the call's size does not stick
+    assert small.xyxy[0].shape[1] == 6 and (small.xywhn[0][:, :4] <= 1).all()
+    assert "person" in str(small)
+    folder = small.save(tmp_path / "exp")
+    assert (folder / "bus.jpg").is_file() and small.crop(tmp_path / "crops")
+    with pytest.raises(TypeError, match="size= and augment="):
+        hub(image, imgsz=320)
