@@ -48,24 +48,8 @@ def export(weights: str, include: list[str], imgsz: int | list[int] = 640, batch
     if "engine" in include and torch_device.type != "cuda":
         raise ValueError(f"--include engine builds a TensorRT engine, which needs a CUDA GPU: --device "
                          f"{device or 'cpu'} is not one (pass --device 0 on a machine with an NVIDIA GPU)")
-    path = resolve_weights(weights)
-    # The inference form (BatchNorm folded, a Focus stem as its one conv) in the default memory format
-    model = load_model(path, torch_device, task="detection").for_inference().to(memory_format=torch.contiguous_format)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    size = check_image_size(imgsz, int(model.stride.max()), batch_size=batch_size)
-    hw = (size, size) if isinstance(size, int) else tuple(size)
-    imgsz = size if isinstance(size, int) else list(size)
-    x = torch.zeros(batch_size, 3, *hw, device=torch_device)
-    head = len(model.model) - 1
-    meta = {"names": model.names, "stride": model.stride.tolist(), "imgsz": imgsz, "batch": batch_size,
-            "dynamic": dynamic, "source": str(path)}
-    if nms:
-        from utils.deploy.nms_graph import NmsGraph
-
-        model = NmsGraph(model, max_det).eval()
-        meta.update(nms=True, max_det=max_det)
-        path = path.with_name(f"{path.stem}_nms{path.suffix}")
+    model, x, meta, path = _prepared(resolve_weights(weights), torch_device, imgsz, batch_size, dynamic, nms, max_det)
+    hw, head = tuple(x.shape[2:]), meta.pop("head")
     outputs = []
     calibration = _calibration(path, data, hw, calib_images, 1 if dynamic else batch_size) if int8 else []
     onnx_path = None
@@ -96,6 +80,27 @@ def export(weights: str, include: list[str], imgsz: int | list[int] = 640, batch
         LOGGER.info(f"{out} ({size / 1e6:.1f} MB): validate with python val.py --weights {out}"
                     + (f" --data {data}" if data else ""))
     return outputs
+
+
+def _prepared(path: Path, device: torch.device, imgsz, batch_size: int, dynamic: bool, nms: bool,
+              max_det: int) -> tuple[torch.nn.Module, torch.Tensor, dict, Path]:
+    """The inference form (BatchNorm folded, a Focus stem as its one conv) in the default memory format, an
+    example input at the size rule's size, the metadata every file carries, and the path outputs are named by."""
+    model = load_model(path, device, task="detection").for_inference().to(memory_format=torch.contiguous_format)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    size = check_image_size(imgsz, int(model.stride.max()), batch_size=batch_size)
+    hw = (size, size) if isinstance(size, int) else tuple(size)
+    x = torch.zeros(batch_size, 3, *hw, device=device)
+    meta = {"names": model.names, "stride": model.stride.tolist(), "imgsz": size if isinstance(size, int) else
+            list(size), "batch": batch_size, "dynamic": dynamic, "source": str(path), "head": len(model.model) - 1}
+    if nms:
+        from utils.deploy.nms_graph import NmsGraph
+
+        model = NmsGraph(model, max_det).eval()
+        meta.update(nms=True, max_det=max_det)
+        path = path.with_name(f"{path.stem}_nms{path.suffix}")
+    return model, x, meta, path
 
 
 def _check_options(include: list[str], imgsz, batch_size: int, opset: int, int8: bool, half: bool,
