@@ -48,11 +48,17 @@ class Frame:
 
     @property
     def stem(self) -> str:
-        """A file-name stem for outputs written about this frame."""
-        if self.kind == "stream" and self.source.startswith("camera "):
-            return "camera" + self.source.split()[1]
-        name = Path(self.source.split("?")[0].rstrip("/")).stem or "stream"
-        return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        return output_stem(self.source)
+
+
+def output_stem(source: str) -> str:
+    """A file-name stem for outputs about a source: 'camera0', 'array_2', or the file or URL's stem."""
+    if source.startswith("camera "):
+        return "camera" + source.split()[1]
+    if source.startswith("array"):
+        return source.replace(" ", "_")
+    name = Path(source.split("?")[0].rstrip("/")).stem or "stream"
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 def is_url(text: str) -> bool:

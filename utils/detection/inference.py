@@ -22,7 +22,7 @@ from utils.boxes import yolo_label_rows
 from utils.checkpoints.files import newest_run_checkpoint, resolve_weights
 from utils.checkpoints.format import CheckpointError
 from utils.data.images import set_max_pixels
-from utils.data.sources import check_local_source
+from utils.data.sources import check_local_source, output_stem
 from utils.detection.predictor import Detector
 from utils.detection.results import Detections
 from utils.image_size import check_image_size
@@ -99,12 +99,7 @@ class OutputWriter:
             LOGGER.info("--view-img: no display here (no DISPLAY, or OpenCV without its GUI); writing files only")
 
     def _stem(self, det: Detections) -> str:
-        stem = Path(det.file).stem if det.file else "image"
-        if det.source.startswith("camera "):
-            stem = "camera" + det.source.split()[1]
-        elif det.source.startswith("array"):
-            stem = det.source.replace(" ", "_")
-        return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem) or "stream"
+        return output_stem(det.source) if det.source else "image"
 
     def write(self, det: Detections, fps: float = 30.0) -> None:
         o, stem = self.options, self._stem(det)
