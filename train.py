@@ -14,20 +14,24 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from utils.engine.command_line import add_tracking_arguments  # argparse only: --help stays instant
+
 if TYPE_CHECKING:  # the heavy modules load after the arguments are parsed (--help prints at once)
     from utils.engine.config import TrainConfig
 
 
-def train(options) -> dict:
-    """utils.detection.task.train: options as a dict or a checked TrainConfig."""
+def train(options, callbacks: list | tuple = ()) -> dict:
+    """utils.detection.task.train: options as a dict or a checked TrainConfig; ``callbacks``: hook objects
+    (utils.engine.hooks.Hook)."""
     from utils.detection.task import train as train_detector
 
-    return train_detector(options)
+    return train_detector(options, callbacks=callbacks)
 
 
-def run(**options) -> dict:
-    """Train from Python with train.py's options as keywords (like ``val.run`` and ``detect.run``)."""
-    return train(options)
+def run(callbacks: list | tuple = (), **options) -> dict:
+    """Train from Python with train.py's options as keywords (like ``val.run`` and ``detect.run``);
+    ``callbacks`` are hook objects observing the run (see utils/engine/hooks.py for the events)."""
+    return train(options, callbacks=callbacks)
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
@@ -110,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     schedule.add_argument("--linear-lr", dest="linear_lr", action="store_true")
     p.add_argument("--noautoanchor", action="store_true")
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    add_tracking_arguments(p)
     return p
 
 
@@ -120,7 +125,15 @@ def main(argv: list[str] | None = None) -> None:
     from utils.memory import keep_freed_memory
 
     keep_freed_memory()
+    generations, fitness_name = args.evolve, args.evolve_fitness
+    del args.evolve, args.evolve_fitness
     try:
+        if generations is not None:
+            from utils.detection.task import choose_finetune_recipe
+            from utils.engine.evolve import evolve
+
+            evolve(train, choose_finetune_recipe(_checked(args)), generations, fitness_name)
+            return
         result = train(_checked(args))
     except (TrainingStopped, CheckpointError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -18,9 +18,16 @@ if not __package__:  # run as a script from a checkout: its root holds utils/ an
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from utils.checkpoints.format import CheckpointError  # noqa: E402
-from utils.classification.task import DEFAULTS, train_classifier  # noqa: E402
+from utils.classification.task import DEFAULTS, classification_config, train_classifier  # noqa: E402
+from utils.engine.command_line import add_tracking_arguments  # noqa: E402
 from utils.engine.trainer import TrainingStopped  # noqa: E402
 from utils.memory import keep_freed_memory  # noqa: E402
+
+
+def run(callbacks: list | tuple = (), **options) -> dict:
+    """Train from Python with this script's options as keywords; ``callbacks`` are hook objects
+    (utils/engine/hooks.py lists the events)."""
+    return train_classifier(options, callbacks=callbacks)
 
 
 def parse_args(argv: list[str] | None = None) -> dict:
@@ -51,6 +58,7 @@ def parse_args(argv: list[str] | None = None) -> dict:
     p.add_argument("--optimizer", default=None, choices=["SGD", "Adam", "AdamW"])
     p.add_argument("--linear-lr", action="store_true", help="linear instead of cosine lr decay")
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    add_tracking_arguments(p, default_fitness="top1")
     args = vars(p.parse_args(argv))
     args["epochs"] = args["epochs"] or DEFAULTS["epochs"]
     return {k: v for k, v in args.items() if v is not None}
@@ -58,8 +66,15 @@ def parse_args(argv: list[str] | None = None) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     keep_freed_memory()
+    args = parse_args(argv)
+    generations, fitness_name = args.pop("evolve", None), args.pop("evolve_fitness")
     try:
-        result = train_classifier(parse_args(argv))
+        if generations is not None:
+            from utils.engine.evolve import evolve
+
+            evolve(train_classifier, classification_config(args), generations, fitness_name)
+            return
+        result = train_classifier(args)
     except (TrainingStopped, CheckpointError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -183,3 +183,29 @@ def plot_validation(result: dict, confusion_matrix: np.ndarray, names: list[str]
     if result.get("curves") is not None:
         plot_pr_curves(result["curves"], names, save_dir)
         plot_confusion_matrix(confusion_matrix, names, save_dir / "confusion_matrix.png")
+
+
+def plot_evolution(csv_path: Path, keys: list[str], path: Path) -> None:
+    """--evolve: each hyp key against fitness (one point per generation, the fittest as a cross)."""
+    plt = _pyplot()
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not keys:
+        return
+    fitness = np.array([float(r["fitness"]) for r in rows])
+    best = int(np.argmax(fitness))
+    cols = min(len(keys), 6)
+    rows_n = int(np.ceil(len(keys) / cols))
+    fig, axes = plt.subplots(rows_n, cols, figsize=(2.6 * cols, 2.4 * rows_n), squeeze=False)
+    for ax, key in zip(np.ravel(axes), keys):
+        values = np.array([float(r[key]) for r in rows])
+        ax.scatter(values, fitness, c=fitness, cmap="viridis", s=14, alpha=0.8)
+        ax.plot(values[best], fitness[best], "k+", markersize=14)
+        ax.set_title(f"{key} = {values[best]:.3g}", fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in np.ravel(axes)[len(keys):]:
+        ax.axis("off")
+    fig.suptitle(f"fitness of {len(rows)} generations (best {fitness[best]:.4f})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -84,3 +84,13 @@ def half_inputs(device: torch.device, half: bool) -> bool:
 def inference_autocast(device: torch.device, half: bool) -> contextlib.AbstractContextManager:
     """bf16 autocast for CPU --half, else nothing."""
     return autocast(device, torch.bfloat16 if half and device.type == "cpu" else None)
+
+
+def precision_line(device: torch.device, dtype: torch.dtype | None, disabled: bool) -> str:
+    """The log line that says how training steps compute."""
+    if dtype is not None:
+        name = "fp16 (CUDA AMP, loss scaling)" if dtype == torch.float16 else "bf16 autocast, fp32 weights and head"
+        return f"mixed precision: {name}" + (f"; {cpu_precision_line()}" if device.type == "cpu" else "")
+    if disabled:
+        return "mixed precision: off (--no-amp), fp32"
+    return f"mixed precision: fp32; {cpu_precision_line()}" if device.type == "cpu" else "fp32"

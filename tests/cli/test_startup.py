@@ -18,7 +18,9 @@ try:
     face.main(["--help"])
 except SystemExit:
     pass
-heavy = sorted(m for m in ("torch", "cv2", "numpy", "utils", "models") if m in sys.modules)
+light = {{"utils", "utils.engine", "utils.engine.command_line"}}  # argparse helpers shared by the faces
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "cv2", "numpy", "utils", "models")
+               and m not in light)
 print("HEAVY:" + ",".join(heavy))
 """
 

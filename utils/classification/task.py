@@ -34,14 +34,20 @@ DEFAULTS = {"cfg": "resnet18_spd.yaml", "data": "lowres10.yaml", "hyp": "hyp.cla
             "epochs": 8, "batch_size": 64, "project": "runs/classify/train"}
 
 
-def train_classifier(config: TrainConfig | dict | None = None, **options: Any) -> dict:
-    """Train a classifier; options as in classify/train.py (``model`` is the YAML, like ``cfg``)."""
-    if not isinstance(config, TrainConfig):
-        values = {**DEFAULTS, **(config or {}), **options}
-        if "model" in values:
-            values["cfg"] = values.pop("model")
-        config = TrainConfig.from_dict(values, task_options=ClassificationOptions)
-    return Trainer(config, ClassificationTask()).run()
+def train_classifier(config: TrainConfig | dict | None = None, callbacks: list | tuple = (), **options: Any) -> dict:
+    """Train a classifier; options as in classify/train.py (``model`` is the YAML, like ``cfg``);
+    ``callbacks``: hook objects."""
+    return Trainer(classification_config(config, **options), ClassificationTask(), callbacks).run()
+
+
+def classification_config(config: TrainConfig | dict | None = None, **options: Any) -> TrainConfig:
+    """classify/train.py's options (a TrainConfig, a dict or keywords) checked, with the classification defaults."""
+    if isinstance(config, TrainConfig):
+        return config
+    values = {**DEFAULTS, **(config or {}), **options}
+    if "model" in values:
+        values["cfg"] = values.pop("model")
+    return TrainConfig.from_dict(values, task_options=ClassificationOptions)
 
 
 @dataclass

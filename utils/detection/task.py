@@ -46,15 +46,15 @@ CSV_KEYS = ["train/box_loss", "train/obj_loss", "train/cls_loss", "metrics/preci
             "x/lr1", "x/lr2"] + [f"coco/{k}" for k in COCO_KEYS + TINY_KEYS]
 
 
-def train(config: TrainConfig | dict | None = None, **options: Any) -> dict:
-    """Train a detector; ``config`` as a TrainConfig or dict, or options as keywords. Returns the final
-    metrics and ``save_dir``."""
+def train(config: TrainConfig | dict | None = None, callbacks: list | tuple = (), **options: Any) -> dict:
+    """Train a detector; ``config`` as a TrainConfig or dict, or options as keywords; ``callbacks``: hook
+    objects. Returns the final metrics and ``save_dir``."""
     config = detection_config(config, **options)
     if config.task_options.max_pixels is not None:
         from utils.data.images import set_max_pixels
 
         set_max_pixels(config.task_options.max_pixels)
-    return Trainer(choose_finetune_recipe(config), DetectionTask()).run()
+    return Trainer(choose_finetune_recipe(config), DetectionTask(), callbacks).run()
 
 
 def detection_config(config: TrainConfig | dict | None = None, **options: Any) -> TrainConfig:

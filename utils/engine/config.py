@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from utils.engine.hooks import TRACKER_NAMES
 from utils.image_size import ImageSizeError, check_image_size
 from utils.logging import LOGGER
 from utils.paths import PACKAGE_ROOT, find_named_file
@@ -69,6 +70,8 @@ class TrainConfig:
     optimizer: str | None = None  # None: the hyp file's, else SGD
     linear_lr: bool = False
     no_amp: bool = False
+    loggers: list[str] = field(default_factory=list)  # experiment trackers (utils.tracking): mlflow, wandb ...
+    callbacks: list[str] = field(default_factory=list)  # hooks by name: package.module:Name or a tracker name
     task_options: Any = None  # the task's options dataclass; None: the task's defaults
 
     def __post_init__(self) -> None:
@@ -92,6 +95,9 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigurationError(message)
+        unknown = [name for name in self.loggers if name not in TRACKER_NAMES]
+        if unknown:
+            raise ConfigurationError(f"--loggers {unknown[0]}: unknown tracker; choose from {', '.join(TRACKER_NAMES)}")
         # the one size rule (the task rounds to its stride later); here: a whole number whose input fits
         try:
             check_image_size(self.imgsz, 1, batch_size=max(self.batch_size, 1), quiet=True)

@@ -1,5 +1,5 @@
 """What the engine and a task promise each other: the task protocol, the run context a task is given, and
-the hooks that observe the loop.
+(the hooks that observe the loop are in :mod:`utils.engine.hooks`).
 
 A task sees the run only through a :class:`RunContext` (never the Trainer). The engine calls, in order:
 
@@ -32,7 +32,7 @@ from utils.engine.phase_timer import PhaseTimer
 
 if TYPE_CHECKING:
     from utils.engine.results_log import ResultsLog
-    from utils.engine.trainer import LoopState, Trainer
+    from utils.engine.trainer import LoopState
 
 
 @dataclass
@@ -108,14 +108,3 @@ class Task(Protocol):
     def finish(self, ctx: RunContext) -> dict:
         """Closing work on rank 0 (e.g. best.pt slimmed and evaluated); returns the final metrics."""
 
-
-class Hook:
-    """Observes the loop; override what you need. ``trainer`` exposes the state (epoch, step, metrics ...)."""
-
-    def before_train(self, trainer: Trainer) -> None: ...
-
-    def after_step(self, trainer: Trainer, batch_index: int, batch: Any) -> None: ...
-
-    def after_epoch(self, trainer: Trainer) -> None: ...
-
-    def after_train(self, trainer: Trainer) -> None: ...

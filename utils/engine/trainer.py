@@ -12,14 +12,14 @@
 
 A *task* (:class:`utils.engine.contract.Task`) supplies what is specific to a problem and sees the run only
 through a :class:`utils.engine.contract.RunContext`; detection is :class:`utils.detection.task.DetectionTask`.
-*Hooks* observe the phases without touching the loop. DDP under torchrun, exact resume and SIGINT / SIGTERM
-saves are the engine's, so every task has them.
+*Hooks* (:mod:`utils.engine.hooks`) observe named events without touching the loop: the ``hooks`` given
+here, then the trackers of ``--loggers`` and the ``--callbacks`` named on the command line. DDP under
+torchrun, exact resume and SIGINT / SIGTERM saves are the engine's, so every task has them.
 """
 
 from __future__ import annotations
 
 import math
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,11 +36,13 @@ from utils.checkpoints.files import load_checkpoint, model_payload, save_checkpo
 from utils.checkpoints.format import FORMAT
 from utils.engine import autobatch
 from utils.engine.config import ENGINE_HYP, ConfigurationError, TrainConfig, load_hyp
-from utils.engine.contract import Hook, RunContext, Task
+from utils.engine.contract import RunContext, Task
+from utils.engine.hooks import Hook, HookList, hook_from_name
 from utils.engine.optim import ModelEMA, build_optimizer, freeze_batchnorm_statistics, lr_lambda, warmup
 from utils.engine.phase_timer import PhaseTimer
 from utils.engine.results_log import ResultsLog
 from utils.engine.run_folder import RunFolder, find_latest_last, read_resumable, restore_rng_state, rng_state
+from utils.engine.signals import SignalFlag
 from utils.logging import LOGGER, get_logger, increment_path
 
 NOMINAL_BATCH = 64
@@ -68,6 +70,7 @@ class LoopState:
     metrics: dict = field(default_factory=dict)
     lrs: list[float] = field(default_factory=list)
     interrupted: int | None = None  # the signal that stopped the run
+    row: dict = field(default_factory=dict)  # the last results.csv row, column -> value
 
 
 class Trainer:
@@ -82,7 +85,10 @@ class Trainer:
         elif not isinstance(config.task_options, task.options_class):
             raise ConfigurationError(f"{type(task).__name__} takes {task.options_class.__name__}, not "
                                      f"{type(config.task_options).__name__}")
-        self.config, self.task, self.hooks = config, task, list(hooks)
+        self.config, self.task = config, task
+        named = [hook_from_name(name) for name in [*config.loggers, *config.callbacks]]
+        self.hooks = HookList([*hooks, *named])
+        self.result: dict = {}
         self.state = LoopState()
         self.run_folder = RunFolder()
         self.phases = PhaseTimer()  # where the run's time goes, tabled at the end
@@ -96,28 +102,29 @@ class Trainer:
                 self.setup()
             self._loop()
             return self.finish()
-        except BaseException:
+        except BaseException as error:
+            self.hooks.fire("on_failure", self, error)
             self.run_folder.discard_if_empty()
             raise
         finally:
             self.run_folder.release()
 
     def _loop(self) -> None:
-        stop_flag = _SignalFlag()
+        stop_flag = SignalFlag()
         try:
-            for hook in self.hooks:
-                hook.before_train(self)
+            self.hooks.fire("before_train", self)
             for epoch in range(self.state.start_epoch, self.epochs):
                 self.state.epoch = epoch
+                self.hooks.fire("on_epoch_start", self, epoch)
                 if not self.train_one_epoch(epoch, stop_flag):
                     self.state.interrupted = stop_flag.raised
                     self._save_interrupted(epoch)
                     break
                 self.validate(epoch)
-                if self.save(epoch):
+                stop = self.save(epoch)
+                self.hooks.fire("after_epoch", self)
+                if stop:
                     break
-                for hook in self.hooks:
-                    hook.after_epoch(self)
         finally:
             stop_flag.restore()
             self.results.close()
@@ -166,6 +173,8 @@ class Trainer:
             saved.resume, saved.device = str(last), config.device
             saved.resume_changed_data = config.resume_changed_data
             saved.keep_optimizer = saved.keep_optimizer or config.keep_optimizer
+            # hooks come from this command line, never from the checkpoint (loading one runs no code)
+            saved.loggers, saved.callbacks = config.loggers, config.callbacks
             if config.epochs is not None:
                 saved.epochs = config.epochs
             self.config = config = saved
@@ -222,7 +231,7 @@ class Trainer:
         self.ema = ModelEMA(model) if self.main else None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)  # bf16 needs none
         if self.main:
-            LOGGER.info(_precision_line(self.device, self.amp_dtype, config.no_amp))
+            LOGGER.info(precision.precision_line(self.device, self.amp_dtype, config.no_amp))
         if self.resume_state is not None:
             self._restore(self.resume_state)
         self.scheduler.last_epoch = self.state.start_epoch - 1
@@ -279,7 +288,7 @@ class Trainer:
             self.results.row(-1, self.task.results_row(nan_loss, metrics, lrs))
 
     # ---------------------------------------------------------------------------------- one epoch
-    def train_one_epoch(self, epoch: int, stop_flag: _SignalFlag) -> bool:
+    def train_one_epoch(self, epoch: int, stop_flag: SignalFlag) -> bool:
         """One pass over the training data; False when a signal asked to stop."""
         self.train_model.train()
         if self.hyp.get("freeze_bn_stats", False):
@@ -295,8 +304,7 @@ class Trainer:
                     batch = next(batches)
                 self.step(epoch, i, len(loader), batch, bar)
                 bar.update(1)
-                for hook in self.hooks:
-                    hook.after_step(self, i, batch)
+                self.hooks.fire("after_step", self, i, batch)
                 if stop_flag.raised is not None:
                     return False
         self.state.lrs = [g["lr"] for g in self.optimizer.param_groups]
@@ -353,13 +361,16 @@ class Trainer:
             self.state.metrics = {}
         if self.state.metrics:
             LOGGER.info(f"  val: {self.task.describe(self.state.metrics)}")
+            self.hooks.fire("after_validation", self, epoch, self.state.metrics)
 
     def save(self, epoch: int) -> bool:
         """Log the epoch, write checkpoints (rank 0); True when training should stop early."""
         state, config = self.state, self.config
         stop = False
         if self.main:
-            self.results.row(epoch, self.task.results_row(state.mean_loss, state.metrics, state.lrs))
+            values = self.task.results_row(state.mean_loss, state.metrics, state.lrs)
+            self.results.row(epoch, values)
+            state.row = {"epoch": epoch, **dict(zip(self.task.csv_keys, values))}
             # an epoch without validation replaces best.pt only while nothing has been validated (--noval)
             improved = (self.task.fitness(state.metrics) > state.best_fitness if state.metrics
                         else state.best_fitness == NOT_VALIDATED)
@@ -379,19 +390,20 @@ class Trainer:
         return stop
 
     def _write_epoch_checkpoints(self, epoch: int, improved: bool) -> None:
-        self.write_checkpoint(self.weights_dir / "last.pt", epoch)
+        self.write_checkpoint(self.weights_dir / "last.pt", epoch, kind="last")
         if improved:
-            self.write_checkpoint(self.weights_dir / "best.pt", epoch)
+            self.write_checkpoint(self.weights_dir / "best.pt", epoch, kind="best")
         if self.config.save_period > 0 and (epoch + 1) % self.config.save_period == 0:
-            self.write_checkpoint(self.weights_dir / f"epoch{epoch + 1}.pt", epoch)
+            self.write_checkpoint(self.weights_dir / f"epoch{epoch + 1}.pt", epoch, kind="periodic")
 
     def _save_interrupted(self, epoch: int) -> None:
         if self.main:  # keep what this epoch learned; resume restarts this epoch
-            self.write_checkpoint(self.weights_dir / "last.pt", epoch - 1, partial=True)
+            self.write_checkpoint(self.weights_dir / "last.pt", epoch - 1, partial=True, kind="interrupted")
             LOGGER.info(f"signal {self.state.interrupted}: saved {self.weights_dir / 'last.pt'}, exiting")
 
-    def write_checkpoint(self, path: Path, completed_epoch: int, partial: bool = False) -> None:
-        """The full training state (weights_only-loadable): exact resume from it."""
+    def write_checkpoint(self, path: Path, completed_epoch: int, partial: bool = False, kind: str = "") -> None:
+        """The full training state (weights_only-loadable): exact resume from it. ``kind`` (last, best,
+        periodic, interrupted) is passed to the hooks' after_checkpoint."""
         ema = self.ema
         save_checkpoint({
             "format": FORMAT,
@@ -409,6 +421,8 @@ class Trainer:
             "hyp": self.hyp,
             **self.task.checkpoint_extras(),
         }, path)
+        if kind:
+            self.hooks.fire("after_checkpoint", self, path, kind)
 
     # -------------------------------------------------------------------------------------- finish
     def finish(self) -> dict:
@@ -426,13 +440,13 @@ class Trainer:
                 out = self.task.finish(self.context)
             LOGGER.info(f"{state.epoch - state.start_epoch + 1} epochs completed; results in {self.save_dir}")
             self._report_phases()
-        for hook in self.hooks:
-            hook.after_train(self)
-        dist_utils.cleanup_distributed()
         metrics = out or state.metrics
         result = {"save_dir": str(self.save_dir), **{k: v for k, v in metrics.items() if k != "curves"}}
         if state.interrupted is not None:
             result["signal"] = int(state.interrupted)  # train.py exits 128 + signal, as a shell does
+        self.result = result
+        self.hooks.fire("after_train", self)
+        dist_utils.cleanup_distributed()
         return result
 
 
@@ -459,37 +473,6 @@ class Trainer:
 
 
 # ---------------------------------------------------------------------------------------- helpers
-def _precision_line(device: torch.device, dtype: torch.dtype | None, disabled: bool) -> str:
-    if dtype is not None:
-        name = "fp16 (CUDA AMP, loss scaling)" if dtype == torch.float16 else "bf16 autocast, fp32 weights and head"
-        return f"mixed precision: {name}" + (f"; {precision.cpu_precision_line()}" if device.type == "cpu" else "")
-    if disabled:
-        return "mixed precision: off (--no-amp), fp32"
-    return f"mixed precision: fp32; {precision.cpu_precision_line()}" if device.type == "cpu" else "fp32"
-
-
-class _SignalFlag:
-    """SIGINT/SIGTERM: finish the current step, save last.pt, exit."""
-
-    def __init__(self) -> None:
-        self.raised: int | None = None
-        self._old = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._old[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread
-                pass
-
-    def _handle(self, signum, _frame) -> None:
-        if self.raised is not None:  # a second signal: leave at once
-            raise KeyboardInterrupt
-        self.raised = signum
-
-    def restore(self) -> None:
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
-
-
 def missing_task_members(task: object) -> list[str]:
     """The protocol members a task object lacks before setup (model, imgsz and train_loader come from setup)."""
     later = {"model", "imgsz", "train_loader"}

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from utils.engine.config import HypSchema, TrainConfig
-from utils.engine.contract import Hook, RunContext
+from utils.engine.contract import RunContext
+from utils.engine.hooks import Hook
 from utils.engine.trainer import Trainer, missing_task_members
 
 

@@ -1,0 +1,19 @@
+"""Command-line options the training faces share; argparse only, so that --help stays instant."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_tracking_arguments(p: argparse.ArgumentParser, default_fitness: str = "yolov5") -> None:
+    """--loggers, --callbacks and --evolve, as train.py and classify/train.py take them."""
+    p.add_argument("--loggers", nargs="+", default=None, metavar="NAME", help="experiment trackers: mlflow, "
+                   "wandb, clearml, comet (optional extras; each honours its own offline mode and costs one warning "
+                   "line, never the run, when it cannot start)")
+    p.add_argument("--callbacks", nargs="+", default=None, metavar="MODULE:NAME", help="hooks from your own "
+                   "code: package.module:Name, a Hook class or a factory (utils/engine/hooks.py lists the events)")
+    p.add_argument("--evolve", type=int, nargs="?", const=300, default=None, metavar="N", help="evolve the hyp "
+                   "file over N generations of this training run (default 300): evolve.csv, hyp_evolve.yaml, "
+                   "evolve.png in --project/--name")
+    p.add_argument("--evolve-fitness", default=default_fitness, help="what --evolve maximises: yolov5 (0.1 mAP50 + "
+                   "0.9 mAP50-95), AP, AP_S (detection); top1 (classification)")

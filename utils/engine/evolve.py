@@ -1,0 +1,198 @@
+"""--evolve N: yolov5's genetic search over the hyp file, one short training run per generation.
+
+Generation 0 trains the starting hyp file as it is (the baseline); each later one picks a parent among the five
+fittest so far (weighted by fitness), multiplies each key by a random factor (yolov5's mutation: probability 0.8,
+sigma 0.2, factors in [0.3, 3]) and clips it to the key's limits. Keys at 0 stay 0 (the mutation multiplies);
+keys outside :data:`MUTATION` never change.
+
+Written to the evolution folder:
+    evolve.csv        fitness terms, then the hyp keys: one row per generation (yolov5's layout, with coco/AP,
+                      coco/AP_S and fitness added before the hyp keys)
+    hyp_evolve.yaml   the fittest hyp file so far
+    evolve.png        each mutated key against fitness (every 10 generations and at the end)
+    runs/genNNN/      each generation's run (results.csv; its weights are deleted once it is scored)
+
+Killing it loses at most the generation in progress: the same command continues after the last row of
+evolve.csv. A seed gives the same generations (the mutation draws are seeded by seed and generation).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from utils.engine.config import CONFIG_DIR, ConfigurationError, TrainConfig
+from utils.logging import LOGGER
+from utils.paths import find_named_file
+from utils.plots import plot_evolution
+
+# key -> (mutation scale, lower limit, upper limit): yolov5's table, for the keys our hyp files share with it
+MUTATION: dict[str, tuple[float, float, float]] = {
+    "lr0": (1, 1e-5, 1e-1), "lrf": (1, 0.01, 1.0), "momentum": (0.3, 0.6, 0.98), "weight_decay": (1, 0.0, 0.001),
+    "warmup_epochs": (1, 0.0, 5.0), "warmup_momentum": (1, 0.0, 0.95), "warmup_bias_lr": (1, 0.0, 0.2),
+    "box": (1, 0.02, 0.2), "cls": (1, 0.2, 4.0), "cls_pw": (1, 0.5, 2.0), "obj": (1, 0.2, 4.0),
+    "obj_pw": (1, 0.5, 2.0), "iou_t": (0, 0.1, 0.7), "anchor_t": (1, 2.0, 8.0), "fl_gamma": (0, 0.0, 2.0),
+    "hsv_h": (1, 0.0, 0.1), "hsv_s": (1, 0.0, 0.9), "hsv_v": (1, 0.0, 0.9), "degrees": (1, 0.0, 45.0),
+    "translate": (1, 0.0, 0.9), "scale": (1, 0.0, 0.9), "shear": (1, 0.0, 10.0), "perspective": (0, 0.0, 0.001),
+    "flipud": (1, 0.0, 1.0), "fliplr": (0, 0.0, 1.0), "mosaic": (1, 0.0, 1.0), "mixup": (1, 0.0, 1.0),
+    "copy_paste": (1, 0.0, 1.0),
+}
+PARENTS = 5
+PLOT_EVERY = 10  # generations between evolve.png updates (and at the end)
+MUTATION_PROBABILITY, SIGMA = 0.8, 0.2
+
+DETECTION_TERMS = ["metrics/precision", "metrics/recall", "metrics/mAP_0.5", "metrics/mAP_0.5:0.95",
+                   "val/box_loss", "val/obj_loss", "val/cls_loss", "coco/AP", "coco/AP_S"]
+CLASSIFICATION_TERMS = ["metrics/accuracy_top1", "metrics/accuracy_top5", "val/loss"]
+
+
+def _coco(result: dict, key: str) -> float:
+    return float(result.get("coco", {}).get(key, math.nan))
+
+
+FITNESS: dict[str, Callable[[dict], float]] = {
+    "yolov5": lambda r: 0.1 * r["mAP50"] + 0.9 * r["mAP50_95"],
+    "AP": lambda r: _coco(r, "AP"),
+    "AP_S": lambda r: _coco(r, "AP_S"),
+    "top1": lambda r: r["top1"],
+}
+
+
+def fitness_terms(result: dict) -> dict[str, float]:
+    """The yolov5 fitness columns of one run's final metrics (detection or classification)."""
+    if "mAP50" in result:
+        loss = list(result.get("val_loss", [math.nan] * 3))
+        values = [result["P"], result["R"], result["mAP50"], result["mAP50_95"], *loss, _coco(result, "AP"),
+                  _coco(result, "AP_S")]
+        return dict(zip(DETECTION_TERMS, map(float, values)))
+    return dict(zip(CLASSIFICATION_TERMS, [float(result.get(k, math.nan)) for k in ("top1", "top5", "val_loss")]))
+
+
+def mutate(parent: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    """yolov5's mutation of the keys in MUTATION, clipped to their limits, 5 significant digits."""
+    keys = [k for k in parent if k in MUTATION and isinstance(parent[k], (int, float))
+            and not isinstance(parent[k], bool)]
+    scales = np.array([MUTATION[k][0] for k in keys], dtype=float)
+    if not keys or not scales.any():
+        raise ConfigurationError("--evolve: the hyp file has no key that evolution can change")
+    factors = np.ones(len(keys))
+    while (factors == 1).all():  # mutate until something changes
+        chosen = rng.random(len(keys)) < MUTATION_PROBABILITY
+        factors = (scales * chosen * rng.standard_normal(len(keys)) * rng.random() * SIGMA + 1).clip(0.3, 3.0)
+    child = dict(parent)
+    for key, factor in zip(keys, factors):
+        _, low, high = MUTATION[key]
+        value = min(max(float(parent[key]) * factor, low), high) if parent[key] else 0.0
+        child[key] = float(f"{value:.5g}")
+    return child
+
+
+def choose_parent(rows: list[dict[str, Any]], hyp_keys: list[str], rng: np.random.Generator) -> dict[str, Any]:
+    """One of the PARENTS fittest rows, drawn with weights fitness - min + 1e-6 (yolov5's 'single' parent)."""
+    best = sorted(rows, key=lambda r: float(r["fitness"]), reverse=True)[:PARENTS]
+    fitness = np.array([float(r["fitness"]) for r in best])
+    weights = fitness - fitness.min() + 1e-6
+    row = best[int(rng.choice(len(best), p=weights / weights.sum()))]
+    return {k: _number(row[k]) for k in hyp_keys}
+
+
+def _number(text: Any) -> Any:
+    if isinstance(text, str):
+        if text in ("True", "False"):
+            return text == "True"
+        try:
+            return float(text) if any(c in text for c in ".eE") or text in ("nan", "inf") else int(text)
+        except ValueError:
+            return text
+    return text
+
+
+def evolution_folder(config: TrainConfig) -> Path:
+    """A default project's sibling (runs/train -> runs/evolve/<name>), else --project/--name: the same command
+    continues there."""
+    project = Path(config.project)
+    return (project.parent / "evolve" if project.name == "train" else project) / config.name
+
+
+def evolve(train: Callable[..., dict], config: TrainConfig, generations: int, fitness_name: str = "yolov5",
+           callbacks: list | tuple = ()) -> Path:
+    """Run (or continue) ``generations`` generations of ``train(config)``; returns the evolution folder."""
+    if generations < 1:
+        raise ConfigurationError(f"--evolve {generations}: the number of generations must be >= 1")
+    if fitness_name not in FITNESS:
+        raise ConfigurationError(f"--evolve-fitness {fitness_name}: choose from {', '.join(FITNESS)}")
+    if not config.hyp:
+        raise ConfigurationError("--evolve needs the starting hyp file (--hyp)")
+    found = find_named_file(config.hyp, CONFIG_DIR, ".yaml")
+    if found is None:
+        raise ConfigurationError(f"{config.hyp}: hyper-parameter file not found")
+    base = yaml.safe_load(found.read_text())
+    folder = evolution_folder(config)
+    (folder / "runs").mkdir(parents=True, exist_ok=True)
+    table = EvolveTable(folder / "evolve.csv", list(base))
+    LOGGER.info(f"evolve: {generations} generations from {found} into {folder} (fitness {fitness_name}; "
+                f"{len(table.rows)} done)")
+    for generation in range(len(table.rows), generations):
+        rng = np.random.default_rng([int(config.seed), generation])
+        hyp = base if not table.rows else mutate(choose_parent(table.rows, list(base), rng), rng)
+        hyp_file = folder / "runs" / f"gen{generation:03d}.hyp.yaml"
+        hyp_file.write_text(yaml.safe_dump(hyp, sort_keys=False))
+        run = config.replace(hyp=str(hyp_file), project=str(folder / "runs"), name=f"gen{generation:03d}",
+                             exist_ok=True, resume=False, nosave=True, noplots=True, noval=True)
+        result = train(run, callbacks=callbacks)
+        shutil.rmtree(Path(result["save_dir"]) / "weights", ignore_errors=True)  # scored; keep results.csv
+        score = FITNESS[fitness_name](result)
+        table.append({**fitness_terms(result), "fitness": score, **hyp})
+        best = table.best()
+        LOGGER.info(f"evolve: generation {generation + 1}/{generations} fitness {score:.5f} (best {best['fitness']} "
+                    f"in generation {table.rows.index(best) + 1})")
+        write_best(folder / "hyp_evolve.yaml", best, list(base), fitness_name, len(table.rows))
+        if (generation + 1) % PLOT_EVERY == 0:
+            plot_evolution(folder / "evolve.csv", [k for k in base if k in MUTATION], folder / "evolve.png")
+    plot_evolution(folder / "evolve.csv", [k for k in base if k in MUTATION], folder / "evolve.png")
+    LOGGER.info(f"evolve: the fittest hyp file is {folder / 'hyp_evolve.yaml'} (evolve.csv, evolve.png beside it)")
+    return folder
+
+
+class EvolveTable:
+    """evolve.csv: read on start (a continued evolution), one row appended atomically per generation."""
+
+    def __init__(self, path: Path, hyp_keys: list[str]) -> None:
+        self.path, self.hyp_keys = path, hyp_keys
+        self.rows: list[dict[str, Any]] = []
+        if path.is_file():
+            with open(path, newline="") as f:
+                self.rows = list(csv.DictReader(f))
+            missing = [k for k in hyp_keys if self.rows and k not in self.rows[0]]
+            if missing:
+                raise ConfigurationError(f"{path}: written for another hyp file (no column {missing[0]}); use "
+                                         f"another --name or remove it")
+
+    def append(self, row: dict[str, Any]) -> None:
+        self.rows.append({k: str(v) for k, v in row.items()})
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(self.rows[0]))
+            writer.writeheader()
+            writer.writerows(self.rows)
+        os.replace(tmp, self.path)
+
+    def best(self) -> dict[str, Any]:
+        return max(self.rows, key=lambda r: float(r["fitness"]))
+
+
+def write_best(path: Path, row: dict[str, Any], hyp_keys: list[str], fitness_name: str, generations: int) -> None:
+    header = (f"# the fittest of {generations} generations of --evolve: {fitness_name} fitness {row['fitness']}\n"
+              f"# train with: python train.py --hyp {path}\n")
+    hyp = {k: _number(row[k]) for k in hyp_keys}
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(header + yaml.safe_dump(hyp, sort_keys=False))
+    os.replace(tmp, path)

@@ -1,0 +1,125 @@
+"""What every tracker does with a run, and the rule that a tracker never costs the run.
+
+A tracker is a :class:`~utils.engine.hooks.Hook` on rank 0. When training starts it opens a run in its
+service and logs the options and the hyp file as parameters (``hyp/<key>``); after every epoch it logs each
+numeric results.csv column (AP_S and the tiny-object bins included) at step = epoch; at the end it uploads
+best.pt, results.csv and the run's pictures. Any failure (package missing, server unreachable, bad
+credentials) is one warning line, after which the tracker stays quiet and training goes on.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from utils.engine.hooks import Hook
+from utils.logging import LOGGER
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from utils.engine.trainer import Trainer
+
+
+class TrackerUnavailable(RuntimeError):
+    """The tracker cannot start here (e.g. no credentials and no offline mode); the message says why."""
+
+
+class Tracker(Hook):
+    """Subclasses implement open / log_metrics / log_files / close; this class decides when to call them."""
+
+    name = ""  # as --loggers names it
+    package = ""  # what `pip install` needs
+
+    def __init__(self) -> None:
+        self.active = False
+
+    # ----------------------------------------------------------------------------- backend interface
+    def open(self, trainer: Trainer, params: dict[str, str]) -> None:
+        raise NotImplementedError
+
+    def log_metrics(self, metrics: dict[str, float], epoch: int) -> None:
+        raise NotImplementedError
+
+    def log_files(self, weights: list[Path], tables: list[Path], pictures: list[Path]) -> None:
+        raise NotImplementedError
+
+    def close(self, failed: bool) -> None:
+        raise NotImplementedError
+
+    # --------------------------------------------------------------------------------------- events
+    def before_train(self, trainer: Trainer) -> None:
+        if trainer.main:
+            self.active = True
+            self._safely(self.open, trainer, run_parameters(trainer))
+
+    def after_epoch(self, trainer: Trainer) -> None:
+        if self.active and trainer.state.row:
+            self._safely(self.log_metrics, numeric_columns(trainer.state.row), int(trainer.state.row["epoch"]))
+
+    def after_train(self, trainer: Trainer) -> None:
+        if self.active:
+            self._safely(self.log_files, *run_files(trainer.save_dir))
+            self._safely(self.close, False)
+            self.active = False
+
+    def on_failure(self, trainer: Trainer, error: BaseException) -> None:
+        if self.active:
+            self._safely(self.close, True)
+            self.active = False
+
+    # -------------------------------------------------------------------------------------- helpers
+    def library(self, module: str) -> ModuleType:
+        """The tracker's package, or TrackerUnavailable saying what to install."""
+        try:
+            return importlib.import_module(module)
+        except ImportError:
+            raise TrackerUnavailable(f"{module} is not installed (pip install {self.package})") from None
+
+    def _safely(self, method: Any, *args: Any) -> None:
+        if not self.active:
+            return
+        try:
+            method(*args)
+        except Exception as error:  # a tracker never costs the run
+            self.active = False
+            text = str(error).strip().splitlines()
+            LOGGER.warning(f"--loggers {self.name}: {text[0] if text else type(error).__name__}; training goes on "
+                           f"without it")
+
+
+def run_parameters(trainer: Trainer) -> dict[str, str]:
+    """The run's options and hyp file as flat text parameters (hyp keys as ``hyp/<key>``)."""
+    params = {key: _text(value) for key, value in trainer.config.to_dict().items()}
+    params.update({f"hyp/{key}": _text(value) for key, value in trainer.hyp.items()})
+    params["save_dir"] = str(trainer.save_dir)
+    return params
+
+
+def _text(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def numeric_columns(row: dict[str, Any]) -> dict[str, float]:
+    """The finite numbers of a results row (n/a bins and lr columns of epochs without a value left out)."""
+    out = {}
+    for key, value in row.items():
+        if key == "epoch":
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(number):
+            out[key] = number
+    return out
+
+
+def run_files(save_dir: Path) -> tuple[list[Path], list[Path], list[Path]]:
+    """(best.pt, the tables, the pictures) that exist in a finished run's folder."""
+    weights = [p for p in [save_dir / "weights" / "best.pt"] if p.is_file()]
+    tables = [p for p in [save_dir / "results.csv", save_dir / "opt.yaml", save_dir / "hyp.yaml"] if p.is_file()]
+    pictures = sorted(save_dir.glob("*.png")) + sorted(save_dir.glob("*.jpg"))
+    return weights, tables, pictures
