@@ -42,7 +42,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
 def _checked(args: argparse.Namespace) -> TrainConfig:
     from utils.detection.task import detection_config
 
-    return detection_config({k: v for k, v in vars(args).items() if v is not None or k == "epochs"})
+    driver = {"evolve", "evolve_fitness"}  # options of the evolution around the runs, not of a run
+    return detection_config({k: v for k, v in vars(args).items()
+                             if (v is not None or k == "epochs") and k not in driver})
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -126,7 +128,6 @@ def main(argv: list[str] | None = None) -> None:
 
     keep_freed_memory()
     generations, fitness_name = args.evolve, args.evolve_fitness
-    del args.evolve, args.evolve_fitness
     try:
         if generations is not None:
             from utils.detection.task import choose_finetune_recipe

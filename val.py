@@ -34,6 +34,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "(default 100,000,000: decompression bombs)")
     p.add_argument("--single-cls", action="store_true")
     p.add_argument("--augment", action="store_true", help="test-time augmentation (3 scales, a flip)")
+    p.add_argument("--evaluator", default=None, choices=["faster-coco-eval", "pycocotools"], help="the COCO "
+                   "scorer (default faster-coco-eval where installed: the same figures, several times faster)")
     p.add_argument("--verbose", action="store_true", help="per-class AP")
     p.add_argument("--save-txt", action="store_true")
     p.add_argument("--save-conf", action="store_true")

@@ -8,9 +8,10 @@ large val set. Same process, 2 threads.
    model's head biases start at YOLOv5's priors, objectness ~0.01 and class ~0.6/nc, so its scores sit
    below conf 0.001 and NMS has nearly nothing to keep: the first epochs are not NMS's worst case; a partly
    trained model with many boxes just above the threshold is, which the trained row approaches.)
-2. pycocotools (with the three tiny-object bins this project adds) on a synthetic COCO-sized set: 5000 images,
-   7 objects and 100 detections each, 80 classes — what one full evaluation of COCO val2017 costs per epoch,
-   which --fast-val skips until the final evaluation.
+2. The COCO scorer (with the three tiny-object bins this project adds) on a synthetic COCO-sized set: 5000
+   images, 7 objects and 100 detections each, 80 classes — what one full evaluation of COCO val2017 costs per
+   epoch. pycocotools (before) and faster-coco-eval (the default since #31, the same figures), alternating,
+   --rounds times each; the figures of the two are compared too.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def nms_ms(model: torch.nn.Module, images: torch.Tensor) -> tuple[float, float]:
     return ms / len(images), float(np.mean([len(k) for k in kept]))
 
 
-def coco_seconds(n_images: int, seed: int = 0) -> float:
+def synthetic_coco(n_images: int, seed: int = 0) -> tuple[dict, list[dict]]:
     rng = np.random.default_rng(seed)
     images, annotations, predictions = [], [], []
     for i in range(n_images):
@@ -56,14 +57,19 @@ def coco_seconds(n_images: int, seed: int = 0) -> float:
             predictions.append({"image_id": i, "category_id": int(rng.integers(80)), "bbox": [x, y, w, h],
                                 "score": float(rng.uniform())})
     truth = {"images": images, "annotations": annotations, "categories": [{"id": c} for c in range(80)]}
+    return truth, predictions
+
+
+def coco_seconds(truth: dict, predictions: list[dict], evaluator: str) -> tuple[float, dict]:
     start = time.perf_counter()
-    run_cocoeval(truth, predictions, list(range(n_images)))
-    return time.perf_counter() - start
+    figures, _ = run_cocoeval(truth, predictions, [im["id"] for im in truth["images"]], evaluator)
+    return time.perf_counter() - start, figures
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--coco-images", type=int, default=5000)
+    p.add_argument("--rounds", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(2)
     files = sorted((SHARED / "data" / "coco128" / "images" / "val2017").glob("*.jpg"))[:16]
@@ -78,10 +84,20 @@ def main() -> None:
         print(f"NMS, trained yolov5n, 640, conf 0.001: {ms:.1f} ms/image ({kept:.0f} boxes kept per image)")
     else:
         print(f"{SHARED}: coco128 not found, NMS part skipped")
-    seconds = coco_seconds(args.coco_images)
-    print(f"pycocotools with the tiny bins, {args.coco_images} images x 100 detections: {seconds:.1f} s "
-          f"({1000 * seconds / args.coco_images:.1f} ms per image)")
-
+    truth, predictions = synthetic_coco(args.coco_images)
+    times: dict[str, list[float]] = {"pycocotools": [], "faster-coco-eval": []}
+    figures = {}
+    for _ in range(args.rounds):
+        for name in times:
+            seconds, figures[name] = coco_seconds(truth, predictions, name)
+            times[name].append(seconds)
+    for name, values in times.items():
+        print(f"{name} with the tiny bins, {args.coco_images} images x 100 detections: "
+              + ", ".join(f"{v:.1f} s" for v in values) + f" ({1000 * min(values) / args.coco_images:.1f} ms/image)")
+    ratio = min(times["faster-coco-eval"]) / min(times["pycocotools"])
+    gap = max(abs(figures["pycocotools"][k] - figures["faster-coco-eval"][k]) for k in figures["pycocotools"]
+              if not np.isnan(figures["pycocotools"][k]))
+    print(f"faster-coco-eval / pycocotools: {ratio:.3f} of the time; largest figure difference {gap:.2e}")
 
 if __name__ == "__main__":
     main()

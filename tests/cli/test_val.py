@@ -136,3 +136,36 @@ def test_sliced_validation_reports_the_full_image_figures_of_the_same_pass(tiny_
     assert set(saved) >= {"full", "sliced"} and saved["merge"] == "nmm"
     assert same(saved["full"]["coco"], whole["full_image"]["coco"])  # the same full-image path either way
     assert tiled["images"] == whole["images"]
+
+
+def test_faster_coco_eval_gives_pycocotools_figures(shared, yolov5n_weights, tmp_path, monkeypatch):
+    """Every COCO AP and AR figure and the tiny-object bins, scored from the same predictions by both evaluators
+    (coco128 val, the official yolov5n at 320), agree to 1e-4; the reference checks above use the default."""
+    import math
+
+    from utils.detection import validation
+    from utils.detection.metrics import COCO_KEYS, TINY_KEYS, DetectionEvaluator, run_cocoeval
+
+    pytest.importorskip("faster_coco_eval")
+    seen = []
+
+    class Recording(DetectionEvaluator):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            seen.append(self)
+
+    monkeypatch.setattr(validation, "DetectionEvaluator", Recording)
+    val.run(data=str(shared / "data" / "coco128" / "coco128.yaml"), weights=str(yolov5n_weights), imgsz=320,
+            batch_size=32, project=str(tmp_path), plots=False, workers=2, evaluator="pycocotools")
+    (scorer,) = seen
+    args = (scorer.ground_truth(), scorer.coco_predictions, scorer.seen_ids)
+    slow, _ = run_cocoeval(*args, evaluator="pycocotools")
+    fast, _ = run_cocoeval(*args, evaluator="faster-coco-eval")
+    assert slow["AP"] > 0.2 and slow["n_t"] > 0
+    for key in COCO_KEYS + TINY_KEYS:
+        if math.isnan(slow[key]):
+            assert math.isnan(fast[key]), key
+        else:
+            assert fast[key] == pytest.approx(slow[key], abs=1e-4), key
+    with pytest.raises(ValueError, match="--evaluator cocoapi"):
+        run_cocoeval(*args, evaluator="cocoapi")

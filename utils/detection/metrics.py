@@ -192,12 +192,23 @@ def tiny_bins_line(coco: dict[str, float]) -> str:
     return " | ".join(parts)
 
 
-def run_cocoeval(ground_truth: dict[str, Any], predictions: list[dict[str, Any]],
-                 image_ids: list[int] | None = None) -> tuple[dict[str, float], str]:
-    """pycocotools bbox evaluation. Returns the 12 figures and pycocotools' printed summary."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
+EVALUATORS = ("faster-coco-eval", "pycocotools")
 
+
+def default_evaluator() -> str:
+    """faster-coco-eval (a C++ COCOeval, the same figures) where it is installed, else pycocotools."""
+    import importlib.util
+
+    return EVALUATORS[0] if importlib.util.find_spec("faster_coco_eval") else EVALUATORS[1]
+
+
+def run_cocoeval(ground_truth: dict[str, Any], predictions: list[dict[str, Any]],
+                 image_ids: list[int] | None = None, evaluator: str | None = None) -> tuple[dict[str, float], str]:
+    """COCO bbox evaluation with ``evaluator`` (faster-coco-eval or pycocotools; None: the default). Returns the
+    12 COCO figures and the tiny-object bins, and the evaluator's printed summary."""
+    evaluator = evaluator or default_evaluator()
+    if evaluator not in EVALUATORS:
+        raise ValueError(f"--evaluator {evaluator}: choose {' or '.join(EVALUATORS)}")
     counts = _tiny_bin_counts(ground_truth, image_ids)
     if not predictions:  # 0 where there are objects to find; n/a (NaN) for a size range without any, as below
         sizes = _tiny_bin_counts(ground_truth, image_ids, COCO_SIZE_RANGES)
@@ -205,35 +216,61 @@ def run_cocoeval(ground_truth: dict[str, Any], predictions: list[dict[str, Any]]
         empty = {f"{kind}_{b}": (0.0 if counts[b] else math.nan) for kind in ("AP", "AR") for b in TINY_BINS}
         return {**coco, **empty, **{f"n_{b}": float(n) for b, n in counts.items()}}, \
             "no predictions: every COCO figure is 0 (n/a for size ranges without objects)"
+    dataset = copy.deepcopy(ground_truth) if "info" not in ground_truth else dict(ground_truth)
+    dataset.setdefault("info", {})
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
+        if evaluator == "pycocotools":
+            from pycocotools.coco import COCO
+            from pycocotools.cocoeval import COCOeval
+        else:
+            from faster_coco_eval import COCO
+            from faster_coco_eval import COCOeval_faster as COCOeval
         gt = COCO()
-        gt.dataset = copy.deepcopy(ground_truth) if "info" not in ground_truth else dict(ground_truth)
-        gt.dataset.setdefault("info", {})
+        gt.dataset = dataset
         gt.createIndex()
-        dt = gt.loadRes(predictions)
-        evaluator = COCOeval(gt, dt, "bbox")
+        scorer = COCOeval(gt, gt.loadRes(predictions), "bbox")
         if image_ids is not None:
-            evaluator.params.imgIds = image_ids
-        # the tiny bins ride along as extra area ranges (summarize() looks up COCO's four by label)
-        evaluator.params.areaRng = list(evaluator.params.areaRng) + [list(r) for r in TINY_BINS.values()]
-        evaluator.params.areaRngLbl = list(evaluator.params.areaRngLbl) + list(TINY_BINS)
-        evaluator.evaluate()
-        evaluator.accumulate()
-        evaluator.summarize()
-    stats = [float(s) if s >= 0 else math.nan for s in evaluator.stats]  # -1: no such objects (n/a)
-    figures = dict(zip(COCO_KEYS, stats))
+            scorer.params.imgIds = image_ids
+        # the tiny bins ride along as extra area ranges after COCO's four
+        scorer.params.areaRng = list(scorer.params.areaRng)[:4] + [list(r) for r in TINY_BINS.values()]
+        scorer.params.areaRngLbl = list(scorer.params.areaRngLbl)[:4] + list(TINY_BINS)
+        scorer.evaluate()
+        scorer.accumulate()
+        scorer.summarize()
+    figures = summary_figures(scorer.eval["precision"], scorer.eval["recall"], list(scorer.params.iouThrs),
+                              list(scorer.params.areaRngLbl), list(scorer.params.maxDets))
     for b in TINY_BINS:
-        a = evaluator.params.areaRngLbl.index(b)
-        m = evaluator.params.maxDets.index(100)
-        precision = evaluator.eval["precision"][:, :, :, a, m]  # (iou, recall, class)
-        recall = evaluator.eval["recall"][:, :, a, m]  # (iou, class)
-        figures[f"AP_{b}"] = float(precision[precision > -1].mean()) if counts[b] and (precision > -1).any() \
-            else (0.0 if counts[b] else math.nan)
-        figures[f"AR_{b}"] = float(recall[recall > -1].mean()) if counts[b] and (recall > -1).any() \
-            else (0.0 if counts[b] else math.nan)
+        for kind in ("AP", "AR"):  # a bin with objects but no detection in it scores 0, without objects n/a
+            value = figures.pop(f"{kind}@{b}")
+            figures[f"{kind}_{b}"] = value if counts[b] and not math.isnan(value) else (0.0 if counts[b] else math.nan)
         figures[f"n_{b}"] = float(counts[b])
     return figures, buffer.getvalue()
+
+
+def summary_figures(precision: np.ndarray, recall: np.ndarray, iou_thresholds: list[float], areas: list[str],
+                    max_dets: list[int]) -> dict[str, float]:
+    """COCOeval's summary, read from its accumulated arrays (precision: iou x recall x class x area x maxDets,
+    recall: iou x class x area x maxDets; -1 = nothing to score, giving NaN): the 12 COCO figures, and AP / AR at
+    100 detections per extra area range as ``AP@<label>`` / ``AR@<label>``."""
+    def mean(values: np.ndarray) -> float:
+        kept = values[values > -1]
+        return float(kept.mean()) if kept.size else math.nan
+
+    area, top = {label: i for i, label in enumerate(areas)}, max_dets.index(max(max_dets))
+    iou = {round(t, 2): i for i, t in enumerate(iou_thresholds)}
+    figures = {
+        "AP": mean(precision[:, :, :, 0, top]), "AP50": mean(precision[iou[0.5], :, :, 0, top]),
+        "AP75": mean(precision[iou[0.75], :, :, 0, top]),
+        **{f"AP_{s}": mean(precision[:, :, :, area[name], top]) for s, name in zip("SML", ("small", "medium",
+                                                                                            "large"))},
+        **{f"AR{d}": mean(recall[:, :, 0, max_dets.index(d)]) for d in (1, 10, 100)},
+        **{f"AR_{s}": mean(recall[:, :, area[name], top]) for s, name in zip("SML", ("small", "medium", "large"))},
+    }
+    for label in areas[4:]:
+        figures[f"AP@{label}"] = mean(precision[:, :, :, area[label], top])
+        figures[f"AR@{label}"] = mean(recall[:, :, area[label], top])
+    return figures
 
 
 COCO_SIZE_RANGES = {"S": (0.0, 32.0**2), "M": (32.0**2, 96.0**2), "L": (96.0**2, 1e5**2)}  # pycocotools' own
@@ -264,8 +301,9 @@ class DetectionEvaluator:
     """
 
     def __init__(self, names: list[str], official_json: str | Path | None = None,
-                 use_pycocotools: bool = True) -> None:
+                 use_pycocotools: bool = True, coco_evaluator: str | None = None) -> None:
         self.names = list(names)
+        self.coco_evaluator = coco_evaluator  # faster-coco-eval or pycocotools; None: default_evaluator()
         self.nc = len(names)
         self.official = load_coco_json(official_json) if official_json else None
         self.use_pycocotools = use_pycocotools
@@ -345,6 +383,7 @@ class DetectionEvaluator:
         else:
             out.update(P=0.0, R=0.0, mAP50=0.0, mAP50_95=0.0, per_class=[])
         if self.use_pycocotools:
-            coco, summary = run_cocoeval(self.ground_truth(), self.coco_predictions, self.seen_ids)
+            coco, summary = run_cocoeval(self.ground_truth(), self.coco_predictions, self.seen_ids,
+                                         self.coco_evaluator)
             out["coco"], out["coco_summary"] = coco, summary
         return out

@@ -29,7 +29,8 @@ def run_validation(data: str | None = None, weights: str | list[str] = "space_de
                    augment: bool = False, verbose: bool = False, save_txt: bool = False, save_conf: bool = False,
                    save_json: bool = False, project: str = "runs/val", name: str = "exp", exist_ok: bool = False,
                    half: bool = False, plots: bool = True, max_pixels: int | None = None,
-                   slice_hw: list[int] | None = None, overlap: float = 0.2, merge: str = "nms") -> dict:
+                   slice_hw: list[int] | None = None, overlap: float = 0.2, merge: str = "nms",
+                   evaluator: str | None = None) -> dict:
     """Evaluate ``weights`` on a split of ``data``; returns the metrics dict (also written as JSON). With
     ``slice_hw`` the images are predicted one by one as ``detect.py --slice`` does, and the full-image figures
     of the same pass are reported beside the sliced ones."""
@@ -61,26 +62,26 @@ def run_validation(data: str | None = None, weights: str | list[str] = "space_de
     if slice_hw:
         return _run_sliced(weights, model, device, imgsz, conf_thres, iou_thres, max_det, half, scan, names,
                            data_config["annotations"].get(split) if not single_cls else None, single_cls,
-                           (tuple(slice_hw), overlap, merge), Path(project) / name, exist_ok)
+                           (tuple(slice_hw), overlap, merge), Path(project) / name, exist_ok, evaluator)
     stride = int(model.stride.max())
     dataset = YoloDataset(scan, imgsz, batch_size, augment=False, rect=fixed is None, stride=stride,
                           single_cls=single_cls)
     loader = create_dataloader(dataset, batch_size, workers)
     official = data_config["annotations"].get(split)
-    evaluator = DetectionEvaluator(names, official_json=official if not single_cls else None,
-                                   use_pycocotools=task != "speed")
+    scorer = DetectionEvaluator(names, official_json=official if not single_cls else None,
+                                use_pycocotools=task != "speed", coco_evaluator=evaluator)
     save_dir = increment_path(Path(project) / name, exist_ok=exist_ok)
     on_batch = validation_batch_plotter(save_dir, names) if plots else None
 
-    result = evaluate(model, loader, evaluator, NmsSettings(conf_thres, iou_thres, max_det, multi_label=True),
+    result = evaluate(model, loader, scorer, NmsSettings(conf_thres, iou_thres, max_det, multi_label=True),
                       half=half, on_batch=on_batch, augment=augment, single_cls=single_cls)
     report(result, names, verbose, official is not None, batch_size)
     if save_json:
-        (save_dir / "predictions.json").write_text(json.dumps(yolov5_json_predictions(evaluator)))
+        (save_dir / "predictions.json").write_text(json.dumps(yolov5_json_predictions(scorer)))
     if save_txt:
-        write_label_files(evaluator, save_dir / "labels", scan, save_conf)
+        write_label_files(scorer, save_dir / "labels", scan, save_conf)
     if plots:
-        plot_validation(result, evaluator.confusion.matrix, names, save_dir)
+        plot_validation(result, scorer.confusion.matrix, names, save_dir)
     summary = {k: v for k, v in result.items() if k not in {"curves", "coco_summary"}}
     summary.update(weights=" + ".join(map(str, several)), data=str(data), imgsz=imgsz, batch_size=batch_size,
                    conf_thres=conf_thres, iou_thres=iou_thres, max_det=max_det)
@@ -105,7 +106,7 @@ def _input_size(model, weights: Path, imgsz: int, batch_size: int) -> int:
 
 def _run_sliced(weights, model, device: str, imgsz: int, conf_thres: float, iou_thres: float, max_det: int, half: bool,
                 scan, names: list[str], official, single_cls: bool, slicing: tuple, folder: Path,
-                exist_ok: bool) -> dict:
+                exist_ok: bool, evaluator: str | None) -> dict:
     """val.py --slice: the sliced figures, and the full-image figures of the same pass."""
     from utils.detection.predictor import Detector
 
@@ -114,9 +115,9 @@ def _run_sliced(weights, model, device: str, imgsz: int, conf_thres: float, iou_
         raise ValueError(f"--slice needs tiles of at least 32x32 and --overlap in [0, 1), got {slice_hw} {overlap}")
     detector = Detector(weights, device, imgsz, conf_thres, iou_thres, max_det, agnostic=single_cls, half=half,
                         model=model)
-    full, sliced = evaluate_sliced(detector, scan, DetectionEvaluator(names, official_json=official),
-                                   DetectionEvaluator(names, official_json=official), slice_hw, overlap, merge,
-                                   single_cls)
+    full, sliced = evaluate_sliced(detector, scan, DetectionEvaluator(names, official, coco_evaluator=evaluator),
+                                   DetectionEvaluator(names, official, coco_evaluator=evaluator), slice_hw, overlap,
+                                   merge, single_cls)
     save_dir = increment_path(folder, exist_ok=exist_ok)
     for label, result in (("full image", full), (f"full image + {slice_hw[0]}x{slice_hw[1]} tiles, {merge}", sliced)):
         LOGGER.info(f"{label}: P {result['P']:.3f} R {result['R']:.3f} mAP50 {result['mAP50']:.3f} mAP50-95 "

@@ -77,10 +77,23 @@ class ModelEMA:
     def update(self, model: nn.Module) -> None:
         self.updates += 1
         d = self.decay()
-        source = model.state_dict()
-        for name, value in self.ema.state_dict().items():
-            if value.dtype.is_floating_point:
-                value.mul_(d).add_(source[name].detach(), alpha=1 - d)
+        averaged, current = self._tensors(model)
+        # the same two operations per tensor as a loop of mul_/add_ (results equal bit for bit), in a few
+        # multi-tensor kernels instead of ~700 Python-dispatched ones
+        torch._foreach_mul_(averaged, d)
+        torch._foreach_add_(averaged, current, alpha=1 - d)
+
+    def _tensors(self, model: nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The floating-point parameters and buffers of the average and of ``model``, paired by name; kept between
+        steps until another model is passed (the Parameter objects themselves, so a ``.data`` swap by ``.to()``
+        is still seen; buffers are updated in place by training)."""
+        if getattr(self, "_pairs_for", None) is not model:
+            source = model.state_dict(keep_vars=True)
+            pairs = [(value, source[name]) for name, value in self.ema.state_dict(keep_vars=True).items()
+                     if value.dtype.is_floating_point]
+            self._pairs = ([a for a, _ in pairs], [c for _, c in pairs])
+            self._pairs_for = model
+        return self._pairs
 
 
 def freeze_batchnorm_statistics(model: torch.nn.Module) -> None:
