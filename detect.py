@@ -5,6 +5,7 @@
     python detect.py --weights best.pt --source 0       # webcam 0; or rtsp://, rtmp://, http(s):// streams
     python detect.py --weights best.pt --source https://host/img.jpg   # fetched because named (10 s timeout)
     python detect.py --weights best.pt --source cams.streams           # one source per line, frames batched
+    python detect.py --weights best.pt --source "screen 1 0 0 640 480" # a screen region (pip install mss)
     python detect.py --weights best.pt --source aerial.jpg --slice 512 512 --overlap 0.2   # tiny objects
     python detect.py --weights a.pt b.pt --augment --imgsz 384 640     # ensemble, TTA, rectangular size
 """

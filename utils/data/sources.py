@@ -1,5 +1,6 @@
 """Where inference frames come from: files, folders, globs and lists; videos; cameras, RTSP/RTMP/HTTP streams and
-``.streams`` files of several; HTTP(S) image and video URLs; and in-memory numpy arrays, PIL images and tensors.
+``.streams`` files of several; HTTP(S) image and video URLs; the screen (``screen`` or ``screen N left top width
+height``, yolov5's form; the ``screen`` extra, mss); and in-memory numpy arrays, PIL images and tensors.
 
 Every source becomes an iterator of batches of :class:`Frame` (one frame per batch, except a ``.streams`` file:
 one frame of every live stream per batch), each a BGR uint8 image. Colour order of in-memory inputs is the
@@ -55,7 +56,7 @@ def output_stem(source: str) -> str:
     """A file-name stem for outputs about a source: 'camera0', 'array_2', or the file or URL's stem."""
     if source.startswith("camera "):
         return "camera" + source.split()[1]
-    if source.startswith("array"):
+    if source.startswith("array") or source.startswith("screen"):
         return source.replace(" ", "_")
     name = Path(source.split("?")[0].rstrip("/")).stem or "stream"
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
@@ -165,6 +166,47 @@ def as_bgr(item: Any, numpy_order: str = "bgr", name: str = "array") -> np.ndarr
                       f"PIL image or tensor, or a list of them)")
 
 
+def _is_screen(text: str) -> bool:
+    return (text == "screen" or text.startswith("screen ")) and not Path(text).exists()
+
+
+def _screen_frames(spec: str, vid_stride: int) -> Iterator[list[Frame]]:
+    """``screen [N [left top [width height]]]``: grabs of monitor N (0: all of them; default 1 where there are
+    several), or of a region of it, until stopped (Ctrl+C)."""
+    fields = spec.split()[1:]
+    if len(fields) not in (0, 1, 3, 5) or not all(f.lstrip("-").isdigit() for f in fields):
+        raise SourceError(f"{spec}: expected 'screen', 'screen N', 'screen N left top' or 'screen N left top width "
+                          f"height' (whole numbers)")
+    try:
+        import mss
+    except ImportError:
+        raise SourceError(f"{spec}: screen capture needs the mss package (pip install mss, or the screen "
+                          f"extra)") from None
+    try:
+        grabber = mss.mss()
+        monitors = grabber.monitors  # [0] is every screen together, [1:] each one
+        number = int(fields[0]) if fields else min(1, len(monitors) - 1)
+        if not 0 <= number < len(monitors):
+            raise SourceError(f"{spec}: there is no screen {number} (screens 0-{len(monitors) - 1})")
+        monitor = dict(monitors[number])
+        values = [int(f) for f in fields[1:]]
+        if values:
+            monitor["left"], monitor["top"] = monitor["left"] + values[0], monitor["top"] + values[1]
+            monitor["width"], monitor["height"] = (values[2], values[3]) if len(values) == 4 else (
+                monitor["width"] - values[0], monitor["height"] - values[1])
+        index = 0
+        while True:
+            shot = np.asarray(grabber.grab(monitor))  # BGRA
+            if index % vid_stride == 0:
+                yield [Frame(np.ascontiguousarray(shot[:, :, :3]), spec, "stream", index)]
+            index += 1
+    except SourceError:
+        raise
+    except Exception as exc:  # mss's ScreenShotError: no display, no permission
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SourceError(f"{spec}: the screen cannot be captured ({why}); is there a display?") from None
+
+
 def _is_camera(text: str) -> bool:
     return text.isdigit() and not Path(text).exists()
 
@@ -212,7 +254,8 @@ def _streams_file(path: Path, vid_stride: int, timeout: float) -> Iterator[list[
 def check_local_source(source: Any) -> None:
     """Refuse, before any work, a named file source that holds nothing to detect on (a missing path, an empty
     folder); URLs, cameras, .streams files and in-memory inputs are checked when opened."""
-    if not isinstance(source, (str, Path)) or is_url(str(source)) or _is_camera(str(source)):
+    text = str(source)
+    if not isinstance(source, (str, Path)) or is_url(text) or _is_camera(text) or _is_screen(text):
         return
     if str(source).endswith(".streams") and Path(source).is_file():
         return
@@ -236,6 +279,8 @@ def iterate_source(source: Any, numpy_order: str = "bgr", vid_stride: int = 1,
                 yield [frame]
         elif is_url(text):
             yield from _url_frames(text, vid_stride, timeout)
+        elif _is_screen(text):
+            yield from _screen_frames(text, vid_stride)
         elif text.endswith(".streams") and Path(text).is_file():
             yield from _streams_file(Path(text), vid_stride, timeout)
         else:

@@ -163,3 +163,56 @@ def test_lists_mix_kinds_and_skip_unreadable_files(tmp_path):
     assert len(skipped) == 1 and "b.jpg" in skipped[0]
     with pytest.raises(FileNotFoundError, match="nor a camera index or URL"):
         _frames(str(tmp_path / "missing.jpg"))
+
+
+class _FakeGrabber:
+    """mss.mss() stand-in: two 40x60 monitors; each grab is a BGRA array whose blue channel counts the grabs."""
+
+    monitors = [{"left": 0, "top": 0, "width": 120, "height": 40},
+                {"left": 0, "top": 0, "width": 60, "height": 40}, {"left": 60, "top": 0, "width": 60, "height": 40}]
+
+    def __init__(self):
+        self.regions = []
+
+    def grab(self, monitor):
+        self.regions.append(dict(monitor))
+        shot = np.zeros((monitor["height"], monitor["width"], 4), np.uint8)
+        shot[..., 0], shot[..., 3] = len(self.regions), 255
+        return shot
+
+
+def test_screen_source_grabs_regions_in_bgr(monkeypatch):
+    import itertools
+    import sys
+    import types
+
+    grabber = _FakeGrabber()
+    monkeypatch.setitem(sys.modules, "mss", types.SimpleNamespace(mss=lambda: grabber))
+    batches = list(itertools.islice(iterate_source("screen 2 10 5 30 20", vid_stride=2), 2))
+    frames = [batch[0] for batch in batches]
+    assert [f.image.shape for f in frames] == [(20, 30, 3), (20, 30, 3)]
+    assert [int(f.image[0, 0, 0]) for f in frames] == [1, 3] and frames[0].kind == "stream"  # every 2nd grab
+    assert grabber.regions[0] == {"left": 70, "top": 5, "width": 30, "height": 20}
+    assert frames[0].stem == "screen_2_10_5_30_20"
+    whole = next(iterate_source("screen"))[0]
+    assert whole.image.shape == (40, 60, 3)
+    with pytest.raises(SourceError, match="no screen 5"):
+        next(iterate_source("screen 5"))
+    with pytest.raises(SourceError, match="expected 'screen'"):
+        next(iterate_source("screen 1 2"))
+
+
+def test_screen_without_mss_or_display_is_one_line(monkeypatch):
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "mss", None)  # import mss -> ImportError
+    with pytest.raises(SourceError, match="needs the mss package"):
+        next(iterate_source("screen"))
+
+    def no_display():
+        raise RuntimeError("$DISPLAY not set.")
+
+    monkeypatch.setitem(sys.modules, "mss", types.SimpleNamespace(mss=no_display))
+    with pytest.raises(SourceError, match=r"cannot be captured \(\$DISPLAY not set.\); is there a display"):
+        next(iterate_source("screen"))

@@ -26,7 +26,7 @@ def _model() -> nn.Module:
 def test_foreach_update_is_bit_identical_to_the_loop():
     model = _model()
     fast, slow = ModelEMA(model), ModelEMA(model)
-    for step in range(20):
+    for _ in range(20):
         with torch.no_grad():
             for p in model.parameters():
                 p.add_(torch.randn_like(p) * 0.1)
