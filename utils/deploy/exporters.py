@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -53,8 +55,12 @@ def export(weights: str, include: list[str], imgsz: int | list[int] = 640, batch
     outputs = []
     calibration = _calibration(path, data, hw, calib_images, 1 if dynamic else batch_size) if int8 else []
     onnx_path = None
-    if {"onnx", "openvino", "engine"} & set(include):  # the FP32 graph every other form starts from
-        onnx_path = _onnx(model, x, path.with_suffix(".onnx"), meta, opset, dynamic, simplify)
+    scratch = None  # without --include onnx the intermediate graph goes to a temporary folder, so that an
+    if {"onnx", "openvino", "engine"} & set(include):  # existing <weights>.onnx is never replaced or deleted
+        if "onnx" not in include:
+            scratch = Path(tempfile.mkdtemp(prefix="yolov5_spd_export_"))
+        target = (scratch / path.name if scratch else path).with_suffix(".onnx")
+        onnx_path = _onnx(model, x, target, meta, opset, dynamic, simplify)
     if "openvino" in include:
         outputs.append(_openvino(onnx_path, path, meta, half))
         if int8:
@@ -67,8 +73,8 @@ def export(weights: str, include: list[str], imgsz: int | list[int] = 640, batch
         outputs.append(onnx_path)
         if int8:
             outputs.append(_int8(onnx_path, calibration, head, meta))
-    elif onnx_path is not None:
-        onnx_path.unlink()
+    elif scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
     if "torchscript" in include:
         if half and torch_device.type != "cuda":
             LOGGER.info("--half: TorchScript stays FP32 on the CPU (an FP16 trace needs --device 0)")

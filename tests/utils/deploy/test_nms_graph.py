@@ -55,6 +55,43 @@ def test_detect_with_the_nms_graph_finds_the_plain_exports_boxes(exports, shared
         load_any(with_nms, torch.device("cpu"))(torch.zeros(1, 3, 64, 64))
 
 
+def test_openvino_nms_graph_matches_the_onnx_one(exports, shared, tmp_path):
+    """--include openvino --nms: the IR with NMS inside scores as the ONNX graph with NMS (the [openvino] extra)."""
+    pytest.importorskip("openvino")
+    weights, _, with_nms = exports
+    (ir,) = export.run(weights=str(weights), include=["openvino"], imgsz=256, dynamic=True, nms=True)
+    options = dict(data=str(shared / "data" / "coco128" / "coco128.yaml"), imgsz=256, project=str(tmp_path),
+                   plots=False, device="cpu")
+    ours, theirs = val.run(weights=str(ir), **options), val.run(weights=str(with_nms), **options)
+    for key in ("AP", "AP50", "AP_S"):
+        assert ours["coco"][key] == pytest.approx(theirs["coco"][key], abs=0.002), key
+    boxes = Detector(ir, device="cpu", imgsz=320)(shared / "images" / "bus.jpg")[0]
+    assert len(boxes) >= 4 and with_nms.is_file()
+
+
+def test_an_openvino_export_leaves_an_existing_onnx_alone(exports, monkeypatch):
+    """The intermediate ONNX graph of an OpenVINO-only export goes to a temporary folder: the user's
+    <weights>_nms.onnx beside the weights is neither replaced nor deleted."""
+    from utils.deploy import exporters
+
+    weights, _, with_nms = exports
+    before = with_nms.read_bytes()
+    seen = []
+
+    def fake_openvino(onnx_path, path, meta, half):
+        seen.append(onnx_path)
+        assert onnx_path.is_file()
+        folder = path.with_name("fake_openvino_model")
+        folder.mkdir(exist_ok=True)
+        (folder / "model.xml").write_text("<net/>")
+        return folder
+
+    monkeypatch.setattr(exporters, "_openvino", fake_openvino)
+    export.run(weights=str(weights), include=["openvino"], imgsz=128, dynamic=True, nms=True)
+    assert seen[0].parent != with_nms.parent and not seen[0].exists()
+    assert with_nms.read_bytes() == before
+
+
 @pytest.mark.parametrize("options, message", [(dict(include=["torchscript"]), "ONNX and OpenVINO graphs only"),
                                               (dict(include=["onnx"], half=True), "FP32 graphs"),
                                               (dict(include=["onnx"], max_det=0), "--max-det")])
