@@ -91,12 +91,15 @@ TRACKERS: dict[str, str] = {
     "comet": "utils.tracking.comet_tracker:CometTracker",
 }
 TRACKER_NAMES = tuple(TRACKERS)
+# "" in a checkout, "yolov5_spd." in the installed wheel (whose build rewrites import lines, not these strings)
+_PACKAGE_PREFIX = __name__[: -len("utils.engine.hooks")]
 
 
 def hook_from_name(spec: str) -> Any:
     """A hook named on the command line: a tracker name (``mlflow``, ``wandb``, ``clearml``, ``comet``) or
     ``package.module:Name`` (a Hook class or a factory taking no arguments, imported from the user's own code)."""
-    module_name, sep, attribute = TRACKERS.get(spec, spec).partition(":")
+    target = f"{_PACKAGE_PREFIX}{TRACKERS[spec]}" if spec in TRACKERS else spec
+    module_name, sep, attribute = target.partition(":")
     if not sep or not module_name or not attribute:
         raise ValueError(f"--callbacks {spec}: expected package.module:Name (a Hook class or factory) or one of "
                          f"{', '.join(TRACKERS)}")
