@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from utils.boxes import non_max_suppression, unletterbox_boxes
 from utils.data.dataset import YoloDataset
-from utils.detection.metrics import DetectionEvaluator
+from utils.detection.metrics import DetectionEvaluator, default_evaluator
 from utils.engine.phase_timer import NO_TIMER, PhaseTimer
 from utils.logging import LOGGER
 from utils.precision import half_inputs, inference_autocast
@@ -97,8 +97,8 @@ def evaluate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, evalua
     if was_training:
         model.train()
     if progress and evaluator.use_pycocotools:  # the scoring can take minutes on a COCO-sized set: say so
-        LOGGER.info(f"COCO evaluation (pycocotools) of {seen} images, {len(evaluator.coco_predictions)} "
-                    f"predictions ...")
+        scorer = evaluator.coco_evaluator or default_evaluator()
+        LOGGER.info(f"COCO evaluation ({scorer}) of {seen} images, {len(evaluator.coco_predictions)} predictions ...")
     with phases("val metrics + COCO"):
         result = evaluator.result()
     result["speed_ms"] = tuple(1000 * t / max(seen, 1) for t in times)

@@ -144,7 +144,7 @@ def report(result: dict, names: list[str], verbose: bool, official: bool, batch_
         gt = "the official annotations JSON" if official else (
             "a ground truth built from the YOLO labels (areas in original-image pixels, so 'small' is the "
             "same set of objects at every input size)")
-        LOGGER.info(f"COCO evaluation (pycocotools) against {gt}:")
+        LOGGER.info(f"COCO evaluation against {gt}:")
         LOGGER.info("  " + "  ".join(f"{k} {format_metric(result['coco'][k], 4)}" for k in COCO_KEYS))
         LOGGER.info("  tiny objects: " + tiny_bins_line(result["coco"]))
     pre, inf, nms = result["speed_ms"]

@@ -260,7 +260,7 @@ def test_a_finished_run_strips_last_pt_says_so_and_can_still_be_extended(tiny_da
         train.train(_args(tiny_data, tmp_path, "--epochs", "1", "--cfg", "yolov5n.yaml", "--noplots"))
     log = "\n".join(r.getMessage() for r in caplog.records)
     assert "optimiser state stripped now that the run is finished" in log
-    assert "COCO evaluation (pycocotools) of 4 images" in log  # the per-epoch scoring says it is running
+    assert "COCO evaluation (faster-coco-eval) of 4 images" in log  # the per-epoch scoring says it is running
     last = tmp_path / "exp" / "weights" / "last.pt"
     assert torch.load(last, weights_only=True)["optimizer"] is None
     train.train(_args(tiny_data, tmp_path, "--resume", str(last), "--epochs", "2", "--noplots"))
