@@ -156,10 +156,16 @@ def evolve(train: Callable[..., dict], config: TrainConfig, generations: int, fi
                     f"in generation {table.rows.index(best) + 1})")
         write_best(folder / "hyp_evolve.yaml", best, list(base), fitness_name, len(table.rows))
         if (generation + 1) % PLOT_EVERY == 0:
-            plot_evolution(folder / "evolve.csv", [k for k in base if k in MUTATION], folder / "evolve.png")
-    plot_evolution(folder / "evolve.csv", [k for k in base if k in MUTATION], folder / "evolve.png")
+            plot_evolution(folder / "evolve.csv", _evolving(base), folder / "evolve.png")
+    plot_evolution(folder / "evolve.csv", _evolving(base), folder / "evolve.png")
     LOGGER.info(f"evolve: the fittest hyp file is {folder / 'hyp_evolve.yaml'} (evolve.csv, evolve.png beside it)")
     return folder
+
+
+def _evolving(hyp: dict[str, Any]) -> list[str]:
+    """The keys mutation can move (in the table, a non-zero number, a non-zero scale): evolve.png's panels."""
+    return [k for k, v in hyp.items() if k in MUTATION and MUTATION[k][0] and isinstance(v, (int, float))
+            and not isinstance(v, bool) and v]
 
 
 class EvolveTable:
