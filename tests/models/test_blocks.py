@@ -100,6 +100,18 @@ def test_conv_training_holds_one_map_per_block_for_backward():
     assert len(maps) == 1  # the BatchNorm input; autograd alone keeps SiLU's input too
 
 
+def test_conv_under_cpu_bf16_autocast_trains_through_plain_autograd():
+    # The memory-saving BatchNorm + SiLU recomputes in float32 and costs time under CPU bf16 autocast.
+    conv = Conv(4, 8, 3).train()
+    x = torch.rand(2, 4, 16, 16, requires_grad=True)
+    assert type(conv(x).grad_fn).__name__ == "_BatchNormSiLUBackward"
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = conv(x)
+    assert type(y.grad_fn).__name__ != "_BatchNormSiLUBackward" and y.dtype == torch.bfloat16
+    y.float().sum().backward()
+    assert x.grad is not None and conv.bn.weight.grad is not None
+
+
 @pytest.mark.parametrize("k", [1, 3])
 def test_folded_focus_equals_space_to_depth_then_conv(k):
     focus = Focus(3, 8, k).eval()
