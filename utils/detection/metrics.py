@@ -348,14 +348,15 @@ class DetectionEvaluator:
             self.coco_predictions.extend(self.to_coco(detections, image_id))
 
     def to_coco(self, detections: torch.Tensor, image_id: int) -> list[dict[str, Any]]:
-        boxes = detections[:, :4].clone()
-        boxes[:, 2:] -= boxes[:, :2]
-        out = []
-        for box, score, cls in zip(boxes.tolist(), detections[:, 4].tolist(), detections[:, 5].tolist()):
-            category = self.category_ids[int(cls)] if self.official is not None else int(cls)
-            out.append({"image_id": image_id, "category_id": category,
-                        "bbox": [round(v, 3) for v in box], "score": round(score, 5)})
-        return out
+        """COCO result records (xywh rounded to 0.001 px, score to 1e-5), rounded as arrays: per-value Python
+        rounding took half of a small validation's scoring time."""
+        values = detections[:, :6].double().numpy().copy()
+        values[:, 2:4] -= values[:, :2]
+        boxes, scores = np.round(values[:, :4], 3).tolist(), np.round(values[:, 4], 5).tolist()
+        classes = values[:, 5].astype(np.int64)
+        categories = (np.asarray(self.category_ids)[classes] if self.official is not None else classes).tolist()
+        return [{"image_id": image_id, "category_id": c, "bbox": b, "score": s}
+                for b, s, c in zip(boxes, scores, categories)]
 
     def ground_truth(self) -> dict[str, Any]:
         if self.official is not None:

@@ -105,3 +105,21 @@ def test_no_predictions_score_zero_only_where_there_are_objects():
     assert figures["AP"] == 0.0 and figures["AP_S"] == 0.0 and figures["AR_S"] == 0.0
     assert all(math.isnan(figures[k]) for k in ("AP_M", "AP_L", "AR_M", "AR_L"))  # nothing to find there
     assert "n/a" in summary
+
+
+def test_coco_records_are_xywh_rounded_with_the_official_category_ids(tmp_path):
+    official = {"images": [{"id": 5, "file_name": "a.jpg", "height": 100, "width": 100}],
+                "annotations": [], "categories": [{"id": 1, "name": "x"}, {"id": 3, "name": "y"}]}
+    path = tmp_path / "instances.json"
+    path.write_text(json.dumps(official))
+    evaluator = DetectionEvaluator(["x", "y"], official_json=path)
+    detections = torch.tensor([[10.12345, 20.5, 30.0, 60.98765, 0.1234567, 1.0],
+                               [0.0, 0.0, 1.0, 1.0, 0.9, 0.0]])
+    records = evaluator.to_coco(detections, 5)
+    assert [r["category_id"] for r in records] == [3, 1]
+    assert all(type(r["category_id"]) is int and r["image_id"] == 5 for r in records)
+    expected = [[round(v, 3) for v in (10.12345, 20.5, 30.0 - 10.12345, 60.98765 - 20.5)], [0.0, 0.0, 1.0, 1.0]]
+    for record, box in zip(records, expected):
+        assert record["bbox"] == pytest.approx(box, abs=1.1e-3)
+    assert records[0]["score"] == pytest.approx(0.12346, abs=1e-6)
+    assert evaluator.to_coco(torch.zeros(0, 6), 5) == []
