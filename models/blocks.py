@@ -136,9 +136,28 @@ class SpaceToDepth(nn.Module):
         if dimension != 1:
             raise ValueError("SpaceToDepth only stacks along the channel dimension (dimension=1)")
         self.d = dimension
+        self.folded = False  # set by C3.fold_space_to_depth: the next layer's convolutions do it
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return space_to_depth(x)
+        return x if self.folded else space_to_depth(x)
+
+
+@torch.no_grad()
+def conv_on_space_to_depth(conv: nn.Conv2d) -> nn.Conv2d:
+    """The convolution on x equal to ``conv`` on ``space_to_depth(x)``: kernel 2k, stride 2s, padding 2p, input
+    channel c of block (row, col) moved to tap (2i + row, 2j + col). The same multiply-adds, without the copy."""
+    if conv.groups != 1 or conv.dilation != (1, 1):
+        raise ValueError("only an ungrouped, undilated convolution folds a space-to-depth step")
+    c2, c4, kh, kw = conv.weight.shape
+    c = c4 // 4
+    # weight[o, (2 col + row) c + ch, i, j] -> folded[o, ch, 2 i + row, 2 j + col]
+    w = conv.weight.reshape(c2, 2, 2, c, kh, kw).permute(0, 3, 4, 2, 5, 1).reshape(c2, c, 2 * kh, 2 * kw)
+    folded = nn.Conv2d(c, c2, (2 * kh, 2 * kw), tuple(2 * v for v in conv.stride),
+                       tuple(2 * v for v in conv.padding), bias=conv.bias is not None).to(w.device, w.dtype)
+    folded.weight.copy_(w)
+    if conv.bias is not None:
+        folded.bias.copy_(conv.bias)
+    return folded.requires_grad_(conv.weight.requires_grad)
 
 
 def depth_to_space(x: torch.Tensor) -> torch.Tensor:
@@ -187,16 +206,7 @@ class Focus(nn.Module):
         conv = self.conv.conv
         if self.folded or conv.groups != 1 or conv.dilation != (1, 1) or self.training:
             return self.folded
-        c2, c4, kh, kw = conv.weight.shape
-        c = c4 // 4
-        # weight[o, (2 col + row) c + ch, i, j] -> folded[o, ch, 2 i + row, 2 j + col]
-        w = conv.weight.reshape(c2, 2, 2, c, kh, kw).permute(0, 3, 4, 2, 5, 1).reshape(c2, c, 2 * kh, 2 * kw)
-        folded = nn.Conv2d(c, c2, (2 * kh, 2 * kw), tuple(2 * v for v in conv.stride),
-                           tuple(2 * v for v in conv.padding), bias=conv.bias is not None).to(w.device, w.dtype)
-        folded.weight.copy_(w)
-        if conv.bias is not None:
-            folded.bias.copy_(conv.bias)
-        self.conv.conv = folded.requires_grad_(conv.weight.requires_grad)
+        self.conv.conv = conv_on_space_to_depth(conv)
         self.folded = True
         return True
 
@@ -230,6 +240,17 @@ class C3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.cv3(torch.cat((self.m(self.cv1(x)), self.cv2(x)), 1))
+
+    def fold_space_to_depth(self, spd: SpaceToDepth) -> bool:
+        """Take over ``spd``, the layer feeding this one alone (inference only): cv1 and cv2, the two 1x1
+        convolutions that read its output, become the 2x2 stride-2 convolutions they equal on its input, and
+        ``spd`` passes its input through. Returns whether it folded."""
+        convs = (self.cv1.conv, self.cv2.conv)
+        if spd.folded or self.training or any(c.groups != 1 or c.dilation != (1, 1) for c in convs):
+            return False
+        self.cv1.conv, self.cv2.conv = (conv_on_space_to_depth(c) for c in convs)
+        spd.folded = True
+        return True
 
 
 class SPP(nn.Module):

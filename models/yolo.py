@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.blocks import Conv, Focus
+from models.blocks import C3, Conv, Focus, SpaceToDepth
 from models.head import Detect
 from models.parser import load_config, parse_model
 
@@ -109,14 +109,21 @@ class DetectionModel(nn.Module):
                 module.bn = nn.Identity()
         return self
 
-    def for_inference(self) -> DetectionModel:
+    def for_inference(self, fold_space_to_depth: bool = True) -> DetectionModel:
         """Eval mode, BatchNorm folded, a Focus stem as the one strided conv it equals, channels-last memory
         (oneDNN's preferred layout on CPUs, tensor cores' on GPUs): the form val.py, detect.py and the Python
-        API run. Outputs equal the plain model's."""
+        API run. Outputs equal the plain model's. ``fold_space_to_depth``: a SpaceToDepth row read only by the
+        C3 after it becomes part of that C3's first convolutions (no copy); exports keep the row, as ONNX's
+        own SpaceToDepth node."""
         self.eval().fuse()
         for module in self.modules():
             if isinstance(module, Focus):
                 module.fold()
+        layers = list(self.model) if fold_space_to_depth else []
+        for spd, consumer in zip(layers, layers[1:]):  # a SpaceToDepth row read only by the C3 after it
+            if isinstance(spd, SpaceToDepth) and isinstance(consumer, C3) and \
+                    consumer.sources == [spd.layer_index] and spd.layer_index not in self.save:
+                consumer.fold_space_to_depth(spd)
         return self.to(memory_format=torch.channels_last)
 
     def info(self, imgsz: int = 640) -> str:

@@ -81,6 +81,30 @@ def test_inference_form_keeps_outputs(name):
     assert (after - before).abs().max() / before.abs().max() < 1e-4
 
 
+def test_space_to_depth_rows_fold_into_the_next_c3_at_inference():
+    from models.blocks import SpaceToDepth
+
+    torch.manual_seed(0)
+    model = DetectionModel("space_depth_n.yaml", nc=3).eval()
+    for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):  # non-trivial features
+        bn.running_mean.uniform_(-0.2, 0.2)
+        bn.running_var.uniform_(0.5, 2.0)
+    x = torch.rand(2, 3, 96, 128)
+    model.detect.training = True  # raw maps, not boxes dominated by grid offsets
+    with torch.no_grad():
+        before = model(x)
+        folded = model.for_inference()
+        folded.detect.training = True
+        after = folded(x)
+    rows = [m for m in folded.modules() if isinstance(m, SpaceToDepth)]
+    assert sum(m.folded for m in rows) == 4 and len(rows) == 6  # the backbone's four; the head's feed a Concat
+    assert folded.model[3].cv1.conv.kernel_size == (2, 2) and folded.model[3].cv1.conv.stride == (2, 2)
+    for b, a in zip(before, after):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    kept = DetectionModel("space_depth_n.yaml", nc=3).for_inference(fold_space_to_depth=False)
+    assert not any(m.folded for m in kept.modules() if isinstance(m, SpaceToDepth))
+
+
 def test_channels_last_training_keeps_loss_and_gradients():
     from utils.detection.loss import YoloLoss
 

@@ -92,7 +92,8 @@ def _prepared(path: Path, device: torch.device, imgsz, batch_size: int, dynamic:
               max_det: int) -> tuple[torch.nn.Module, torch.Tensor, dict, Path]:
     """The inference form (BatchNorm folded, a Focus stem as its one conv) in the default memory format, an
     example input at the size rule's size, the metadata every file carries, and the path outputs are named by."""
-    model = load_model(path, device, task="detection").for_inference().to(memory_format=torch.contiguous_format)
+    model = load_model(path, device, task="detection").for_inference(fold_space_to_depth=False)
+    model = model.to(memory_format=torch.contiguous_format)
     for p in model.parameters():
         p.requires_grad_(False)
     size = check_image_size(imgsz, int(model.stride.max()), batch_size=batch_size)
