@@ -42,7 +42,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
 def _checked(args: argparse.Namespace) -> TrainConfig:
     from utils.detection.task import detection_config
 
-    driver = {"evolve", "evolve_fitness"}  # options of the evolution around the runs, not of a run
+    driver = {"evolve", "evolve_fitness", "evolve_sampler"}  # options of the evolution around the runs, not of a run
     return detection_config({k: v for k, v in vars(args).items()
                              if (v is not None or k == "epochs") and k not in driver})
 
@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> None:
             from utils.detection.task import choose_finetune_recipe
             from utils.engine.evolve import evolve
 
-            evolve(train, choose_finetune_recipe(_checked(args)), generations, fitness_name)
+            evolve(train, choose_finetune_recipe(_checked(args)), generations, fitness_name,
+                   sampler=args.evolve_sampler)
             return
         result = train(_checked(args))
     except (TrainingStopped, CheckpointError, ValueError, FileNotFoundError) as exc:

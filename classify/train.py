@@ -68,11 +68,12 @@ def main(argv: list[str] | None = None) -> None:
     keep_freed_memory()
     args = parse_args(argv)
     generations, fitness_name = args.pop("evolve", None), args.pop("evolve_fitness")
+    sampler = args.pop("evolve_sampler")
     try:
         if generations is not None:
             from utils.engine.evolve import evolve
 
-            evolve(train_classifier, classification_config(args), generations, fitness_name)
+            evolve(train_classifier, classification_config(args), generations, fitness_name, sampler=sampler)
             return
         result = train_classifier(args)
     except (TrainingStopped, CheckpointError, ValueError, FileNotFoundError) as exc:

@@ -30,6 +30,7 @@ import numpy as np
 import yaml
 
 from utils.engine.config import CONFIG_DIR, ConfigurationError, TrainConfig
+from utils.engine.tuners import SAMPLERS, tpe_child
 from utils.logging import LOGGER
 from utils.paths import find_named_file
 from utils.plots import plot_evolution
@@ -123,12 +124,17 @@ def evolution_folder(config: TrainConfig) -> Path:
 
 
 def evolve(train: Callable[..., dict], config: TrainConfig, generations: int, fitness_name: str = "yolov5",
-           callbacks: list | tuple = ()) -> Path:
-    """Run (or continue) ``generations`` generations of ``train(config)``; returns the evolution folder."""
+           callbacks: list | tuple = (), sampler: str = "genetic") -> Path:
+    """Run (or continue) ``generations`` generations of ``train(config)``; returns the evolution folder.
+
+    ``sampler`` draws each generation after the first: "genetic" (yolov5's mutation) or "tpe" (optuna, see
+    utils/engine/tuners.py); either can continue an evolve.csv the other began."""
     if generations < 1:
         raise ConfigurationError(f"--evolve {generations}: the number of generations must be >= 1")
     if fitness_name not in FITNESS:
         raise ConfigurationError(f"--evolve-fitness {fitness_name}: choose from {', '.join(FITNESS)}")
+    if sampler not in SAMPLERS:
+        raise ConfigurationError(f"--evolve-sampler {sampler}: choose from {', '.join(SAMPLERS)}")
     if not config.hyp:
         raise ConfigurationError("--evolve needs the starting hyp file (--hyp)")
     found = find_named_file(config.hyp, CONFIG_DIR, ".yaml")
@@ -138,11 +144,11 @@ def evolve(train: Callable[..., dict], config: TrainConfig, generations: int, fi
     folder = evolution_folder(config)
     (folder / "runs").mkdir(parents=True, exist_ok=True)
     table = EvolveTable(folder / "evolve.csv", list(base))
-    LOGGER.info(f"evolve: {generations} generations from {found} into {folder} (fitness {fitness_name}; "
+    LOGGER.info(f"evolve: {generations} generations from {found} into {folder} (fitness {fitness_name}, {sampler}; "
                 f"{len(table.rows)} done)")
     for generation in range(len(table.rows), generations):
         rng = np.random.default_rng([int(config.seed), generation])
-        hyp = base if not table.rows else mutate(choose_parent(table.rows, list(base), rng), rng)
+        hyp = base if not table.rows else _next_hyp(table.rows, base, sampler, rng, int(config.seed), generation)
         hyp_file = folder / "runs" / f"gen{generation:03d}.hyp.yaml"
         hyp_file.write_text(yaml.safe_dump(hyp, sort_keys=False))
         run = config.replace(hyp=str(hyp_file), project=str(folder / "runs"), name=f"gen{generation:03d}",
@@ -160,6 +166,13 @@ def evolve(train: Callable[..., dict], config: TrainConfig, generations: int, fi
     plot_evolution(folder / "evolve.csv", _evolving(base), folder / "evolve.png")
     LOGGER.info(f"evolve: the fittest hyp file is {folder / 'hyp_evolve.yaml'} (evolve.csv, evolve.png beside it)")
     return folder
+
+
+def _next_hyp(rows: list[dict[str, Any]], base: dict[str, Any], sampler: str, rng: np.random.Generator, seed: int,
+              generation: int) -> dict[str, Any]:
+    if sampler == "tpe":
+        return tpe_child(rows, base, MUTATION, seed, generation)
+    return mutate(choose_parent(rows, list(base), rng), rng)
 
 
 def _evolving(hyp: dict[str, Any]) -> list[str]:
