@@ -16,7 +16,8 @@ round to round, so a machine that drifts slows every command alike. Reported per
 seconds, the median and the spread (half the range, in % of the median); ours / reference and ours /
 ultralytics in every round; each run's final mAP50-95 (the last epoch's validation), which shows that no side
 skips work (three epochs from scratch leave every model near zero). Ours' phase tables, per round, say where a
-slower round lost its time.
+slower round lost its time, and each run's major page faults (pages read from disk) show a run that
+found its libraries outside the page cache; `--warmup` runs each command once, untimed, before round 1.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import argparse
 import csv
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -95,6 +97,7 @@ class Run:
     seconds: float
     final_map: float
     phases: dict[str, float] = field(default_factory=dict)
+    major_faults: int = 0
 
 
 def _command(name: str, imgsz: int, epochs: int, run_dir: Path, peers: dict[str, str]
@@ -121,24 +124,29 @@ def _command(name: str, imgsz: int, epochs: int, run_dir: Path, peers: dict[str,
             run_dir / "run" / "results.csv", "metrics/mAP50-95(B)")
 
 
-def _timed(cmd: list[str], env: dict, log: Path) -> float:
+def _timed(cmd: list[str], env: dict, log: Path) -> tuple[float, int]:
+    """Wall seconds and major page faults (pages read from disk: code and data not in the page cache) of one
+    command and every process it waited for."""
+    faults = resource.getrusage(resource.RUSAGE_CHILDREN).ru_majflt
     start = time.perf_counter()
     with open(log, "w") as out:
         done = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=log.parent)
     seconds = time.perf_counter() - start
     if done.returncode:
         raise SystemExit(f"{Path(cmd[0]).name} {cmd[1]} failed (exit {done.returncode}); its log: {log}")
-    return seconds
+    return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_majflt - faults
 
 
 def run_once(name: str, imgsz: int, epochs: int, round_: int, work: Path, peers: dict[str, str]) -> Run:
     run_dir = work / f"{name}_{imgsz}_r{round_}"
     run_dir.mkdir(parents=True)
     cmd, env, results_csv, column = _command(name, imgsz, epochs, run_dir, peers)
-    seconds = _timed(cmd, env, run_dir / "log.txt")
+    seconds, faults = _timed(cmd, env, run_dir / "log.txt")
     run = Run(name, imgsz, round_, seconds, _final_map(results_csv, column),
-              _phases(run_dir / "run" / "time_per_phase.txt"))
-    print(f"  round {round_}, {name} at {imgsz}: {seconds:.1f} s, final mAP50-95 {run.final_map:.4f}", flush=True)
+              _phases(run_dir / "run" / "time_per_phase.txt"), faults)
+    label = "warm-up" if round_ == 0 else f"round {round_}"
+    print(f"  {label}, {name} at {imgsz}: {seconds:.1f} s, {faults} major page faults, final mAP50-95 "
+          f"{run.final_map:.4f}", flush=True)
     return run
 
 
@@ -148,14 +156,15 @@ def spread(values: list[float]) -> float:
 
 
 def report(runs: list[Run], commands: list[str], sizes: list[int]) -> list[str]:
-    lines = ["| input | command | seconds per round | median | spread | final mAP50-95 per round |",
-             "|---:|---|---|---:|---:|---|"]
+    lines = ["| input | command | seconds per round | median | spread | major page faults per round | "
+             "final mAP50-95 per round |", "|---:|---|---|---:|---:|---|---|"]
     for imgsz in sizes:
         for name in commands:
             mine = sorted((r for r in runs if r.command == name and r.imgsz == imgsz), key=lambda r: r.round)
             times = [r.seconds for r in mine]
             lines.append(f"| {imgsz} | {name} | {' / '.join(f'{t:.1f}' for t in times)} | "
                          f"{statistics.median(times):.1f} | ±{spread(times) * 100:.1f} % | "
+                         f"{' / '.join(str(r.major_faults) for r in mine)} | "
                          f"{' / '.join(f'{r.final_map:.4f}' for r in mine)} |")
     lines += ["", "| input | ratio | per round | worst |", "|---:|---|---|---:|"]
     for imgsz in sizes:
@@ -191,6 +200,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--commands", nargs="+", choices=COMMANDS, default=list(COMMANDS))
     p.add_argument("--keep", action="store_true", help="keep the runs' folders (printed)")
+    p.add_argument("--warmup", action="store_true", help="one untimed run of each command first, so that no "
+                   "round pays for reading a command's libraries from disk into the page cache")
     args = p.parse_args()
     peers = {}
     if "reference" in args.commands:
@@ -201,6 +212,9 @@ def main() -> None:
     runs = []
     try:
         for imgsz in args.sizes:
+            if args.warmup:
+                for name in args.commands:
+                    run_once(name, imgsz, 1, 0, work, peers)
             for round_ in range(1, args.rounds + 1):
                 shift = (round_ - 1) % len(args.commands)
                 for name in args.commands[shift:] + args.commands[:shift]:
