@@ -158,8 +158,8 @@ def evolve(train: Callable[..., dict], config: TrainConfig, generations: int, fi
         score = FITNESS[fitness_name](result)
         table.append({**fitness_terms(result), "fitness": score, **hyp})
         best = table.best()
-        LOGGER.info(f"evolve: generation {generation + 1}/{generations} fitness {score:.5f} (best {best['fitness']} "
-                    f"in generation {table.rows.index(best) + 1})")
+        LOGGER.info(f"evolve: gen{generation:03d} ({generation + 1} of {generations}) fitness {score:.5f}; best so far "
+                    f"{float(best['fitness']):.5f} in gen{table.rows.index(best):03d}")
         write_best(folder / "hyp_evolve.yaml", best, list(base), fitness_name, len(table.rows))
         if (generation + 1) % PLOT_EVERY == 0:
             plot_evolution(folder / "evolve.csv", _evolving(base), folder / "evolve.png")
