@@ -15,6 +15,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from utils.engine.command_line import prefer_sleeping_threads  # argparse only: --help stays instant
+
+prefer_sleeping_threads()  # before PyTorch loads
+
 ROOT = Path(__file__).resolve().parent
 
 

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import argparse
 
+from utils.engine.command_line import prefer_sleeping_threads  # argparse only: --help stays instant
+
+prefer_sleeping_threads()  # before PyTorch loads
+
 FORMATS = ("onnx", "torchscript", "openvino", "engine")  # utils.deploy.exporters.FORMATS (a test keeps them equal)
 
 

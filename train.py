@@ -14,7 +14,9 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from utils.engine.command_line import add_tracking_arguments  # argparse only: --help stays instant
+from utils.engine.command_line import add_tracking_arguments, prefer_sleeping_threads  # argparse only
+
+prefer_sleeping_threads()  # before PyTorch loads
 
 if TYPE_CHECKING:  # the heavy modules load after the arguments are parsed (--help prints at once)
     from utils.engine.config import TrainConfig

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import argparse
 
+from utils.engine.command_line import prefer_sleeping_threads  # argparse only: --help stays instant
+
+prefer_sleeping_threads()  # before PyTorch loads
+
 
 def run(**options) -> dict:
     """val.py from Python with its options as keywords; see utils.detection.validation.run_validation."""

@@ -14,6 +14,10 @@ import cv2
 if not __package__:  # run as a script from a checkout: its root holds utils/ and models/
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from utils.engine.command_line import prefer_sleeping_threads  # noqa: E402
+
+prefer_sleeping_threads()  # before PyTorch loads
+
 from utils.checkpoints.format import CheckpointError  # noqa: E402
 from utils.classification.predictor import Classifier  # noqa: E402
 from utils.data.formats import IMAGE_SUFFIXES  # noqa: E402

@@ -17,6 +17,10 @@ from pathlib import Path
 if not __package__:  # run as a script from a checkout: its root holds utils/ and models/
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from utils.engine.command_line import prefer_sleeping_threads  # noqa: E402
+
+prefer_sleeping_threads()  # before PyTorch loads
+
 from utils.checkpoints.format import CheckpointError  # noqa: E402
 from utils.classification.task import DEFAULTS, classification_config, train_classifier  # noqa: E402
 from utils.engine.command_line import add_tracking_arguments  # noqa: E402

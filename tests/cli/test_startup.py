@@ -38,3 +38,18 @@ def test_export_formats_match_the_library():
     from utils.deploy.exporters import FORMATS
 
     assert export.FORMATS == FORMATS
+
+
+@pytest.mark.parametrize("module", ["train", "val", "detect", "export", "classify.train", "classify.val",
+                                    "classify.predict"])
+@pytest.mark.parametrize("chosen", [None, "ACTIVE"])
+def test_faces_let_idle_threads_sleep_unless_the_user_chose(module, chosen):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if chosen:
+        env["OMP_WAIT_POLICY"] = chosen
+    probe = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); import os, {module}; "
+             "print('POLICY:' + os.environ['OMP_WAIT_POLICY'])")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert f"POLICY:{chosen or 'PASSIVE'}" in out.stdout, out.stderr[-2000:]

@@ -304,7 +304,7 @@ class DetectionTask:
         self.evaluator.use_pycocotools = True  # the final figures are always full, --fast-val or not
         plots = not ctx.config.noplots
         metrics = evaluate(load_model(best, ctx.device), self.val_loader, self.evaluator, NmsSettings(),
-                           progress=False,
+                           progress=False, loss_fn=self.loss_fn,  # val losses too (evolve.csv's columns)
                            on_batch=validation_batch_plotter(ctx.save_dir, self.names) if plots else None)
         if plots:
             plot_validation(metrics, self.evaluator.confusion.matrix, self.names, ctx.save_dir)

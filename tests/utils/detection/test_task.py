@@ -1,6 +1,7 @@
 """Detection training end to end (utils/detection/task.py on the engine): outputs, resume, signals, DDP."""
 
 import csv
+import math
 import os
 import socket
 
@@ -224,6 +225,7 @@ def test_val_period_and_fast_val_still_end_with_a_full_evaluation(tiny_data, tmp
     assert validated == ["1", "2"]  # every second epoch, and the last
     assert all(r["coco/AP"] == "nan" for r in rows)  # no pycocotools per epoch
     assert "AP_S" in result["coco"]  # the final evaluation of best.pt is full
+    assert len(result["val_loss"]) == 3 and all(math.isfinite(v) for v in result["val_loss"])  # evolve.csv's
     best_epoch = torch.load(tmp_path / "exp" / "weights" / "best.pt", weights_only=True)["epoch"]
     assert str(best_epoch) in validated  # an unvalidated epoch never replaces a validated best.pt
 
