@@ -112,6 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument("--optimizer", default=None, choices=["SGD", "Adam", "AdamW"],
                    help="default: the hyp file's 'optimizer', else SGD")
+    p.add_argument("--optimizer-kernel", default="auto", choices=["auto", "fused", "foreach", "loop"],
+                   help="how an optimiser step runs (default auto: foreach, the loop's weights bit for bit; "
+                        "fused: faster, within float rounding of them)")
     schedule = p.add_mutually_exclusive_group()
     schedule.add_argument("--cos-lr", dest="linear_lr", action="store_false", default=False,
                           help="cosine learning-rate decay (default, the paper's)")

@@ -20,6 +20,8 @@ from utils.logging import LOGGER
 from utils.paths import PACKAGE_ROOT, find_named_file
 from utils.yaml_files import load_yaml_mapping
 
+OPTIMIZER_KERNELS = ("auto", "fused", "foreach", "loop")  # utils.engine.optim.build_optimizer's ``kernel``
+
 CONFIG_DIR = PACKAGE_ROOT / "configs"
 DEFAULT_EPOCHS = 30
 
@@ -68,6 +70,7 @@ class TrainConfig:
     seed: int = 0
     label_smoothing: float = 0.0
     optimizer: str | None = None  # None: the hyp file's, else SGD
+    optimizer_kernel: str = "auto"  # how a step runs: auto (foreach), fused, foreach, loop
     linear_lr: bool = False
     no_amp: bool = False
     loggers: list[str] = field(default_factory=list)  # experiment trackers (utils.tracking): mlflow, wandb ...
@@ -90,6 +93,8 @@ class TrainConfig:
             (self.val_period >= 1, f"--val-period must be >= 1, got {self.val_period}"),
             (self.workers >= 0, f"--workers must be >= 0, got {self.workers}"),
             (self.optimizer in (None, "SGD", "Adam", "AdamW"), f"--optimizer {self.optimizer}: SGD, Adam or AdamW"),
+            (self.optimizer_kernel in OPTIMIZER_KERNELS,
+             f"--optimizer-kernel {self.optimizer_kernel}: choose one of {', '.join(OPTIMIZER_KERNELS)}"),
             (0.0 <= self.label_smoothing < 1.0, f"--label-smoothing must be in [0, 1), got {self.label_smoothing}"),
         ]
         for ok, message in checks:

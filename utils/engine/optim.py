@@ -8,11 +8,20 @@ import math
 import torch
 from torch import nn
 
+from utils.engine.config import OPTIMIZER_KERNELS as KERNELS
+
 
 def build_optimizer(model: nn.Module, name: str = "SGD", lr: float = 0.01, momentum: float = 0.937,
-                    weight_decay: float = 5e-4) -> torch.optim.Optimizer:
+                    weight_decay: float = 5e-4, kernel: str = "auto") -> torch.optim.Optimizer:
     """Three parameter groups, in this order: 0 biases, 1 conv/linear weights (with weight decay),
-    2 normalisation weights. Only group 1 is decayed; warm-up treats group 0 (biases) specially."""
+    2 normalisation weights. Only group 1 is decayed; warm-up treats group 0 (biases) specially.
+
+    ``kernel`` is how a step runs: ``foreach`` (multi-tensor kernels; what ``auto`` picks), ``fused`` (one
+    kernel per group where PyTorch has one for the device) or ``loop`` (a Python loop per tensor, PyTorch's CPU
+    default). foreach gives the loop's weights bit for bit; fused lands within float rounding of them (SGD's
+    differs by one ulp in a few elements, Adam(W)'s by ~1e-6), so it is a choice, not the default."""
+    if kernel not in KERNELS:
+        raise ValueError(f"optimiser kernel {kernel!r}: choose one of {', '.join(KERNELS)}")
     biases, decay, no_decay = [], [], []
     norm_types = tuple(v for k, v in vars(nn).items() if "Norm" in k and isinstance(v, type))
     for module in model.modules():
@@ -25,12 +34,27 @@ def build_optimizer(model: nn.Module, name: str = "SGD", lr: float = 0.01, momen
     groups = [{"params": biases, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
     if name == "SGD":
-        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=True)
-    if name == "Adam":
-        return torch.optim.Adam(groups, lr=lr, betas=(momentum, 0.999))
-    if name == "AdamW":
-        return torch.optim.AdamW(groups, lr=lr, betas=(momentum, 0.999))
-    raise ValueError(f"--optimizer {name}: choose SGD, Adam or AdamW")
+        make = lambda **form: torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=True, **form)  # noqa: E731
+    elif name in ("Adam", "AdamW"):
+        optimizer_type = getattr(torch.optim, name)
+        make = lambda **form: optimizer_type(groups, lr=lr, betas=(momentum, 0.999), **form)  # noqa: E731
+    else:
+        raise ValueError(f"--optimizer {name}: choose SGD, Adam or AdamW")
+    if kernel == "fused":
+        try:
+            return make(fused=True)
+        except (RuntimeError, ValueError) as error:  # no fused kernel for this device or dtype
+            raise ValueError(f"--optimizer-kernel fused: {error}") from None
+    return make(foreach=kernel in ("auto", "foreach"))
+
+
+def keep_step_kernel(optimizer: torch.optim.Optimizer, saved_state: dict) -> None:
+    """Load an optimiser state saved by another build (an older release, another device) and keep this
+    optimiser's step form: ``load_state_dict`` would take the saved groups' fused/foreach flags too."""
+    forms = [{key: group.get(key) for key in ("fused", "foreach")} for group in optimizer.param_groups]
+    optimizer.load_state_dict(saved_state)
+    for group, form in zip(optimizer.param_groups, forms):
+        group.update(form)
 
 
 def lr_lambda(epochs: int, lrf: float, cosine: bool = True):

@@ -38,7 +38,14 @@ from utils.engine import autobatch
 from utils.engine.config import ENGINE_HYP, ConfigurationError, TrainConfig, load_hyp
 from utils.engine.contract import RunContext, Task
 from utils.engine.hooks import Hook, HookList, hook_from_name
-from utils.engine.optim import ModelEMA, build_optimizer, freeze_batchnorm_statistics, lr_lambda, warmup
+from utils.engine.optim import (
+    ModelEMA,
+    build_optimizer,
+    freeze_batchnorm_statistics,
+    keep_step_kernel,
+    lr_lambda,
+    warmup,
+)
 from utils.engine.phase_timer import PhaseTimer
 from utils.engine.results_log import ResultsLog
 from utils.engine.run_folder import RunFolder, find_latest_last, read_resumable, restore_rng_state, rng_state
@@ -221,7 +228,8 @@ class Trainer:
         self.state.accumulate = max(round(self.nominal_batch / config.batch_size), 1)
         weight_decay = hyp["weight_decay"] * config.batch_size * self.state.accumulate / self.nominal_batch
         name = config.optimizer or hyp.get("optimizer", "SGD")
-        self.optimizer = build_optimizer(model, name, hyp["lr0"], hyp["momentum"], weight_decay)
+        self.optimizer = build_optimizer(model, name, hyp["lr0"], hyp["momentum"], weight_decay,
+                                         kernel=config.optimizer_kernel)
         if self.main and name != "SGD" and hyp["warmup_bias_lr"] > 10 * hyp["lr0"]:
             LOGGER.warning(f"warmup_bias_lr {hyp['warmup_bias_lr']} with {name}: Adam-type optimisers move "
                            f"every bias by about its lr per step, which wrecks a pretrained head; SGD's value "
@@ -239,7 +247,7 @@ class Trainer:
 
     def _restore(self, ckpt: dict) -> None:
         if ckpt.get("optimizer"):
-            self.optimizer.load_state_dict(ckpt["optimizer"])
+            keep_step_kernel(self.optimizer, ckpt["optimizer"])
         else:  # a finished run's last.pt: its optimiser state was stripped
             LOGGER.info(f"{self.config.resume}: a finished run (optimiser state stripped): weights, EMA and schedule "
                         f"continue, SGD momentum starts again from zero")
