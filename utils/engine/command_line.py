@@ -29,5 +29,6 @@ def add_tracking_arguments(p: argparse.ArgumentParser, default_fitness: str = "y
                    "evolve.png in --project/--name")
     p.add_argument("--evolve-fitness", default=default_fitness, help="what --evolve maximises: yolov5 (0.1 mAP50 + "
                    "0.9 mAP50-95), AP, AP_S (detection); top1 (classification)")
-    p.add_argument("--evolve-sampler", default="genetic", choices=("genetic", "tpe"), help="how --evolve draws "
-                   "the next hyp file: yolov5's genetic mutation (default) or optuna's TPE (pip install optuna)")
+    p.add_argument("--evolve-sampler", default="tpe", choices=("tpe", "genetic"), help="how --evolve draws the "
+                   "next hyp file: optuna's TPE (default; found 2.6x the genetic pick's AP_S on the embedded set, "
+                   "README) or yolov5's genetic mutation")

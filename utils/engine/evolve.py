@@ -1,6 +1,7 @@
-"""--evolve N: yolov5's genetic search over the hyp file, one short training run per generation.
+"""--evolve N: a search over the hyp file, one short training run per generation.
 
-Generation 0 trains the starting hyp file as it is (the baseline); each later one picks a parent among the five
+Generation 0 trains the starting hyp file as it is (the baseline). Later ones are drawn by optuna's TPE (the
+default, utils/engine/tuners.py) or by yolov5's genetic mutation, which picks a parent among the five
 fittest so far (weighted by fitness), multiplies each key by a random factor (yolov5's mutation: probability 0.8,
 sigma 0.2, factors in [0.3, 3]) and clips it to the key's limits. Keys at 0 stay 0 (the mutation multiplies);
 keys outside :data:`MUTATION` never change.
@@ -13,7 +14,7 @@ Written to the evolution folder:
     runs/genNNN/      each generation's run (results.csv; its weights are deleted once it is scored)
 
 Killing it loses at most the generation in progress: the same command continues after the last row of
-evolve.csv. A seed gives the same generations (the mutation draws are seeded by seed and generation).
+evolve.csv. A seed gives the same generations (either sampler's draws are seeded by seed and generation).
 """
 
 from __future__ import annotations
@@ -124,11 +125,11 @@ def evolution_folder(config: TrainConfig) -> Path:
 
 
 def evolve(train: Callable[..., dict], config: TrainConfig, generations: int, fitness_name: str = "yolov5",
-           callbacks: list | tuple = (), sampler: str = "genetic") -> Path:
+           callbacks: list | tuple = (), sampler: str = "tpe") -> Path:
     """Run (or continue) ``generations`` generations of ``train(config)``; returns the evolution folder.
 
-    ``sampler`` draws each generation after the first: "genetic" (yolov5's mutation) or "tpe" (optuna, see
-    utils/engine/tuners.py); either can continue an evolve.csv the other began."""
+    ``sampler`` draws each generation after the first: "tpe" (optuna, see utils/engine/tuners.py) or "genetic"
+    (yolov5's mutation); either can continue an evolve.csv the other began."""
     if generations < 1:
         raise ConfigurationError(f"--evolve {generations}: the number of generations must be >= 1")
     if fitness_name not in FITNESS:

@@ -1,10 +1,10 @@
-"""--evolve-sampler tpe: optuna's Tree-structured Parzen Estimator in place of yolov5's genetic mutation.
+"""--evolve-sampler tpe (the default): optuna's Tree-structured Parzen Estimator instead of yolov5's mutation.
 
 The search space is what one genetic mutation can reach from the starting hyp file: each key that mutation moves
 (in the mutation table, a non-zero number, a non-zero scale) ranges over [start / 3, start * 3] within the key's
 limits, on a log scale. Each generation rebuilds the study from evolve.csv and asks a sampler seeded by (seed,
 generation) for the next hyp file, so a continued evolution and a repeated seed draw the same generations
-(evolve.csv is the only state). optuna is an optional extra (``pip install optuna``).
+(evolve.csv is the only state).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from utils.engine.config import ConfigurationError
 
 STARTUP_TRIALS = 5  # generations drawn at random in the space before TPE models it (generation 0 included)
-SAMPLERS = ("genetic", "tpe")
+SAMPLERS = ("tpe", "genetic")
 
 
 def search_space(base: dict[str, Any], limits: dict[str, tuple[float, float, float]]) -> dict[str, tuple[float, float]]:
@@ -40,7 +40,8 @@ def tpe_child(rows: list[dict[str, Any]], base: dict[str, Any], limits: dict[str
     try:
         import optuna
     except ImportError as error:
-        raise ConfigurationError("--evolve-sampler tpe needs optuna: pip install optuna") from error
+        raise ConfigurationError("--evolve-sampler tpe needs optuna (a dependency of this project): "
+                                 "pip install optuna, or choose --evolve-sampler genetic") from error
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = search_space(base, limits)
     distributions = {k: optuna.distributions.FloatDistribution(lo, hi, log=lo > 0) for k, (lo, hi) in space.items()}

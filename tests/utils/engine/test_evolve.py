@@ -57,7 +57,7 @@ def test_mutation_follows_yolov5_rules():
 
 def test_evolution_writes_the_yolov5_layout_and_the_best_hyp(tmp_path, hyp_file):
     fake = FakeTrain()
-    folder = evolve(fake, _config(tmp_path, hyp_file), 6, "AP")
+    folder = evolve(fake, _config(tmp_path, hyp_file), 6, "AP", sampler="genetic")
     assert fake.calls[0] == BASE  # generation 0: the starting file as it is
     assert all(call != BASE for call in fake.calls[1:])
     with open(folder / "evolve.csv", newline="") as f:
@@ -74,28 +74,28 @@ def test_evolution_writes_the_yolov5_layout_and_the_best_hyp(tmp_path, hyp_file)
 
 def test_same_seed_same_generations_and_a_kill_continues(tmp_path, hyp_file):
     straight = FakeTrain()
-    evolve(straight, _config(tmp_path / "a", hyp_file), 5, "yolov5")
+    evolve(straight, _config(tmp_path / "a", hyp_file), 5, "yolov5", sampler="genetic")
     killed = FakeTrain(stop_after=3)
     with pytest.raises(KeyboardInterrupt):
-        evolve(killed, _config(tmp_path / "b", hyp_file), 5, "yolov5")
+        evolve(killed, _config(tmp_path / "b", hyp_file), 5, "yolov5", sampler="genetic")
     resumed = FakeTrain()
-    evolve(resumed, _config(tmp_path / "b", hyp_file), 5, "yolov5")
+    evolve(resumed, _config(tmp_path / "b", hyp_file), 5, "yolov5", sampler="genetic")
     assert killed.calls + resumed.calls == straight.calls
     other = FakeTrain()
-    evolve(other, _config(tmp_path / "c", hyp_file, seed=1), 5, "yolov5")
+    evolve(other, _config(tmp_path / "c", hyp_file, seed=1), 5, "yolov5", sampler="genetic")
     assert other.calls[1:] != straight.calls[1:]
 
 
 def test_bad_requests_are_one_line_errors(tmp_path, hyp_file):
     with pytest.raises(ConfigurationError, match="--evolve-fitness AP_L"):
-        evolve(FakeTrain(), _config(tmp_path, hyp_file), 2, "AP_L")
+        evolve(FakeTrain(), _config(tmp_path, hyp_file), 2, "AP_L", sampler="genetic")
     with pytest.raises(ConfigurationError, match="--evolve 0"):
-        evolve(FakeTrain(), _config(tmp_path, hyp_file), 0)
-    evolve(FakeTrain(), _config(tmp_path, hyp_file), 1)
+        evolve(FakeTrain(), _config(tmp_path, hyp_file), 0, sampler="genetic")
+    evolve(FakeTrain(), _config(tmp_path, hyp_file), 1, sampler="genetic")
     other = tmp_path / "other.yaml"
     other.write_text(yaml.safe_dump({**BASE, "mixup": 0.1}))
     with pytest.raises(ConfigurationError, match="another hyp file"):
-        evolve(FakeTrain(), _config(tmp_path, other), 2)
+        evolve(FakeTrain(), _config(tmp_path, other), 2, sampler="genetic")
 
 
 def test_classify_train_evolves_end_to_end(tmp_path, monkeypatch):

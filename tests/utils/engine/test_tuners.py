@@ -11,8 +11,6 @@ from utils.engine.config import ConfigurationError
 from utils.engine.evolve import MUTATION, evolve
 from utils.engine.tuners import search_space
 
-optuna = pytest.importorskip("optuna", reason="optuna is the optional TPE sampler")
-
 
 @pytest.fixture
 def hyp_file(tmp_path):
@@ -74,7 +72,19 @@ def test_train_py_passes_the_sampler_to_evolution(monkeypatch, tmp_path):
     seen = {}
     monkeypatch.setattr(utils.memory, "keep_freed_memory", lambda: None)
     monkeypatch.setattr(utils.engine.evolve, "evolve", lambda *a, **kw: seen.update(kw))
-    train.main(["--evolve", "3", "--evolve-sampler", "tpe", "--project", str(tmp_path), "--device", "cpu"])
-    assert seen["sampler"] == "tpe"
+    train.main(["--evolve", "3", "--project", str(tmp_path), "--device", "cpu"])
+    assert seen["sampler"] == "tpe"  # the default: it found the better hyp file on the embedded set (README)
+    train.main(["--evolve", "3", "--evolve-sampler", "genetic", "--project", str(tmp_path), "--device", "cpu"])
+    assert seen["sampler"] == "genetic"
     with pytest.raises(SystemExit):
         train.main(["--evolve", "3", "--evolve-sampler", "cma"])  # argparse's choices
+
+
+def test_missing_optuna_names_the_fix_and_the_other_sampler(monkeypatch, tmp_path, hyp_file):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna now raises ImportError
+    fake = FakeTrain()
+    with pytest.raises(ConfigurationError, match="pip install optuna, or choose --evolve-sampler genetic"):
+        evolve(fake, _config(tmp_path, hyp_file), 2, "AP")
+    assert len(fake.calls) == 1  # generation 0 needs no sampler
