@@ -14,7 +14,11 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from utils.engine.command_line import add_tracking_arguments, prefer_sleeping_threads  # argparse only
+from utils.engine.command_line import (  # argparse only
+    add_execution_arguments,
+    add_tracking_arguments,
+    prefer_sleeping_threads,
+)
 
 prefer_sleeping_threads()  # before PyTorch loads
 
@@ -112,9 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument("--optimizer", default=None, choices=["SGD", "Adam", "AdamW"],
                    help="default: the hyp file's 'optimizer', else SGD")
-    p.add_argument("--optimizer-kernel", default="auto", choices=["auto", "fused", "foreach", "loop"],
-                   help="how an optimiser step runs (default auto: foreach, the loop's weights bit for bit; "
-                        "fused: faster, within float rounding of them)")
+    add_execution_arguments(p)
     schedule = p.add_mutually_exclusive_group()
     schedule.add_argument("--cos-lr", dest="linear_lr", action="store_false", default=False,
                           help="cosine learning-rate decay (default, the paper's)")

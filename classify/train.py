@@ -23,7 +23,7 @@ prefer_sleeping_threads()  # before PyTorch loads
 
 from utils.checkpoints.format import CheckpointError  # noqa: E402
 from utils.classification.task import DEFAULTS, classification_config, train_classifier  # noqa: E402
-from utils.engine.command_line import add_tracking_arguments  # noqa: E402
+from utils.engine.command_line import add_execution_arguments, add_tracking_arguments  # noqa: E402
 from utils.engine.trainer import TrainingStopped  # noqa: E402
 from utils.memory import keep_freed_memory  # noqa: E402
 
@@ -60,9 +60,7 @@ def parse_args(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument("--optimizer", default=None, choices=["SGD", "Adam", "AdamW"])
-    p.add_argument("--optimizer-kernel", default="auto", choices=["auto", "fused", "foreach", "loop"],
-                   help="how an optimiser step runs (default auto: foreach, the loop's weights bit for bit; "
-                        "fused: faster, within float rounding of them)")
+    add_execution_arguments(p)
     p.add_argument("--linear-lr", action="store_true", help="linear instead of cosine lr decay")
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     add_tracking_arguments(p, default_fitness="top1")

@@ -17,6 +17,15 @@ def prefer_sleeping_threads() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def add_execution_arguments(p: argparse.ArgumentParser) -> None:
+    """--optimizer-kernel and --compile: how the same training arithmetic runs (train.py, classify/train.py)."""
+    p.add_argument("--optimizer-kernel", default="auto", choices=["auto", "fused", "foreach", "loop"],
+                   help="how an optimiser step runs (default auto: foreach, the loop's weights bit for bit; "
+                        "fused: faster, within float rounding of them)")
+    p.add_argument("--compile", action="store_true", help="train through torch.compile (inductor): about a "
+                   "minute of compilation first; pays back only on long float32 runs (README, 'torch.compile')")
+
+
 def add_tracking_arguments(p: argparse.ArgumentParser, default_fitness: str = "yolov5") -> None:
     """--loggers, --callbacks and --evolve, as train.py and classify/train.py take them."""
     p.add_argument("--loggers", nargs="+", default=None, metavar="NAME", help="experiment trackers: mlflow, "

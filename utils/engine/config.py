@@ -71,6 +71,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     optimizer: str | None = None  # None: the hyp file's, else SGD
     optimizer_kernel: str = "auto"  # how a step runs: auto (foreach), fused, foreach, loop
+    compile: bool = False  # train through torch.compile (inductor); checkpoints keep the plain model
     linear_lr: bool = False
     no_amp: bool = False
     loggers: list[str] = field(default_factory=list)  # experiment trackers (utils.tracking): mlflow, wandb ...

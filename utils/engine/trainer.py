@@ -35,6 +35,7 @@ from utils import precision
 from utils.checkpoints.files import load_checkpoint, model_payload, save_checkpoint
 from utils.checkpoints.format import FORMAT
 from utils.engine import autobatch
+from utils.engine.compilation import compiled
 from utils.engine.config import ENGINE_HYP, ConfigurationError, TrainConfig, load_hyp
 from utils.engine.contract import RunContext, Task
 from utils.engine.hooks import Hook, HookList, hook_from_name
@@ -272,10 +273,10 @@ class Trainer:
             else:
                 LOGGER.info("--sync-bn ignored: SyncBatchNorm needs several CUDA processes "
                             "(PyTorch has no CPU kernel for it); training goes on with plain BatchNorm")
-        if not self.distributed:
-            return model
-        return torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        if self.distributed:
+            model = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        return compiled(model, self.device) if self.config.compile else model
 
     def _setup_logs(self) -> None:
         nb = len(self.task.train_loader)
