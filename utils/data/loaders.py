@@ -94,10 +94,13 @@ class EpochLoader:
             self.set_epoch(self._next_epoch if self._at_epoch_boundary else self._next_epoch + 1)
             self._iterator = iter(self.loader)
         self._at_epoch_boundary = False
-        for _ in range(len(self)):
-            yield next(self._iterator)
-        self._next_epoch += 1
-        self._at_epoch_boundary = True
+        last = len(self) - 1
+        for k in range(len(self)):
+            batch = next(self._iterator)
+            if k == last:  # before the yield: a caller that takes exactly len() batches never resumes us
+                self._next_epoch += 1
+                self._at_epoch_boundary = True
+            yield batch
 
 
 def create_dataloader(dataset: YoloDataset, batch_size: int, workers: int = 2, shuffle: bool = False,

@@ -201,6 +201,27 @@ def test_training_loader_draws_new_augmentations_each_epoch_in_workers(tmp_path,
     assert all(torch.equal(a[0], b[0]) for a, b in zip(second, list((x[0].clone(), x[2]) for x in again)))
 
 
+def test_training_loader_keeps_its_workers_when_the_caller_takes_exactly_len_batches(tmp_path):
+    """The trainer calls next() len() times and never exhausts the epoch's iterator: the pipeline must go on
+    into the next epoch all the same (no new workers, no prefetched batches thrown away), and its shuffles must
+    be those of a loader without workers."""
+    def epochs(loader, n):
+        out, pipelines = [], []
+        for e in range(n):
+            loader.set_epoch(e)
+            batches = iter(loader)
+            out.append([next(batches)[2] for _ in range(len(loader))])
+            pipelines.append(loader._iterator)
+        return out, pipelines
+
+    dataset = _textured_dataset(tmp_path)
+    with_workers, pipelines = epochs(create_dataloader(dataset, 2, 2, shuffle=True, seed=1), 3)
+    without, _ = epochs(create_dataloader(dataset, 2, 0, shuffle=True, seed=1), 3)
+    assert pipelines[0] is pipelines[1] is pipelines[2]
+    assert with_workers == without
+    assert with_workers[0] != with_workers[1]  # reshuffled each epoch
+
+
 @pytest.mark.parametrize("suffix", [".jpg", ".png"])
 def test_read_rgb_gives_opencvs_pixels_in_rgb(tmp_path, suffix):
     rng = np.random.default_rng(0)
