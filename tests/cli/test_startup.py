@@ -46,10 +46,10 @@ def test_export_formats_match_the_library():
 def test_faces_let_idle_threads_sleep_unless_the_user_chose(module, chosen):
     import os
 
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     if chosen:
         env["OMP_WAIT_POLICY"] = chosen
     probe = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); import os, {module}; "
-             "print('POLICY:' + os.environ['OMP_WAIT_POLICY'])")
+             "print('POLICY:' + os.environ['OMP_WAIT_POLICY'], 'SPIN:' + os.environ.get('GOMP_SPINCOUNT', '-'))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
-    assert f"POLICY:{chosen or 'PASSIVE'}" in out.stdout, out.stderr[-2000:]
+    assert f"POLICY:{chosen or 'PASSIVE'} SPIN:{'-' if chosen else '10000'}" in out.stdout, out.stderr[-2000:]
