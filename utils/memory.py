@@ -8,8 +8,8 @@ every step. The command-line tools call :func:`keep_freed_memory` first: every b
 is mapped on its own, and freed memory stays in the heap for the next step or the next validation pass, as
 jemalloc or tcmalloc would keep it. Measured on 2 cores (README, "Memory kept for reuse"): against keeping only
 blocks up to 32 MiB (glibc's ceiling for its threshold, the setting before), whole 3-epoch runs at 640 are
-19-28 % faster with a third of the page faults, for 5-50 % more peak memory; against glibc's default, training
-steps at 256 are 1.07-1.17x faster.
+19-28 % faster with a third of the page faults, for 20-48 % more peak memory there (3-16 % at 256); against
+glibc's default, training steps at 256 are 1.07-1.17x faster.
 """
 
 from __future__ import annotations
