@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> None:
     from utils.checkpoints.format import CheckpointError
     from utils.memory import keep_freed_memory
 
-    keep_freed_memory()
     try:
+        keep_freed_memory()
         run(**vars(args))
     except (CheckpointError, FileNotFoundError, ValueError) as exc:
         raise SystemExit(f"error: {exc}") from None

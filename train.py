@@ -133,9 +133,9 @@ def main(argv: list[str] | None = None) -> None:
     from utils.engine.trainer import TrainingStopped
     from utils.memory import keep_freed_memory
 
-    keep_freed_memory()
     generations, fitness_name = args.evolve, args.evolve_fitness
     try:
+        keep_freed_memory()
         if generations is not None:
             from utils.detection.task import choose_finetune_recipe
             from utils.engine.evolve import evolve

@@ -70,11 +70,11 @@ def parse_args(argv: list[str] | None = None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    keep_freed_memory()
     args = parse_args(argv)
     generations, fitness_name = args.pop("evolve", None), args.pop("evolve_fitness")
     sampler = args.pop("evolve_sampler")
     try:
+        keep_freed_memory()
         if generations is not None:
             from utils.engine.evolve import evolve
 

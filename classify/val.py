@@ -37,8 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    keep_freed_memory()
     try:
+        keep_freed_memory()
         validate_classifier(**vars(parse_args(argv)))
     except (CheckpointError, ValueError, FileNotFoundError) as exc:
         raise SystemExit(f"error: {exc}") from None

@@ -53,3 +53,16 @@ def test_faces_let_idle_threads_sleep_unless_the_user_chose(module, chosen):
              "print('POLICY:' + os.environ['OMP_WAIT_POLICY'], 'SPIN:' + os.environ.get('GOMP_SPINCOUNT', '-'))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
     assert f"POLICY:{chosen or 'PASSIVE'} SPIN:{'-' if chosen else '10000'}" in out.stdout, out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("module", ["train", "val", "detect", "classify.train", "classify.val", "classify.predict"])
+def test_faces_refuse_an_unknown_memory_setting_in_one_line(module):
+    import os
+
+    env = {**os.environ, "YOLOV5_SPD_KEEP_FREED_MEMORY": "yes"}
+    probe = f"import sys; sys.path.insert(0, {str(ROOT)!r}); import {module} as face; face.main([])"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=ROOT,
+                         timeout=120)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [out.stderr.strip()]  # one line, no traceback
+    assert out.stderr.startswith("error: YOLOV5_SPD_KEEP_FREED_MEMORY='yes'")
