@@ -276,7 +276,7 @@ class Trainer:
         if self.distributed:
             model = torch.nn.parallel.DistributedDataParallel(
                 model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        return compiled(model, self.device) if self.config.compile else model
+        return compiled(model, self.device, self.amp_dtype) if self.config.compile else model
 
     def _setup_logs(self) -> None:
         nb = len(self.task.train_loader)

@@ -1,6 +1,8 @@
 """--compile: the toy task trained through a real torch.compile equals eager, checkpoints keep the plain model's
 names, and a CPU without a C++ compiler is a one-line error before anything trains."""
 
+import logging
+
 import pytest
 import torch
 
@@ -37,3 +39,13 @@ def test_train_py_takes_the_switch():
 
     assert train.parse_args(["--compile"]).compile is True
     assert train.parse_args([]).compile is False
+
+
+@pytest.mark.parametrize("amp_dtype, says_slower", [(torch.bfloat16, True), (None, False)])
+def test_cpu_bf16_run_is_told_compiling_does_not_pay(monkeypatch, caplog, amp_dtype, says_slower):
+    monkeypatch.setattr(compilation.shutil, "which", lambda name: "/usr/bin/g++")
+    monkeypatch.setattr(compilation.torch, "compile", lambda model: model)
+    model = torch.nn.Linear(2, 2)
+    with caplog.at_level(logging.INFO, logger="yolov5_spd"):
+        assert compilation.compiled(model, torch.device("cpu"), amp_dtype) is model
+    assert any("under CPU bf16 autocast" in r.getMessage() for r in caplog.records) is says_slower
