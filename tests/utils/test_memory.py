@@ -45,11 +45,14 @@ SMALL = (24, 8, 16, 24, 4, 12)
 WITH_LARGE = (24, 64, 8, 16)
 
 
+def _env(setting: str) -> dict[str, str]:
+    return {**os.environ, "YOLOV5_SPD_KEEP_FREED_MEMORY": setting,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+
+
 def _probe(setting: str, sizes: tuple[int, ...] = SMALL) -> tuple[str, int]:
-    env = {**os.environ, "YOLOV5_SPD_KEEP_FREED_MEMORY": setting,
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    out = subprocess.run([sys.executable, "-c", PROBE, *map(str, sizes)], capture_output=True, text=True, env=env,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", PROBE, *map(str, sizes)], capture_output=True, text=True,
+                         env=_env(setting), check=True)
     on, faults = out.stdout.split()
     return on, int(faults)
 
@@ -75,9 +78,7 @@ def test_blocks_above_the_mmap_ceiling_are_kept_only_by_default():
 
 
 def test_an_unknown_setting_is_refused_by_name():
-    env = {**os.environ, "YOLOV5_SPD_KEEP_FREED_MEMORY": "yes",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     out = subprocess.run([sys.executable, "-c", "from utils.memory import keep_freed_memory; keep_freed_memory()"],
-                         capture_output=True, text=True, env=env)
+                         capture_output=True, text=True, env=_env("yes"))
     assert out.returncode != 0
     assert "YOLOV5_SPD_KEEP_FREED_MEMORY='yes'" in out.stderr.strip().splitlines()[-1]

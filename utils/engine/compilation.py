@@ -2,7 +2,7 @@
 
 Measured (README, "torch.compile for training"): under bf16 autocast, the default on CPUs that have bf16, a
 compiled step is at most 10 % faster than eager on a 2-core AMX Xeon and 6-20 % slower on a 2-core AVX-512 bf16
-AMD EPYC, after 40-100 s of compilation; in float32 it is 3-30 % faster and pays back after 150-2000 steps. So
+AMD EPYC, after 40-100 s of compilation; in float32 it is 3-30 % faster and pays back after 50-2000 steps. So
 it stays off unless asked for, and asking for it under CPU bf16 says so in the log.
 Checkpoints, the EMA and validation keep using the plain model: only the training forward is compiled.
 """
