@@ -39,8 +39,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "camera index, rtsp/rtmp/http(s) stream or URL, .streams file")
     p.add_argument("--imgsz", "--img", "--img-size", type=int, nargs="+", default=[640], help="size, or H W")
     p.add_argument("--conf-thres", type=float, default=0.25)
-    p.add_argument("--iou-thres", type=float, default=0.45)
-    p.add_argument("--max-det", type=int, default=1000)
+    p.add_argument("--iou-thres", type=float, default=None, help="NMS IoU (default: 0.45 for YOLOv5 graphs, 0.7 "
+                   "for YOLOv8 / YOLO11, as yolov5 and ultralytics predict)")
+    p.add_argument("--max-det", type=int, default=None, help="most boxes per image (default: 1000 for YOLOv5 "
+                   "graphs, 300 for YOLOv8 / YOLO11)")
     p.add_argument("--device", default="")
     p.add_argument("--classes", type=int, nargs="+", help="keep only these class ids")
     p.add_argument("--agnostic-nms", action="store_true")

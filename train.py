@@ -114,12 +114,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rect", action="store_true", help="rectangular training batches (no mosaic)")
     p.add_argument("--single-cls", action="store_true", help="train as one class")
     p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--optimizer", default=None, choices=["SGD", "Adam", "AdamW"],
-                   help="default: the hyp file's 'optimizer', else SGD")
+    p.add_argument("--optimizer", default=None, choices=["SGD", "Adam", "AdamW", "auto"],
+                   help="default: the hyp file's 'optimizer', else SGD; auto: ultralytics' pick (AdamW for runs "
+                   "up to 10,000 steps, else SGD)")
     add_execution_arguments(p)
     schedule = p.add_mutually_exclusive_group()
     schedule.add_argument("--cos-lr", dest="linear_lr", action="store_false", default=False,
-                          help="cosine learning-rate decay (default, the paper's)")
+                          help="cosine learning-rate decay (default, the paper's, unless the hyp file's 'schedule' "
+                               "says linear)")
     schedule.add_argument("--linear-lr", dest="linear_lr", action="store_true")
     p.add_argument("--noautoanchor", action="store_true")
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")

@@ -29,7 +29,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--imgsz", "--img", "--img-size", type=int, default=640)
     p.add_argument("--conf-thres", type=float, default=0.001)
-    p.add_argument("--iou-thres", "--iou", type=float, default=0.6)
+    p.add_argument("--iou-thres", "--iou", type=float, default=None, help="NMS IoU (default: the model family's, "
+                   "0.6 for YOLOv5 graphs as yolov5's val.py, 0.7 for YOLOv8 / YOLO11 as ultralytics' val)")
     p.add_argument("--max-det", type=int, default=300)
     p.add_argument("--task", default="val", choices=["val", "test", "speed"])
     p.add_argument("--device", default="", help="cpu, 0, 0,1 ... (default: CUDA if present)")

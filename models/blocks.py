@@ -212,13 +212,15 @@ class Focus(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    """1x1 then 3x3 Conv with an optional residual: (B, c1, H, W) -> (B, c2, H, W)."""
+    """k[0] x k[0] then k[1] x k[1] Conv (YOLOv5: 1x1 then 3x3) with an optional residual:
+    (B, c1, H, W) -> (B, c2, H, W)."""
 
-    def __init__(self, c1: int, c2: int, shortcut: bool = True, g: int = 1, e: float = 0.5) -> None:
+    def __init__(self, c1: int, c2: int, shortcut: bool = True, g: int = 1, e: float = 0.5,
+                 k: tuple[int, int] = (1, 3)) -> None:
         super().__init__()
         hidden = int(c2 * e)
-        self.cv1 = Conv(c1, hidden, 1, 1)
-        self.cv2 = Conv(hidden, c2, 3, 1, g=g)
+        self.cv1 = Conv(c1, hidden, k[0], 1)
+        self.cv2 = Conv(hidden, c2, k[1], 1, g=g)
         self.add = shortcut and c1 == c2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

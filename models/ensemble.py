@@ -31,6 +31,7 @@ class Ensemble(nn.Module):
         if len(shapes) > 1:
             raise ValueError(f"{', '.join(sources)}: members with different fixed input shapes {shapes}")
         self.fixed_shape = shapes.pop()
+        self.anchor_based = bool(getattr(members[0], "anchor_based", True))  # the first member's head family
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([m(x) for m in self._members], 1)

@@ -1,8 +1,11 @@
-"""YOLOv5-style YAML model configs -> a list of layers.
+"""YOLO YAML model configs (YOLOv5, YOLOv5-SPD, YOLOv8, YOLO11) -> a list of layers.
 
 A config row is ``[from, number, module, args]``. One registry maps each module name to its class and a
 *channel rule*: how the constructor arguments and the output channels follow from the input channels.
 Nothing in a config is evaluated as code: the only symbolic arguments are ``nc``, ``anchors`` and ``None``.
+
+A config may hold several sizes as ultralytics' YAMLs do: ``scales: {n: [depth, width, max_channels], ...}``,
+the size picked by ``scale:`` or by the name it was asked for (``yolo11n`` reads ``yolo11.yaml`` at size n).
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from typing import Any
 
 from torch import nn
 
-from models.attention import CBAM, SE
+from models.anchor_free_head import AnchorFreeDetect
+from models.attention import C2PSA, CBAM, SE
 from models.blocks import C3, SPP, SPPF, Bottleneck, Concat, Conv, Focus, SpaceToDepth, SPDConv
+from models.c2f_blocks import C2f, C3k2, DWConv
 from models.head import Detect
 from models.resnet_blocks import BasicBlock, BottleNeck, Classify, ConvBNReLU
 from utils.paths import PACKAGE_ROOT, find_named_file
@@ -42,6 +47,7 @@ class BuildContext:
     width: float
     nc: int
     anchors: Any
+    max_channels: float = math.inf  # a ``scales:`` row's cap, applied before the width multiple
 
 
 # A channel rule returns (constructor args, output channels).
@@ -52,7 +58,7 @@ def _scaled_out(args: list[Any], ctx: BuildContext) -> tuple[list[Any], int]:
     """Conv-like: args = [c2, ...]; c1 is prepended, c2 scaled by the width multiple."""
     if not args or isinstance(args[0], bool) or not isinstance(args[0], (int, float)):
         raise ConfigError("needs the output channels (a number) as its first argument")
-    c2 = make_divisible(args[0] * ctx.width)
+    c2 = make_divisible(min(args[0], ctx.max_channels) * ctx.width)
     return [_single_input(ctx), c2, *args[1:]], c2
 
 
@@ -99,6 +105,16 @@ def _detect(args: list[Any], ctx: BuildContext) -> tuple[list[Any], int]:
     return [nc, anchors, list(ctx.in_channels)], 0
 
 
+def _anchor_free_detect(args: list[Any], ctx: BuildContext) -> tuple[list[Any], int]:
+    """AnchorFreeDetect: args = [nc, (reg_max 16), (depth-wise class branch False)]; the inputs' channels last."""
+    if not 1 <= len(args) <= 3 or isinstance(args[0], bool) or not isinstance(args[0], int) or args[0] < 1:
+        raise ConfigError("AnchorFreeDetect takes [nc], [nc, reg_max] or [nc, reg_max, depthwise_cls]")
+    nc, reg_max, depthwise = (list(args) + [16, False][len(args) - 1:])[:3]
+    if isinstance(reg_max, bool) or not isinstance(reg_max, int) or not 1 <= reg_max <= 64:
+        raise ConfigError(f"AnchorFreeDetect's reg_max must be a whole number in [1, 64], got {reg_max!r}")
+    return [nc, reg_max, bool(depthwise), list(ctx.in_channels)], 0
+
+
 def _single_input(ctx: BuildContext) -> int:
     if len(ctx.in_channels) != 1:
         raise ConfigError(f"takes one input, got {len(ctx.in_channels)}")
@@ -126,6 +142,11 @@ REGISTRY: dict[str, LayerType] = {
     "nn.Upsample": LayerType(nn.Upsample, _same_channels),
     "Upsample": LayerType(nn.Upsample, _same_channels),
     "Detect": LayerType(Detect, _detect),
+    "AnchorFreeDetect": LayerType(AnchorFreeDetect, _anchor_free_detect),
+    "DWConv": LayerType(DWConv, _scaled_out),
+    "C2f": LayerType(C2f, _scaled_out, repeats_inside=True),
+    "C3k2": LayerType(C3k2, _scaled_out, repeats_inside=True),
+    "C2PSA": LayerType(C2PSA, _scaled_out, repeats_inside=True),
     "ConvBNReLU": LayerType(ConvBNReLU, _scaled_out),
     "BasicBlock": LayerType(BasicBlock, _scaled_out),
     "BottleNeck": LayerType(BottleNeck, _expanded_out),
@@ -140,38 +161,99 @@ def resolve_config_path(cfg: str | Path) -> Path:
     path = find_named_file(cfg, CONFIG_DIR, ".yaml")
     if path is not None:
         return path
-    available = ", ".join(sorted(p.name for p in CONFIG_DIR.glob("*.yaml") if not p.name.startswith("hyp")))
-    raise ConfigError(f"{cfg}: model config not found (available in configs/: {available})")
+    raise ConfigError(f"{cfg}: model config not found (available in configs/: {_available()})")
 
 
 def load_config(cfg: str | Path | dict) -> dict:
-    """Read a model config (path, bare name or dict) and check its top-level keys."""
+    """Read a model config (path, bare name or dict) and check its top-level keys; a ``scales:`` config gets
+    the multiples of its size."""
+    scale = None
     if isinstance(cfg, dict):
         config, source = dict(cfg), "<dict>"
     else:
-        path = resolve_config_path(cfg)
+        path, scale = _resolve_scaled(cfg)
         source = str(path)
         config = load_yaml_mapping(path, ConfigError)
     for key in ("backbone", "head"):
         if not isinstance(config.get(key), list):
             raise ConfigError(f"{source}: missing or invalid '{key}' list")
+    if "scales" in config:
+        _apply_scale(config, scale or config.get("scale"), source)
     config.setdefault("depth_multiple", 1.0)
     config.setdefault("width_multiple", 1.0)
     config.setdefault("nc", 80)
     config.setdefault("ch", 3)
     config["_source"] = source
     _check_scalars(config, source)
+    _translate_ultralytics_head(config, source)
     return config
 
 
+def _resolve_scaled(cfg: str | Path) -> tuple[Path, str | None]:
+    """A config file, or for a name like ``yolo11n`` the ``scales:`` file ``yolo11.yaml`` and the size ``n``."""
+    try:
+        return resolve_config_path(cfg), None
+    except ConfigError:
+        stem = Path(str(cfg)).name.removesuffix(".yaml")
+        if len(stem) < 2 or stem[-1] not in "nsmlx" or Path(str(cfg)).parent != Path("."):
+            raise
+        try:
+            family = resolve_config_path(stem[:-1])
+        except ConfigError:
+            raise ConfigError(f"{cfg}: model config not found, nor {stem[:-1]}.yaml with size '{stem[-1]}' "
+                              f"(available in configs/: {_available()})") from None
+        return family, stem[-1]
+
+
+def _apply_scale(config: dict, scale: str | None, source: str) -> None:
+    scales = config["scales"]
+    if not isinstance(scales, dict) or not scales:
+        raise ConfigError(f"{source}: 'scales' must map a size letter to [depth, width, max_channels]")
+    if scale is None:
+        scale = next(iter(scales))
+        from utils.logging import LOGGER
+
+        LOGGER.warning(f"{source}: no size given, using '{scale}' of {sorted(scales)} (name the size, "
+                       f"e.g. {Path(source).stem}{scale}.yaml)")
+    row = scales.get(scale)
+    if not isinstance(row, (list, tuple)) or len(row) != 3:
+        raise ConfigError(f"{source}: size '{scale}' is not one of its scales {sorted(scales)}")
+    config["depth_multiple"], config["width_multiple"], config["max_channels"] = row
+    config["scale"] = scale
+
+
+def _translate_ultralytics_head(config: dict, source: str) -> None:
+    """ultralytics' row ``Detect, [nc]`` (no anchors) is their anchor-free head: the same layer here is
+    AnchorFreeDetect, with their rule for the class branch (depth-wise when the graph has C3k2 rows, i.e.
+    YOLO11) and their reg_max. NMS-free (end2end) heads are not built here."""
+    rows = list(config["backbone"]) + list(config["head"])
+    last = rows[-1] if rows else None
+    if not (isinstance(last, list) and len(last) == 4 and last[2] == "Detect" and isinstance(last[3], list)
+            and len(last[3]) == 1 and "anchors" not in config):
+        return
+    if config.get("end2end"):
+        raise ConfigError(f"{source}: an NMS-free (end2end) head, which this project does not build; "
+                          f"supported: YOLOv5, YOLOv5-SPD, YOLOv8 and YOLO11 detection")
+    depthwise = any(isinstance(r, list) and len(r) == 4 and r[2] == "C3k2" for r in rows)
+    reg_max = config.get("reg_max", 16)
+    config["head"] = [*config["head"][:-1], [last[0], last[1], "AnchorFreeDetect", [last[3][0], reg_max, depthwise]]]
+
+
+def _available() -> str:
+    return ", ".join(sorted(p.name for p in CONFIG_DIR.glob("*.yaml") if not p.name.startswith("hyp")))
+
+
 # Sane ranges: a config (or a checkpoint's) outside them would build a model too large to allocate.
-_LIMITS = {"depth_multiple": (0.0, 4.0), "width_multiple": (0.0, 4.0), "nc": (1, 100_000), "ch": (1, 64)}
+_LIMITS = {"depth_multiple": (0.0, 4.0), "width_multiple": (0.0, 4.0), "nc": (1, 100_000), "ch": (1, 64),
+           "max_channels": (1, 100_000)}
 
 
 def _check_scalars(config: dict, source: str) -> None:
     for key, (low, high) in _LIMITS.items():
+        if key not in config:
+            continue
         value = config[key]
-        integral = key in ("nc", "ch")
+        integral = key in ("nc", "ch", "max_channels")
         if isinstance(value, bool) or not isinstance(value, int if integral else (int, float)) \
                 or not (low < value <= high if not integral else low <= value <= high):
             kind = "an integer" if integral else "a number"
@@ -218,7 +300,8 @@ def parse_model(config: dict) -> tuple[nn.ModuleList, list[int], list[int]]:
         args = [_resolve_arg(a, config) for a in args]
         # channels[0] is the image; layer j's output is channels[j + 1]; negative 'from' counts back
         in_channels = [channels[f] if f < 0 else channels[f + 1] for f in sources]
-        ctx = BuildContext(in_channels, width, int(config["nc"]), config.get("anchors"))
+        ctx = BuildContext(in_channels, width, int(config["nc"]), config.get("anchors"),
+                           config.get("max_channels", math.inf))
         try:
             ctor_args, c_out = layer_type.channels(args, ctx)
         except ConfigError as exc:
@@ -227,6 +310,8 @@ def parse_model(config: dict) -> tuple[nn.ModuleList, list[int], list[int]]:
         if layer_type.repeats_inside:
             ctor_args.insert(2, n)
             n = 1
+        if name == "C3k2" and str(config.get("scale", "")) in ("m", "l", "x"):  # ultralytics' rule for YOLO11
+            ctor_args[3:4] = [True]
         try:
             modules = [layer_type.module(*ctor_args) for _ in range(n)]
         except (TypeError, ValueError) as exc:

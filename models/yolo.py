@@ -9,13 +9,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.anchor_free_head import AnchorFreeDetect
 from models.blocks import C3, Conv, Focus, SpaceToDepth
 from models.head import Detect
 from models.parser import load_config, parse_model
 
+HEADS = (Detect, AnchorFreeDetect)
+
 
 class DetectionModel(nn.Module):
-    """A YOLOv5 / YOLOv5-SPD detector.
+    """A YOLO detector: YOLOv5 / YOLOv5-SPD (anchor-based head) or YOLOv8 / YOLO11 (anchor-free head).
 
     ``state_dict`` keys are ``model.{layer index}.…`` as in the YOLOv5 family, so weights port.
     """
@@ -34,16 +37,22 @@ class DetectionModel(nn.Module):
         self.names = [str(i) for i in range(config["nc"])]
         detect = self.detect
         detect.stride = self._probe_strides(ch)
-        detect.anchors /= detect.stride.view(-1, 1, 1)
-        self._check_anchor_order()
+        if self.anchor_based:
+            detect.anchors /= detect.stride.view(-1, 1, 1)
+            self._check_anchor_order()
         detect.initialize_biases()
 
     @property
-    def detect(self) -> Detect:
+    def detect(self) -> Detect | AnchorFreeDetect:
         head = self.model[-1]
-        if not isinstance(head, Detect):
-            raise TypeError("the last layer of a detection config must be Detect")
+        if not isinstance(head, HEADS):
+            raise TypeError("the last layer of a detection config must be Detect or AnchorFreeDetect")
         return head
+
+    @property
+    def anchor_based(self) -> bool:
+        """Whether the head is YOLOv5's anchor-based one (else YOLOv8 / YOLO11's anchor-free one)."""
+        return isinstance(self.detect, Detect)
 
     @property
     def stride(self) -> torch.Tensor:
@@ -54,13 +63,19 @@ class DetectionModel(nn.Module):
         return self.detect.nc
 
     def _probe_strides(self, ch: int) -> torch.Tensor:
+        """Each head input's stride, from the heights of the maps the head receives for a 256 x 256 input."""
         size = 256
+        heights: list[int] = []
+        hook = self.detect.register_forward_pre_hook(lambda _m, inputs: heights.extend(x.shape[-2] for x in inputs[0]))
         was_training = self.training
         self.train()
-        with torch.no_grad():
-            maps = self.forward(torch.zeros(1, ch, size, size))
-        self.train(was_training)
-        return torch.tensor([size / m.shape[-2] for m in maps], dtype=torch.float32)
+        try:
+            with torch.no_grad():
+                self.forward(torch.zeros(1, ch, size, size))
+        finally:
+            hook.remove()
+            self.train(was_training)
+        return torch.tensor([size / h for h in heights], dtype=torch.float32)
 
     def _check_anchor_order(self) -> None:
         """Anchors must grow with the stride; flip them if a config lists them the other way."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from utils.checkpoints.format import FORMAT, CheckpointError, one_line
-from utils.checkpoints.yolov5 import import_yolov5_checkpoint
+from utils.checkpoints.yolov5 import import_pickled_checkpoint
 from utils.logging import LOGGER
 from utils.paths import PACKAGE_ROOT
 
@@ -113,7 +113,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except Exception as exc:  # truncated zip, not a torch file at all ...
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({one_line(exc)})") from None
     if ckpt is None:
-        return import_yolov5_checkpoint(path, map_location)
+        return import_pickled_checkpoint(path, map_location)
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise CheckpointError(f"{path}: not a YOLOv5-SPD checkpoint (no 'model' entry)")
     if ckpt.get("format") != FORMAT:

@@ -83,7 +83,7 @@ def _reconstructor(cls: type, base: type, state: Any) -> Any:
 
 
 # Classes from these modules become PickledObject stand-ins; nothing of theirs is imported.
-_STUB_PREFIXES = ("models.", "torch.nn.modules.", "utils.")
+_STUB_PREFIXES = ("models.", "torch.nn.modules.", "utils.", "ultralytics.nn.")
 _STUB_NAMES = {("argparse", "Namespace")}
 
 

@@ -1,4 +1,5 @@
-"""Importing a YOLOv5-family checkpoint (pickled ``models.yolo.Model``) into our format, safely."""
+"""Importing a pickled checkpoint into our format, safely: the YOLOv5 family (``models.yolo.Model``) here, an
+ultralytics ``DetectionModel`` (YOLOv8 / YOLO11) through :mod:`utils.checkpoints.ultralytics`."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from pathlib import Path
 import torch
 
 from utils.checkpoints.format import FORMAT, CheckpointError, one_line
+from utils.checkpoints.ultralytics import convert_ultralytics_checkpoint, is_ultralytics_model
 from utils.checkpoints.unpickler import PickledObject, make_safe_pickle_module, module_state_dict
 
 
-def import_yolov5_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Convert a YOLOv5-family checkpoint (pickled ``models.yolo.Model``) into our format, safely."""
+def import_pickled_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Convert a checkpoint that pickles its model object (YOLOv5 family or ultralytics) into our format."""
     path = Path(path)
     try:
         raw = torch.load(path, map_location=map_location, weights_only=False,
@@ -24,6 +26,8 @@ def import_yolov5_checkpoint(path: str | Path, map_location: str | torch.device 
     if not isinstance(raw, dict):
         raise CheckpointError(f"{path}: expected a dict checkpoint, found {type(raw).__name__}")
     source = raw.get("ema") or raw.get("model")
+    if is_ultralytics_model(source):
+        return convert_ultralytics_checkpoint(raw, path)
     if not isinstance(source, PickledObject) or not source.qualified_name.endswith((".Model",
                                                                                     ".DetectionModel")):
         raise CheckpointError(f"{path}: no YOLOv5 model object in 'ema' or 'model'")

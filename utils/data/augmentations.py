@@ -22,17 +22,44 @@ def longest_side_shape(h: int, w: int, size: int) -> tuple[int, int]:
     return (h, w) if gain == 1 else (math.ceil(h * gain), math.ceil(w * gain))
 
 
-def resize_longest_side(image: np.ndarray, size: int, augment: bool = False) -> tuple[np.ndarray, float]:
+@dataclass(frozen=True)
+class Preprocessing:
+    """How evaluation images are shrunk and where their boxes map back: the convention a model family is
+    scored with. YOLOv5's: area interpolation, boxes mapped back with the exact half padding and one gain;
+    ultralytics' (YOLOv8 / YOLO11): linear interpolation, the integer pad offsets and a gain per axis."""
+
+    shrink_interpolation: int = cv2.INTER_AREA
+    integer_pad: bool = False
+
+
+YOLOV5_PREPROCESSING = Preprocessing()
+ULTRALYTICS_PREPROCESSING = Preprocessing(cv2.INTER_LINEAR, integer_pad=True)
+
+
+def box_mapping(image_hw: tuple[int, int], gain: float, pad: tuple[float, float],
+                preprocessing: Preprocessing) -> tuple[float | tuple[float, float], tuple[float, float]]:
+    """How detections on a :func:`letterbox` result map back to an image of ``image_hw``: (gain, pad) as letterbox
+    gave them (YOLOv5), or with ``integer_pad`` the offsets where the image really sits and each axis's gain from
+    the rounded resized size (ultralytics' prediction)."""
+    if not preprocessing.integer_pad:
+        return gain, pad
+    h, w = image_hw
+    new_w, new_h = max(1, int(round(w * gain))), max(1, int(round(h * gain)))
+    return (new_w / w, new_h / h), (int(round(pad[0] - 0.1)), int(round(pad[1] - 0.1)))
+
+
+def resize_longest_side(image: np.ndarray, size: int, augment: bool = False,
+                        shrink_interpolation: int = cv2.INTER_AREA) -> tuple[np.ndarray, float]:
     """Resize so the longest side is ``size``, keeping the aspect ratio (sides rounded up).
 
-    Area interpolation when shrinking (validation), linear when enlarging or augmenting.
+    ``shrink_interpolation`` (area by default) when shrinking without augmentation, else linear.
     Returns the image and the gain.
     """
     h, w = image.shape[:2]
     gain = size / max(h, w)
     if gain == 1:
         return image, 1.0
-    interpolation = cv2.INTER_LINEAR if (augment or gain > 1) else cv2.INTER_AREA
+    interpolation = cv2.INTER_LINEAR if (augment or gain > 1) else shrink_interpolation
     new_h, new_w = longest_side_shape(h, w, size)
     return cv2.resize(image, (new_w, new_h), interpolation=interpolation), gain
 

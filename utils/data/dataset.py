@@ -14,8 +14,10 @@ from torch.utils.data import Dataset
 from utils.boxes import xywh_to_xyxy, xyxy_to_xywh
 from utils.data.augmentations import (
     DROP_REASONS,
+    YOLOV5_PREPROCESSING,
     AlbumentationsPipeline,
     BoxRule,
+    Preprocessing,
     augment_hsv,
     letterbox,
     longest_side_shape,
@@ -76,6 +78,7 @@ class Hyp:
     albumentations: float = 1.0
     min_box_side: float = 2.0  # a box must stay wider and higher than this (network-input pixels) ...
     min_box_area: float = 0.1  # ... and keep more than this share of its area through an augmentation
+    close_mosaic: float = 0.0  # no mosaic (nor mixup) in this many last epochs (ultralytics' close_mosaic)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> Hyp:
@@ -97,11 +100,14 @@ class YoloDataset(Dataset):
 
     def __init__(self, scan: ScanResult, imgsz: int = 640, batch_size: int = 16, augment: bool = False,
                  hyp: Hyp | dict | None = None, rect: bool = False, stride: int = 32, seed: int = 0,
-                 cache_images: str | None = None, single_cls: bool = False, reduced_decoding: bool = False) -> None:
+                 cache_images: str | None = None, single_cls: bool = False, reduced_decoding: bool = False,
+                 preprocessing: Preprocessing = YOLOV5_PREPROCESSING) -> None:
         if not scan.images:
             raise DatasetError(f"{scan.source or 'dataset'}: no usable image ({len(scan.problems)} skipped)")
         self.imgsz, self.augment, self.stride, self.seed = imgsz, augment, stride, seed
         self.reduced_decoding = reduced_decoding
+        self.preprocessing = preprocessing
+        self.total_epochs: int | None = None  # the run's length, for close_mosaic (set by the training task)
         self.hyp = hyp if isinstance(hyp, Hyp) else Hyp.from_dict(hyp)
         self.box_rule = BoxRule(self.hyp.min_box_side, self.hyp.min_box_area)
         # boxes the augmentation dropped, per reason; a row per loader worker (0: the main process), in shared
@@ -176,7 +182,8 @@ class YoloDataset(Dataset):
         if window is not None:
             x0, y0, x1, y1 = window
             image = np.ascontiguousarray(image[y0:y1, x0:x1])
-        image = resize_longest_side(image, self.imgsz, augment=self.augment)[0]
+        image = resize_longest_side(image, self.imgsz, augment=self.augment,
+                                    shrink_interpolation=self.preprocessing.shrink_interpolation)[0]
         expected = self.resized_shape(index)
         if abs(image.shape[0] - expected[0]) > 1 or abs(image.shape[1] - expected[1]) > 1:
             # labels, rectangular batches and the mosaic's placement all rest on the scanned size
@@ -204,6 +211,9 @@ class YoloDataset(Dataset):
                  else (self.imgsz, self.imgsz))
         image, gain, pad = letterbox(image, shape, scale_up=self.augment)
         boxes, classes = self.pixel_boxes(index, int(round(w * gain)), int(round(h * gain)), *pad)
+        if self.preprocessing.integer_pad:  # where the image really sits; per axis, the resize times letterbox's gain
+            offsets = (int(round(pad[0] - 0.1)), int(round(pad[1] - 0.1)))
+            return image, boxes, classes, ((h0, w0), (w * gain / w0, h * gain / h0), offsets)
         # one gain for both axes, from the heights (as the reference maps boxes back; sides were rounded up)
         total_gain = h * gain / h0
         return image, boxes, classes, ((h0, w0), total_gain, pad)
@@ -213,7 +223,7 @@ class YoloDataset(Dataset):
         epoch, index = item if isinstance(item, tuple) else (self.epoch, item)
         rng = self._rng(index, epoch)
         hyp = self.hyp
-        if self.mosaic and rng.random() < hyp.mosaic:
+        if self.mosaic and rng.random() < hyp.mosaic and not self._mosaic_closed(epoch):
             image, boxes, classes = self.mosaic_loader.load(index, rng)
             meta = None
             if rng.random() < hyp.mixup:
@@ -247,6 +257,11 @@ class YoloDataset(Dataset):
         # (3, H, W) over the HWC pixels: channels-last, the layout the models run in, so no transposing copy
         chw = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
         return chw, labels, self.files[index], meta
+
+    def _mosaic_closed(self, epoch: int) -> bool:
+        """Whether ``epoch`` is one of the last ``close_mosaic`` epochs of a run of ``total_epochs``."""
+        return bool(self.hyp.close_mosaic) and self.total_epochs is not None \
+            and epoch >= self.total_epochs - self.hyp.close_mosaic
 
     @staticmethod
     def collate(batch: list) -> tuple[torch.Tensor, torch.Tensor, list[str], list]:

@@ -58,6 +58,7 @@ class OnnxModel:
         self.names = list(meta["names"])
         self.nc = len(self.names)
         self.stride = torch.tensor(meta["stride"], dtype=torch.float32)
+        self.anchor_based = bool(meta.get("anchor_based", True))  # which head family's conventions apply
         self.nms_inside = bool(meta.get("nms"))  # export.py --nms: call detect(), not the model
         self.max_det = int(meta.get("max_det", 0))
 

@@ -100,7 +100,8 @@ def _prepared(path: Path, device: torch.device, imgsz, batch_size: int, dynamic:
     hw = (size, size) if isinstance(size, int) else tuple(size)
     x = torch.zeros(batch_size, 3, *hw, device=device)
     meta = {"names": model.names, "stride": model.stride.tolist(), "imgsz": size if isinstance(size, int) else
-            list(size), "batch": batch_size, "dynamic": dynamic, "source": str(path), "head": len(model.model) - 1}
+            list(size), "batch": batch_size, "dynamic": dynamic, "source": str(path), "head": len(model.model) - 1,
+            "anchor_based": model.anchor_based}
     if nms:
         from utils.deploy.nms_graph import NmsGraph
 

@@ -170,7 +170,8 @@ def detect_stream(detector: Detector, source, options: DetectOptions, slice_hw=N
 
 
 def run_detection(weights: str | list[str] = "", source="data/images", imgsz: int | list[int] = 640,
-                  conf_thres: float = 0.25, iou_thres: float = 0.45, max_det: int = 1000, device: str = "",
+                  conf_thres: float = 0.25, iou_thres: float | None = None, max_det: int | None = None,
+                  device: str = "",
                   classes: list[int] | None = None, agnostic_nms: bool = False, half: bool = False,
                   augment: bool = False, save_txt: bool = False, save_conf: bool = False, save_json: bool = False,
                   save_crop: bool = False, nosave: bool = False, view_img: bool = False,
@@ -179,7 +180,8 @@ def run_detection(weights: str | list[str] = "", source="data/images", imgsz: in
                   slice_hw: list[int] | None = None, overlap: float = 0.2, max_pixels: int | None = None,
                   merge: str = "nms", stream: bool = False) -> list[Detections] | Iterator[Detections]:
     """detect.py as a function. Returns the Detections of every image and frame (frames without their
-    images), or with ``stream=True`` a generator of them, one frame at a time."""
+    images), or with ``stream=True`` a generator of them, one frame at a time. ``iou_thres`` / ``max_det`` None:
+    the model family's (YOLOv5 0.45 / 1000, YOLOv8 / YOLO11 0.7 / 300)."""
     imgsz = imgsz[0] if isinstance(imgsz, (list, tuple)) and len(imgsz) == 1 else imgsz
     check_detect_options(imgsz, vid_stride, slice_hw, overlap)
     if max_pixels is not None:

@@ -79,10 +79,15 @@ def _smooth(y: np.ndarray, fraction: float = 0.05) -> np.ndarray:
     return np.convolve(padded, np.ones(width) / width, mode="valid")
 
 
-def average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
-    """Area under the precision envelope, sampled at 101 recall points (trapezoids)."""
-    mrec = np.concatenate(([0.0], recall, [1.0]))
-    mpre = np.concatenate(([1.0], precision, [0.0]))
+def average_precision(recall: np.ndarray, precision: np.ndarray, closed: bool = False) -> float:
+    """Area under the precision envelope, sampled at 101 recall points (trapezoids). The curve ends at (1, 0):
+    straight from the last point (yolov5), or with ``closed`` dropping to 0 at the last recall (ultralytics 8)."""
+    if closed:
+        mrec = np.concatenate(([0.0], recall, [recall[-1] if len(recall) else 1.0], [1.0]))
+        mpre = np.concatenate(([1.0], precision, [0.0], [0.0]))
+    else:
+        mrec = np.concatenate(([0.0], recall, [1.0]))
+        mpre = np.concatenate(([1.0], precision, [0.0]))
     mpre = np.flip(np.maximum.accumulate(np.flip(mpre)))
     x = np.linspace(0, 1, 101)
     return float(np.trapezoid(np.interp(x, mrec, mpre), x))
@@ -97,9 +102,10 @@ class ClassStats:
     curves: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def ap_per_class(tp: np.ndarray, conf: np.ndarray, pred_cls: np.ndarray, target_cls: np.ndarray
-                 ) -> ClassStats:
-    """Per-class AP at every IoU threshold, and P/R at the confidence of the best mean F1."""
+def ap_per_class(tp: np.ndarray, conf: np.ndarray, pred_cls: np.ndarray, target_cls: np.ndarray,
+                 closed_curve: bool = False) -> ClassStats:
+    """Per-class AP at every IoU threshold (``closed_curve``: see :func:`average_precision`), and P/R at the
+    confidence of the best mean F1."""
     order = np.argsort(-conf, kind="stable")
     tp, conf, pred_cls = tp[order], conf[order], pred_cls[order]
     classes, n_labels = np.unique(target_cls, return_counts=True)
@@ -118,7 +124,7 @@ def ap_per_class(tp: np.ndarray, conf: np.ndarray, pred_cls: np.ndarray, target_
         r_curve[ci] = np.interp(-grid, -conf[mask], recall[:, 0], left=0)
         p_curve[ci] = np.interp(-grid, -conf[mask], precision[:, 0], left=1)
         for j in range(tp.shape[1]):
-            ap[ci, j] = average_precision(recall[:, j], precision[:, j])
+            ap[ci, j] = average_precision(recall[:, j], precision[:, j], closed_curve)
     f1 = 2 * p_curve * r_curve / (p_curve + r_curve + 1e-16)
     best = int(_smooth(f1.mean(0), 0.1).argmax()) if nc else 0
     return ClassStats(p_curve[:, best], r_curve[:, best], ap, classes.astype(int),
@@ -297,12 +303,15 @@ class DetectionEvaluator:
 
     ``official_json``: a COCO instances file whose images are matched by file name and whose category
     ids are the sorted ids of its categories (COCO's 80 -> 91 mapping); else the ground truth is built
-    from the labels given to :meth:`process`.
+    from the labels given to :meth:`process`. ``closed_pr_curve``: mAP as ultralytics 8 computes it (see
+    :func:`average_precision`), for the models it trains; the COCO figures are the same either way.
     """
 
     def __init__(self, names: list[str], official_json: str | Path | None = None,
-                 use_pycocotools: bool = True, coco_evaluator: str | None = None) -> None:
+                 use_pycocotools: bool = True, coco_evaluator: str | None = None,
+                 closed_pr_curve: bool = False) -> None:
         self.names = list(names)
+        self.closed_pr_curve = closed_pr_curve
         self.coco_evaluator = coco_evaluator  # faster-coco-eval or pycocotools; None: default_evaluator()
         self.nc = len(names)
         self.official = load_coco_json(official_json) if official_json else None
@@ -372,7 +381,7 @@ class DetectionEvaluator:
             tp, conf, pred_cls, target_cls = np.zeros((0, 10)), np.zeros(0), np.zeros(0), np.zeros(0)
         out["instances"] = int(len(target_cls))
         if len(tp) and len(target_cls):
-            cs = ap_per_class(tp.astype(np.float64), conf, pred_cls, target_cls)
+            cs = ap_per_class(tp.astype(np.float64), conf, pred_cls, target_cls, self.closed_pr_curve)
             out.update(P=float(cs.precision.mean()), R=float(cs.recall.mean()),
                        mAP50=float(cs.ap[:, 0].mean()), mAP50_95=float(cs.ap.mean()))
             counts = np.bincount(target_cls.astype(int), minlength=self.nc)

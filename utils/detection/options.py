@@ -54,7 +54,7 @@ class DetectionOptions:
 DETECTION_HYP = HypSchema(
     required=frozenset({"box", "cls", "cls_pw", "obj", "obj_pw", "anchor_t", "hsv_h", "hsv_s", "hsv_v", "degrees",
                         "translate", "scale", "shear", "perspective", "flipud", "fliplr", "mosaic", "mixup"}),
-    optional=frozenset({"fl_gamma", "albumentations", "min_box_side", "min_box_area", "nwd", "nwd_c"}),
+    optional=frozenset({"fl_gamma", "albumentations", "min_box_side", "min_box_area", "nwd", "nwd_c", "close_mosaic"}),
     ranges={
         "box": POSITIVE_GAIN, "cls": POSITIVE_GAIN, "obj": POSITIVE_GAIN,
         "cls_pw": (0.0, math.inf, False, False), "obj_pw": (0.0, math.inf, False, False),
@@ -64,10 +64,29 @@ DETECTION_HYP = HypSchema(
         "shear": (0.0, 45.0, True, True), "perspective": (0.0, 0.001, True, True), "flipud": UNIT, "fliplr": UNIT,
         "mosaic": UNIT, "mixup": UNIT, "albumentations": (0.0, 100.0, True, True),
         "min_box_side": POSITIVE_GAIN, "min_box_area": (0.0, 1.0, True, False),
-        "nwd": UNIT, "nwd_c": (0.0, math.inf, False, False),
+        "nwd": UNIT, "nwd_c": (0.0, math.inf, False, False), "close_mosaic": (0.0, math.inf, True, False),
     },
     # yolov5 keys this project does not implement: accepted only when they ask for nothing
     zero_only={"copy_paste": "copy-paste needs segment labels, which detection training here does not read",
                "anchors": "anchors come from the model YAML and AutoAnchor; set them there"},
     unused={"iou_t": "is read by neither yolov5 nor this project (targets are assigned by anchor_t)"},
+)
+
+_AUGMENTATION_KEYS = frozenset({"hsv_h", "hsv_s", "hsv_v", "degrees", "translate", "scale", "shear", "perspective",
+                                "flipud", "fliplr", "mosaic", "mixup"})
+_ANCHOR_BASED_ONLY = "is read only by the anchor-based (YOLOv5) loss; the anchor-free head has no objectness or anchors"
+
+# The anchor-free head's (YOLOv8 / YOLO11): ultralytics' loss gains and assigner, the same augmentation keys. A
+# YOLOv5 hyp file lacks 'dfl' and is refused by name rather than read with its 100x smaller box gain.
+ANCHOR_FREE_HYP = HypSchema(
+    required=frozenset({"box", "cls", "dfl"}) | _AUGMENTATION_KEYS,
+    optional=frozenset({"tal_topk", "tal_alpha", "tal_beta", "albumentations", "min_box_side", "min_box_area",
+                        "close_mosaic"}),
+    ranges={**{k: v for k, v in DETECTION_HYP.ranges.items() if k in _AUGMENTATION_KEYS | {
+        "box", "cls", "albumentations", "min_box_side", "min_box_area", "close_mosaic"}},
+            "dfl": POSITIVE_GAIN, "tal_topk": (1.0, 1000.0, True, True), "tal_alpha": POSITIVE_GAIN,
+            "tal_beta": POSITIVE_GAIN},
+    zero_only={"copy_paste": DETECTION_HYP.zero_only["copy_paste"]},
+    unused={key: _ANCHOR_BASED_ONLY for key in ("obj", "obj_pw", "cls_pw", "anchor_t", "fl_gamma", "nwd", "nwd_c",
+                                                 "iou_t")},
 )

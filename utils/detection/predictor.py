@@ -22,10 +22,11 @@ import numpy as np
 import torch
 
 from utils.boxes import class_aware_nms, merge_by_ios, non_max_suppression, unletterbox_boxes
-from utils.data.augmentations import letterbox
+from utils.data.augmentations import box_mapping, letterbox
 from utils.data.sources import Frame, iterate_source
 from utils.data.tiles import tile_origins
 from utils.deploy.backends import load_any
+from utils.detection.head_families import family_of
 from utils.detection.results import Detections
 from utils.distributed import select_device
 from utils.image_size import check_image_size
@@ -45,12 +46,13 @@ class Detector:
     augmentation (3 scales and a flip merged before NMS, PyTorch weights only)."""
 
     def __init__(self, weights: str | Path | list, device: str = "", imgsz: int | tuple[int, int] = 640,
-                 conf_thres: float = 0.25, iou_thres: float = 0.45, max_det: int = 1000,
+                 conf_thres: float = 0.25, iou_thres: float | None = None, max_det: int | None = None,
                  classes: list[int] | None = None, agnostic: bool = False, half: bool = False,
                  merge_ios: float = 0.5, model: torch.nn.Module | None = None, augment: bool = False,
                  numpy_order: str = "bgr") -> None:
         """``model``: the inference model of ``weights`` already loaded on ``device`` (val.py --slice), so
-        it is not read twice; ``half`` is then taken as already decided."""
+        it is not read twice; ``half`` is then taken as already decided. ``iou_thres`` / ``max_det`` None: the
+        model family's (YOLOv5 0.45 / 1000 as yolov5's detect.py, YOLOv8 / YOLO11 0.7 / 300 as ultralytics)."""
         self.device = select_device(device)
         self.weights = weights
         if model is None:
@@ -60,6 +62,9 @@ class Detector:
                 LOGGER.info(line)
         else:
             self.model, self.half = model, half
+        self.family = family_of(self.model)
+        iou_thres = self.family.predict_iou if iou_thres is None else iou_thres
+        max_det = self.family.predict_max_det if max_det is None else max_det
         self.names = list(self.model.names)
         self.stride = int(self.model.stride.max())
         fixed = getattr(self.model, "fixed_shape", None)
@@ -126,6 +131,7 @@ class Detector:
         out = []
         for det, image, (gain, pad) in zip(dets, images, geometry):
             det = det.cpu()
+            gain, pad = box_mapping(image.shape[:2], gain, pad, self.family.preprocessing)
             det[:, :4] = unletterbox_boxes(det[:, :4], gain, pad, image.shape[:2])
             out.append(det)
         return out

@@ -1,5 +1,6 @@
-"""Detection as a training task: YOLO data, a DetectionModel (new, from weights or resumed), AutoAnchor, the
-YOLO loss, COCO evaluation with AP_S and the tiny bins, and yolov5's results columns.
+"""Detection as a training task: YOLO data, a DetectionModel (new, from weights or resumed), the loss of its head
+family (YOLOv5's anchors with AutoAnchor, or the anchor-free YOLOv8 / YOLO11 head), COCO evaluation with AP_S and
+the tiny bins, and yolov5's results columns.
 
     from utils.detection.task import train
     train(TrainConfig(cfg="space_depth_n.yaml", epochs=3))       # or train({"epochs": 3}), train(epochs=3)
@@ -18,6 +19,7 @@ import torch
 from torch.utils.data.distributed import DistributedSampler
 
 from models.loading import load_model, model_from_weights
+from models.parser import load_config
 from models.spd_transfer import spd_config
 from models.yolo import DetectionModel
 from utils import distributed as dist_utils
@@ -30,20 +32,16 @@ from utils.data.scan import describe_problems, scan_split
 from utils.data.tiles import tile_scan
 from utils.detection.anchors import check_anchors
 from utils.detection.evaluation import NmsSettings, evaluate, prepare_images, validation_copy
-from utils.detection.loss import LossGains, YoloLoss
+from utils.detection.head_families import ANCHOR_BASED, HeadFamily, family_of_config
 from utils.detection.metrics import COCO_KEYS, TINY_KEYS, DetectionEvaluator, fitness, format_metric, tiny_bins_line
-from utils.detection.options import DEFAULT_CFG, DEFAULT_HYP, DETECTION_HYP, DetectionOptions
+from utils.detection.options import DEFAULT_CFG, DetectionOptions
 from utils.engine.config import TrainConfig
 from utils.engine.contract import RunContext
+from utils.engine.run_folder import find_latest_last
 from utils.engine.trainer import Trainer, TrainingStopped
 from utils.image_size import check_image_size
 from utils.logging import LOGGER
 from utils.plots import plot_batch, plot_labels, plot_validation, validation_batch_plotter
-
-# yolov5's columns first (its tools read them), then the COCO figures
-CSV_KEYS = ["train/box_loss", "train/obj_loss", "train/cls_loss", "metrics/precision", "metrics/recall",
-            "metrics/mAP_0.5", "metrics/mAP_0.5:0.95", "val/box_loss", "val/obj_loss", "val/cls_loss", "x/lr0",
-            "x/lr1", "x/lr2"] + [f"coco/{k}" for k in COCO_KEYS + TINY_KEYS]
 
 
 def train(config: TrainConfig | dict | None = None, callbacks: list | tuple = (), **options: Any) -> dict:
@@ -54,17 +52,31 @@ def train(config: TrainConfig | dict | None = None, callbacks: list | tuple = ()
         from utils.data.images import set_max_pixels
 
         set_max_pixels(config.task_options.max_pixels)
-    return Trainer(choose_finetune_recipe(config), DetectionTask(), callbacks).run()
+    return Trainer(choose_finetune_recipe(config), DetectionTask(run_family(config)), callbacks).run()
 
 
 def detection_config(config: TrainConfig | dict | None = None, **options: Any) -> TrainConfig:
     """train.py's options (a TrainConfig, a flat dict or keywords) checked, with DetectionOptions and the
-    detection defaults: space_depth_n.yaml and hyp.quick.yaml for a new run without --weights."""
+    detection defaults for a new run without --weights: space_depth_n.yaml, and its head family's hyp file
+    (hyp.quick.yaml for YOLOv5 graphs, hyp.anchor_free.yaml for YOLOv8 / YOLO11)."""
     values = config.to_dict() if isinstance(config, TrainConfig) else dict(config or {})
     config = TrainConfig.from_dict({**values, **options}, task_options=DetectionOptions)
     if config.resume or config.weights:
         return config
-    return config.replace(cfg=config.cfg or DEFAULT_CFG, hyp=config.hyp or DEFAULT_HYP)
+    cfg = config.cfg or DEFAULT_CFG
+    return config.replace(cfg=cfg, hyp=config.hyp or family_of_config(load_config(cfg)).default_hyp)
+
+
+def run_family(config: TrainConfig) -> HeadFamily:
+    """The head family a run trains: of the resumed checkpoint, else of --cfg, else of the --weights' graph."""
+    if config.resume:
+        last = Path(config.resume) if isinstance(config.resume, str) else find_latest_last(Path(config.project))
+        return family_of_config((load_checkpoint(last).get("model") or {}).get("config"))
+    if config.cfg:
+        return family_of_config(load_config(config.cfg))
+    if config.weights:
+        return family_of_config((load_checkpoint(resolve_weights(config.weights)).get("model") or {}).get("config"))
+    return ANCHOR_BASED
 
 
 def choose_finetune_recipe(config: TrainConfig) -> TrainConfig:
@@ -76,6 +88,12 @@ def choose_finetune_recipe(config: TrainConfig) -> TrainConfig:
     ckpt = load_checkpoint(resolve_weights(config.weights))
     theirs = list((ckpt.get("model") or {}).get("names") or [])
     ours = ["object"] if config.task_options.single_cls else load_dataset_config(config.data)["names"]
+    family = run_family(config)
+    if not family.has_anchors:
+        LOGGER.info(f"--weights without --hyp: fine-tuning with {family.default_hyp}, ultralytics' recipe for the "
+                    f"anchor-free head ({'the same' if theirs == ours else 'new'} classes); pass --hyp to choose "
+                    f"another")
+        return config.replace(hyp=family.default_hyp)
     if theirs == ours:
         hyp, why = "hyp.finetune.yaml", f"the dataset has the checkpoint's {len(ours)} classes (its head is kept)"
     else:
@@ -87,12 +105,15 @@ def choose_finetune_recipe(config: TrainConfig) -> TrainConfig:
 
 
 class DetectionTask:
-    """The detection task of :class:`utils.engine.trainer.Trainer`."""
+    """The detection task of :class:`utils.engine.trainer.Trainer`, for the models of one head ``family``."""
 
     options_class = DetectionOptions
-    hyp_schema = DETECTION_HYP
-    csv_keys = CSV_KEYS
-    loss_names = ("box", "obj", "cls")
+
+    def __init__(self, family: HeadFamily = ANCHOR_BASED) -> None:
+        self.family = family
+        self.hyp_schema = family.hyp_schema
+        self.csv_keys = family.csv_keys
+        self.loss_names = family.loss_names
 
     # ------------------------------------------------------------------------------------------ setup
     def build_model(self, ctx: RunContext) -> None:
@@ -112,12 +133,13 @@ class DetectionTask:
 
     def build_data(self, ctx: RunContext, batch_size: int) -> None:
         """Loaders for this process's batch, AutoAnchor, the loss and labels.jpg."""
+        if self.model.anchor_based != self.family.has_anchors:
+            raise ValueError(f"the model's head is {'anchor-based' if self.model.anchor_based else 'anchor-free'}, "
+                             f"the run was set up for the {self.family.name} family")
         self._build_loaders(ctx, batch_size)
-        if ctx.resume_state is None and not ctx.options.noautoanchor:
+        if self.family.has_anchors and ctx.resume_state is None and not ctx.options.noautoanchor:
             self._auto_anchor(ctx, self.pretrained_head)
-        self.loss_fn = YoloLoss(self.model.detect.anchors, len(self.names),
-                                LossGains.from_hyp(ctx.hyp, ctx.config.label_smoothing), self.imgsz,
-                                strides=self.model.stride.tolist())
+        self.loss_fn = self.family.build_loss(self.model, ctx.hyp, ctx.config.label_smoothing, self.imgsz)
         if ctx.main and ctx.resume_state is None and not ctx.config.noplots:
             plot_labels(self.train_set.labels, self.names, ctx.save_dir / "labels.jpg")
 
@@ -204,6 +226,7 @@ class DetectionTask:
                                      rect=options.rect, stride=self.grid, seed=config.seed,
                                      cache_images=options.cache, single_cls=options.single_cls,
                                      reduced_decoding=not options.exact_decode)
+        self.train_set.total_epochs = ctx.config.total_epochs  # for close_mosaic
         sampler = DistributedSampler(self.train_set, num_replicas=ctx.world, rank=ctx.rank,
                                      shuffle=not options.rect, seed=config.seed)
         self.train_loader = create_dataloader(self.train_set, batch, config.workers, sampler=sampler,
@@ -211,10 +234,11 @@ class DetectionTask:
         self.val_loader = self.evaluator = None
         if ctx.main and self.val_scan is not None:
             val_set = YoloDataset(self.val_scan, self.imgsz, batch * 2, augment=False, rect=True, stride=self.grid,
-                                  single_cls=options.single_cls)
+                                  single_cls=options.single_cls, preprocessing=self.family.preprocessing)
             self.val_loader = create_dataloader(val_set, batch * 2, config.workers)
             official = None if options.single_cls or options.val_tiles else self.data["annotations"].get("val")
-            self.evaluator = DetectionEvaluator(self.names, official_json=official)
+            self.evaluator = DetectionEvaluator(self.names, official_json=official,
+                                                closed_pr_curve=self.family.closed_pr_curve)
 
     def _auto_anchor(self, ctx: RunContext, pretrained_head: bool) -> None:
         detect = self.model.detect
@@ -259,14 +283,14 @@ class DetectionTask:
             return {}
         self.evaluator.use_pycocotools = not ctx.options.fast_val
         inference, half = validation_copy(model, ctx.amp_dtype)
-        return evaluate(inference, self.val_loader, self.evaluator, NmsSettings(), half=half,
-                        progress=ctx.main, loss_fn=self.loss_fn, phases=ctx.phases)
+        return evaluate(inference, self.val_loader, self.evaluator, NmsSettings(iou_thres=self.family.val_iou),
+                        half=half, progress=ctx.main, loss_fn=self.loss_fn, phases=ctx.phases)
 
     def fitness(self, metrics: dict) -> float:
         return fitness(metrics)
 
     def results_row(self, mean_loss: torch.Tensor, metrics: dict, lrs: list[float]) -> list[Any]:
-        if float(mean_loss[0]) == 0.0 and self.train_scan.n_boxes:  # exactly 0: not one box met an anchor
+        if self.family.has_anchors and float(mean_loss[0]) == 0.0 and self.train_scan.n_boxes:  # no box met an anchor
             raise TrainingStopped(
                 f"no target was assigned to any anchor in a whole epoch ({self.train_scan.n_boxes} training boxes): "
                 f"the model cannot learn boxes. Check the hyp file's anchor_t and the model's anchors (AutoAnchor "
@@ -303,7 +327,8 @@ class DetectionTask:
             return {}
         self.evaluator.use_pycocotools = True  # the final figures are always full, --fast-val or not
         plots = not ctx.config.noplots
-        metrics = evaluate(load_model(best, ctx.device), self.val_loader, self.evaluator, NmsSettings(),
+        metrics = evaluate(load_model(best, ctx.device), self.val_loader, self.evaluator,
+                           NmsSettings(iou_thres=self.family.val_iou),
                            progress=False, loss_fn=self.loss_fn,  # val losses too (evolve.csv's columns)
                            on_batch=validation_batch_plotter(ctx.save_dir, self.names) if plots else None)
         if plots:

@@ -15,6 +15,7 @@ from utils.data.loaders import create_dataloader
 from utils.data.scan import describe_problems, scan_split
 from utils.deploy.backends import load_any
 from utils.detection.evaluation import NmsSettings, evaluate, evaluate_sliced
+from utils.detection.head_families import family_of
 from utils.detection.metrics import COCO_KEYS, DetectionEvaluator, format_metric, tiny_bins_line
 from utils.distributed import select_device
 from utils.image_size import check_image_size
@@ -24,7 +25,7 @@ from utils.precision import inference_half
 
 
 def run_validation(data: str | None = None, weights: str | list[str] = "space_depth_s.pt", batch_size: int = 32,
-                   imgsz: int = 640, conf_thres: float = 0.001, iou_thres: float = 0.6, max_det: int = 300,
+                   imgsz: int = 640, conf_thres: float = 0.001, iou_thres: float | None = None, max_det: int = 300,
                    task: str = "val", device: str = "", workers: int = 2, single_cls: bool = False,
                    augment: bool = False, verbose: bool = False, save_txt: bool = False, save_conf: bool = False,
                    save_json: bool = False, project: str = "runs/val", name: str = "exp", exist_ok: bool = False,
@@ -33,7 +34,8 @@ def run_validation(data: str | None = None, weights: str | list[str] = "space_de
                    evaluator: str | None = None) -> dict:
     """Evaluate ``weights`` on a split of ``data``; returns the metrics dict (also written as JSON). With
     ``slice_hw`` the images are predicted one by one as ``detect.py --slice`` does, and the full-image figures
-    of the same pass are reported beside the sliced ones."""
+    of the same pass are reported beside the sliced ones. ``iou_thres`` None: the model family's (YOLOv5 0.6,
+    YOLOv8 / YOLO11 0.7, as yolov5's and ultralytics' val do)."""
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
     check_image_size(imgsz, 1, batch_size=batch_size, quiet=True)  # before any work; rounded once loaded
@@ -48,6 +50,8 @@ def run_validation(data: str | None = None, weights: str | list[str] = "space_de
     if line:
         LOGGER.info(line)
     fixed = getattr(model, "fixed_shape", None)
+    family = family_of(model)
+    iou_thres = family.val_iou if iou_thres is None else iou_thres
     imgsz = _input_size(model, weights, imgsz, batch_size)
     data_config = load_dataset_config(data)
     split = "test" if task == "test" else "val"
@@ -65,11 +69,12 @@ def run_validation(data: str | None = None, weights: str | list[str] = "space_de
                            (tuple(slice_hw), overlap, merge), Path(project) / name, exist_ok, evaluator)
     stride = int(model.stride.max())
     dataset = YoloDataset(scan, imgsz, batch_size, augment=False, rect=fixed is None, stride=stride,
-                          single_cls=single_cls)
+                          single_cls=single_cls, preprocessing=family.preprocessing)
     loader = create_dataloader(dataset, batch_size, workers)
     official = data_config["annotations"].get(split)
     scorer = DetectionEvaluator(names, official_json=official if not single_cls else None,
-                                use_pycocotools=task != "speed", coco_evaluator=evaluator)
+                                use_pycocotools=task != "speed", coco_evaluator=evaluator,
+                                closed_pr_curve=family.closed_pr_curve)
     save_dir = increment_path(Path(project) / name, exist_ok=exist_ok)
     on_batch = validation_batch_plotter(save_dir, names) if plots else None
 

@@ -93,7 +93,8 @@ class TrainConfig:
             (self.epochs is None or self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
             (self.val_period >= 1, f"--val-period must be >= 1, got {self.val_period}"),
             (self.workers >= 0, f"--workers must be >= 0, got {self.workers}"),
-            (self.optimizer in (None, "SGD", "Adam", "AdamW"), f"--optimizer {self.optimizer}: SGD, Adam or AdamW"),
+            (self.optimizer in (None, "SGD", "Adam", "AdamW", "auto"),
+             f"--optimizer {self.optimizer}: SGD, Adam, AdamW or auto"),
             (self.optimizer_kernel in OPTIMIZER_KERNELS,
              f"--optimizer-kernel {self.optimizer_kernel}: choose one of {', '.join(OPTIMIZER_KERNELS)}"),
             (0.0 <= self.label_smoothing < 1.0, f"--label-smoothing must be in [0, 1), got {self.label_smoothing}"),
@@ -175,12 +176,12 @@ POSITIVE_GAIN = (0.0, math.inf, True, False)
 ENGINE_HYP = HypSchema(
     required=frozenset({"lr0", "lrf", "momentum", "weight_decay", "warmup_epochs", "warmup_momentum",
                         "warmup_bias_lr"}),
-    optional=frozenset({"optimizer", "nbs", "freeze_bn_stats"}),
+    optional=frozenset({"optimizer", "nbs", "freeze_bn_stats", "schedule"}),
     ranges={"lr0": (0.0, 10.0, False, True), "lrf": (0.0, 1.0, False, True), "momentum": (0.0, 1.0, True, False),
             "weight_decay": (0.0, 1.0, True, False), "warmup_epochs": (0.0, math.inf, True, False),
             "warmup_momentum": (0.0, 1.0, True, False), "warmup_bias_lr": (0.0, 10.0, True, True),
             "nbs": (1.0, math.inf, True, False)},
-    not_numbers=frozenset({"optimizer", "freeze_bn_stats"}),
+    not_numbers=frozenset({"optimizer", "freeze_bn_stats", "schedule"}),
 )
 
 
@@ -227,5 +228,7 @@ def check_hyp(hyp: dict, source: str, schema: HypSchema = ENGINE_HYP) -> None:
             LOGGER.warning(f"{source}: '{key}' {schema.unused[key]}; ignored")
     if "freeze_bn_stats" in hyp and not isinstance(hyp["freeze_bn_stats"], bool):
         raise ConfigurationError(f"{source}: 'freeze_bn_stats' must be true or false, got {hyp['freeze_bn_stats']!r}")
-    if "optimizer" in hyp and hyp["optimizer"] not in ("SGD", "Adam", "AdamW"):
-        raise ConfigurationError(f"{source}: 'optimizer' must be SGD, Adam or AdamW, got {hyp['optimizer']!r}")
+    if "schedule" in hyp and hyp["schedule"] not in ("cosine", "linear"):
+        raise ConfigurationError(f"{source}: 'schedule' must be cosine or linear, got {hyp['schedule']!r}")
+    if "optimizer" in hyp and hyp["optimizer"] not in ("SGD", "Adam", "AdamW", "auto"):
+        raise ConfigurationError(f"{source}: 'optimizer' must be SGD, Adam, AdamW or auto, got {hyp['optimizer']!r}")

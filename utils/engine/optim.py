@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import Any
 
 import torch
 from torch import nn
 
 from utils.engine.config import OPTIMIZER_KERNELS as KERNELS
+from utils.logging import LOGGER
 
 
 def build_optimizer(model: nn.Module, name: str = "SGD", lr: float = 0.01, momentum: float = 0.937,
@@ -46,6 +48,42 @@ def build_optimizer(model: nn.Module, name: str = "SGD", lr: float = 0.01, momen
         except (RuntimeError, ValueError) as error:  # no fused kernel for this device or dtype
             raise ValueError(f"--optimizer-kernel fused: {error}") from None
     return make(foreach=kernel in ("auto", "foreach"))
+
+
+AUTO_STEP_LIMIT = 10_000  # ultralytics' rule: AdamW up to this many optimiser steps, SGD beyond
+
+
+def resolve_auto_optimizer(hyp: dict, images: int, batch_size: int, epochs: int, nc: int) -> str:
+    """``optimizer: auto`` as ultralytics picks it, written into ``hyp`` (so checkpoints and resumes keep the
+    choice): AdamW at lr 0.002 * 5 / (4 + nc), momentum 0.9 and no bias warm-up for runs of up to 10,000 steps
+    (counted as ultralytics does, ceil(images / max(batch, nbs)) per epoch), else SGD at 0.01, momentum 0.9.
+    Returns a line saying what was chosen."""
+    steps = math.ceil(images / max(batch_size, int(hyp.get("nbs", 64)))) * epochs
+    if steps > AUTO_STEP_LIMIT:
+        hyp.update(optimizer="SGD", lr0=0.01, momentum=0.9)
+    else:
+        hyp.update(optimizer="AdamW", lr0=round(0.002 * 5 / (4 + nc), 6), momentum=0.9, warmup_bias_lr=0.0)
+    return (f"optimizer auto: {hyp['optimizer']} lr0 {hyp['lr0']:g} momentum {hyp['momentum']:g} "
+            f"({steps} steps {'>' if steps > AUTO_STEP_LIMIT else '<='} {AUTO_STEP_LIMIT:,}, {nc} classes)")
+
+
+def choose_optimizer(name: str, hyp: dict, loader: Any, batch_size: int, epochs: int, nc: int,
+                     quiet: bool = False) -> str:
+    """The optimiser a run uses: ``name``, or for ``auto`` ultralytics' pick (:func:`resolve_auto_optimizer`
+    over the training images of ``loader``, written into ``hyp``, logged); warns when an Adam-type optimiser
+    meets an SGD-sized bias warm-up."""
+    if name == "auto":  # resolved once into the hyp: checkpoints (and so resumes) keep the choice
+        dataset = getattr(loader, "dataset", None)
+        images = len(dataset) if dataset is not None else len(loader) * batch_size
+        line = resolve_auto_optimizer(hyp, images, batch_size, epochs, nc)
+        if not quiet:
+            LOGGER.info(line)
+        name = hyp["optimizer"]
+    if not quiet and name != "SGD" and hyp["warmup_bias_lr"] > 10 * hyp["lr0"]:
+        LOGGER.warning(f"warmup_bias_lr {hyp['warmup_bias_lr']} with {name}: Adam-type optimisers move every bias by "
+                       f"about its lr per step, which wrecks a pretrained head; SGD's value does not carry over "
+                       f"(hyp.quick.yaml uses 0.0)")
+    return name
 
 
 def keep_step_kernel(optimizer: torch.optim.Optimizer, saved_state: dict) -> None:

@@ -42,6 +42,7 @@ from utils.engine.hooks import Hook, HookList, hook_from_name
 from utils.engine.optim import (
     ModelEMA,
     build_optimizer,
+    choose_optimizer,
     freeze_batchnorm_statistics,
     keep_step_kernel,
     lr_lambda,
@@ -228,14 +229,12 @@ class Trainer:
         hyp, config, model = self.hyp, self.config, self.task.model
         self.state.accumulate = max(round(self.nominal_batch / config.batch_size), 1)
         weight_decay = hyp["weight_decay"] * config.batch_size * self.state.accumulate / self.nominal_batch
-        name = config.optimizer or hyp.get("optimizer", "SGD")
+        name = choose_optimizer(config.optimizer or hyp.get("optimizer", "SGD"), hyp,
+                                self.task.train_loader, config.batch_size, self.epochs,
+                                int(getattr(model, "nc", 10)), quiet=not self.main)
         self.optimizer = build_optimizer(model, name, hyp["lr0"], hyp["momentum"], weight_decay,
                                          kernel=config.optimizer_kernel)
-        if self.main and name != "SGD" and hyp["warmup_bias_lr"] > 10 * hyp["lr0"]:
-            LOGGER.warning(f"warmup_bias_lr {hyp['warmup_bias_lr']} with {name}: Adam-type optimisers move "
-                           f"every bias by about its lr per step, which wrecks a pretrained head; SGD's value "
-                           f"does not carry over (hyp.quick.yaml uses 0.0)")
-        self.lf = lr_lambda(self.epochs, hyp["lrf"], cosine=not config.linear_lr)
+        self.lf = lr_lambda(self.epochs, hyp["lrf"], cosine=not config.linear_lr and hyp.get("schedule") != "linear")
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda=self.lf)
         self.ema = ModelEMA(model) if self.main else None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)  # bf16 needs none

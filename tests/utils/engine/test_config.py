@@ -68,7 +68,7 @@ def test_the_engine_checks_its_own_hyp_keys_and_a_task_adds_its_own():
     ("warmup_epochs", -1, "'warmup_epochs' is -1; it must be >= 0"), ("nbs", 0, "'nbs' is 0; it must be >= 1"),
     ("lr0", 0, r"'lr0' is 0; it must be \(0, 10\]"), ("lr0", "fast", "'lr0' must be a finite number"),
     ("freeze_bn_stats", "yes", "'freeze_bn_stats' must be true or false"),
-    ("optimizer", "RMSprop", "'optimizer' must be SGD, Adam or AdamW"),
+    ("optimizer", "RMSprop", "'optimizer' must be SGD, Adam, AdamW or auto"),
 ])
 def test_engine_hyp_values_outside_what_they_can_mean_are_one_line(key, value, message):
     with pytest.raises(ConfigurationError, match=message) as error:
