@@ -17,9 +17,18 @@ Arms (all at --imgsz 320 unless --imgsz, the same epochs, batch, seed and data f
   first), the automatic fine-tuning recipe; ``finetune_spd_nwd`` the first with half of the box loss from NWD;
   ``finetune_spd_p2`` / ``finetune_spd_cbam``: space_depth_n_p2.yaml (a stride-4 head) and space_depth_n_cbam.yaml
   from the same weights (the graph transfer copies what they share with yolov5n), the same recipe.
-- ``yolo11n``: PyPI ultralytics' YOLO11n from scratch with its own defaults, in its own environment
-  (benchmarks/ultralytics_env.sh), its val predictions (conf 0.001, NMS IoU 0.6, 300 per image, as ours) scored
-  by this project's evaluator.
+- ``yolo11n`` / ``yolo26n``: PyPI ultralytics' YOLO11n / YOLO26n from scratch with its own defaults, in its own
+  environment (benchmarks/ultralytics_env.sh), its val predictions (conf 0.001, NMS IoU 0.6, 300 per image, as
+  ours) scored by this project's evaluator.
+- ``scratch_yolo11n`` / ``scratch_yolo11n_spd`` / ``scratch_yolov8n`` / ``scratch_yolov8n_spd``: the anchor-free
+  family trained here from scratch (its default recipe, hyp.anchor_free.yaml), strided against SPD (paper order);
+  ``scratch_yolo11n_spd_conv_first`` the authors' order; ``scratch_spd_paper``: space_depth_n with SPDConv rows in
+  the paper's order instead of the authors' Conv + SpaceToDepth.
+- ``finetune_yolo11n`` / ``finetune_yolo11n_spd``: both from ../shared/reference/ultralytics/yolo11n_smallobj.pt (a
+  YOLO11n trained by ultralytics on the embedded synthetic set: a COCO-pretrained yolo11n.pt cannot be fetched
+  here), the exact SPD transfer for the second, the automatic fine-tuning recipe.
+``--seeds 0 1`` runs every arm for each seed (seed 0 keeps the arm's folder name, others get ``_seed<N>``); the
+report gives the mean and the spread (half the range) over the seeds found.
 Wall times are only comparable between arms run on a quiet machine; the report says so.
 """
 
@@ -40,6 +49,7 @@ SHARED = ROOT.parent / "shared"
 HIT_UAV = SHARED / "data" / "hit_uav" / "hit_uav.yaml"
 COCO128 = SHARED / "data" / "coco128" / "coco128.yaml"
 YOLOV5N = SHARED / "weights" / "yolov5n.pt"
+YOLO11N = SHARED / "reference" / "ultralytics" / "yolo11n_smallobj.pt"
 OUT = ROOT / "runs" / "benchmarks" / "hit_uav"  # --out moves it
 # every finished arm's result.json is copied here (committed: the evidence outlives the run folders)
 RESULTS = ROOT / "benchmarks" / "results" / "hit_uav"
@@ -72,6 +82,14 @@ def arms(epochs: int, imgsz: int, seed: int) -> dict[str, dict]:
     table["scratch_spd"] = {**main, "cfg": "space_depth_n.yaml", "hyp": "hyp.scratch.yaml"}
     table["scratch_v5n"] = {**main, "cfg": "yolov5n.yaml", "hyp": "hyp.scratch.yaml"}
     table["yolo11n"] = {**main, "peer": "ultralytics", "model": "yolo11n.yaml"}
+    table["yolo26n"] = {**main, "peer": "ultralytics", "model": "yolo26n.yaml"}
+    for family in ("yolo11n", "yolov8n"):
+        table[f"scratch_{family}"] = {**main, "cfg": f"{family}.yaml"}
+        table[f"scratch_{family}_spd"] = {**main, "cfg": f"{family}_spd.yaml"}
+    table["scratch_yolo11n_spd_conv_first"] = {**main, "cfg": ("yolo11n.yaml", "conv_first")}
+    table["scratch_spd_paper"] = {**main, "cfg": ("yolov5n.yaml", "spd_first"), "hyp": "hyp.scratch.yaml"}
+    table["finetune_yolo11n"] = {**main, "cfg": "yolo11n.yaml", "weights": YOLO11N}
+    table["finetune_yolo11n_spd"] = {**main, "cfg": "yolo11n_spd.yaml", "weights": YOLO11N}
     return table
 
 
@@ -79,6 +97,10 @@ DEFAULT_ARMS = ["recipe_finetune", "recipe_bnfree", "recipe_newdomain", "recipe_
                 "coco128_newdomain", "finetune_spd", "finetune_v5n", "finetune_spd_nwd", "finetune_spd_p2",
                 "finetune_spd_cbam", "scratch_spd", "scratch_v5n",
                 "yolo11n"]
+# the modern family against SPD inside it, in the order worth running first
+MODERN_ARMS = ["scratch_yolo11n", "scratch_yolo11n_spd", "yolo26n", "scratch_yolov8n", "scratch_yolov8n_spd",
+               "finetune_yolo11n", "finetune_yolo11n_spd", "scratch_spd", "scratch_v5n", "finetune_spd",
+               "finetune_v5n", "scratch_spd_paper", "scratch_yolo11n_spd_conv_first"]
 
 
 # ------------------------------------------------------------------------------------------------ running
@@ -99,25 +121,38 @@ def _finished(last: Path) -> bool:
     return last.exists() and bool(torch.load(last, map_location="cpu", weights_only=True).get("finished"))
 
 
-def _train_ours(name: str, arm: dict, folder: Path) -> None:
+def train_command(arm: dict, folder: Path) -> list[str]:
+    """train.py's arguments for one arm trained into ``folder`` (its run folder: ``--project`` its parent,
+    ``--name`` its own name, so each seed trains into its own folder); resumes from its last.pt when there."""
     last = folder / "weights" / "last.pt"
-    if _finished(last):  # trained to the end before an interruption of this script
-        return
     if last.exists():
-        cmd = ["train.py", "--resume", str(last)]
-    else:
-        cmd = ["train.py", "--data", str(arm["data"]), "--cfg", arm["cfg"], "--epochs", str(arm["epochs"]),
-               "--imgsz", str(arm["imgsz"]), "--batch-size", str(arm["batch-size"]), "--workers",
-               str(arm["workers"]), "--seed", str(arm["seed"]), "--project", str(folder.parent), "--name", name,
-               "--exist-ok"]
-        if arm.get("weights"):
-            cmd += ["--weights", str(arm["weights"])]
-        if arm.get("recipe"):
-            folder.mkdir(parents=True, exist_ok=True)
-            cmd += ["--hyp", str(_recipe_file(folder.parent, arm["recipe"]))]
-        elif arm.get("hyp"):
-            cmd += ["--hyp", arm["hyp"]]
-    _timed(cmd, folder)
+        return ["train.py", "--resume", str(last)]
+    cfg = arm["cfg"]
+    if isinstance(cfg, tuple):  # (strided config, SPDConv order): its SPD form, written beside the run
+        from models.spd_transfer import config_to_yaml, spd_config
+
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder.parent / f"{folder.name}.model.yaml"
+        path.write_text(config_to_yaml(spd_config(cfg[0], cfg[1]).config, f"SPD form of {cfg[0]}, {cfg[1]}"))
+        cfg = str(path)
+    cmd = ["train.py", "--data", str(arm["data"]), "--cfg", cfg, "--epochs", str(arm["epochs"]),
+           "--imgsz", str(arm["imgsz"]), "--batch-size", str(arm["batch-size"]), "--workers",
+           str(arm["workers"]), "--seed", str(arm["seed"]), "--project", str(folder.parent), "--name", folder.name,
+           "--exist-ok"]
+    if arm.get("weights"):
+        cmd += ["--weights", str(arm["weights"])]
+    if arm.get("recipe"):
+        folder.mkdir(parents=True, exist_ok=True)
+        cmd += ["--hyp", str(_recipe_file(folder.parent, arm["recipe"]))]
+    elif arm.get("hyp"):
+        cmd += ["--hyp", arm["hyp"]]
+    return cmd
+
+
+def _train_ours(arm: dict, folder: Path) -> None:
+    if _finished(folder / "weights" / "last.pt"):  # trained to the end before an interruption of this script
+        return
+    _timed(train_command(arm, folder), folder)
 
 
 def _timed(cmd: list[str], folder: Path, python: str | None = None) -> None:
@@ -137,8 +172,10 @@ def _timed(cmd: list[str], folder: Path, python: str | None = None) -> None:
 def _evaluate_ours(arm: dict, folder: Path) -> dict:
     import val
 
+    # NMS IoU 0.6 for every arm, as the peers' predictions are made (the anchor-free family's own default is 0.7)
     result = val.run(data=str(arm["data"]), weights=str(folder / "weights" / "best.pt"), imgsz=arm["imgsz"],
-                     batch_size=32, project=str(folder), name="val", exist_ok=True, plots=False, verbose=True)
+                     batch_size=32, project=str(folder), name="val", exist_ok=True, plots=False, verbose=True,
+                     iou_thres=0.6)
     return {k: result[k] for k in ("mAP50", "mAP50_95", "coco", "per_class")}
 
 
@@ -205,7 +242,7 @@ def run_arm(name: str, arm: dict) -> dict:
         metrics = _train_peer(name, arm, folder)
     else:
         if not (folder / "trained").exists():
-            _train_ours(name, arm, folder)
+            _train_ours(arm, folder)
             (folder / "trained").touch()
         metrics = _evaluate_ours(arm, folder)
     result = {"arm": name, "options": {k: str(v) for k, v in arm.items()}, **metrics,
@@ -273,34 +310,50 @@ def comparison_picture(first: str, second: str, image_name: str, out: Path) -> P
     return out
 
 
-def report(names: list[str]) -> str:
-    """The README table; arms without a run folder are read from benchmarks/results/hit_uav."""
-    header = ("| arm | AP | AP50 | AP_S | AP_vt / AP_t / AP_s16 | Person / Car / Bicycle / OtherVehicle mAP50-95 "
-              "| params (M) | GFLOPs | CPU ms | train min |")
-    rows = [header, "|---|---:|---:|---:|---|---|---:|---:|---:|---:|"]
+def _mean_spread(values: list[float], digits: int = 4) -> str:
+    """'mean' for one value, 'mean ± half the range' for several."""
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {(max(values) - min(values)) / 2:.{digits}f}"
+
+
+def report(names: list[str], seeds: list[int]) -> str:
+    """The README table, one row per arm over the seeds found (mean ± half the range); arms without a run folder
+    are read from benchmarks/results/hit_uav."""
+    header = ("| arm | seeds | AP | AP50 | AP_S | AP_vt / AP_t / AP_s16 | Person / Car / Bicycle / OtherVehicle "
+              "mAP50-95 | params (M) | GFLOPs | CPU ms | train min |")
+    rows = [header, "|---|---|---:|---:|---:|---|---|---:|---:|---:|---:|"]
     for name in names:
-        r = _stored(name)
-        if r is None:
-            rows.append(f"| {name} | not run yet |||||||||")
+        found = {seed: r for seed in seeds if (r := _stored(folder_name(name, seed))) is not None}
+        if not found:
+            rows.append(f"| {name} | not run yet ||||||||||")
             continue
-        coco, costs = r["coco"], r.get("costs", {})
-        per_class = {row["class"]: row["AP50_95"] for row in r["per_class"]}
-        tiny = " / ".join(f"{coco.get(k, float('nan')):.3f}" for k in ("AP_vt", "AP_t", "AP_s16"))
-        cls = " / ".join(f"{per_class.get(c, float('nan')):.3f}" for c in ("Person", "Car", "Bicycle", "OtherVehicle"))
+        results = list(found.values())
+        coco = {k: [r["coco"].get(k, float("nan")) for r in results] for k in ("AP", "AP50", "AP_S", "AP_vt", "AP_t",
+                                                                                "AP_s16")}
+        per_class = [{row["class"]: row["AP50_95"] for row in r["per_class"]} for r in results]
+        tiny = " / ".join(_mean_spread(coco[k], 3) for k in ("AP_vt", "AP_t", "AP_s16"))
+        cls = " / ".join(_mean_spread([pc.get(c, float("nan")) for pc in per_class], 3)
+                         for c in ("Person", "Car", "Bicycle", "OtherVehicle"))
+        costs = next((r["costs"] for r in results if r.get("costs")), {})
         cost = " | ".join(f"{costs[k] / scale:.{digits}f}" if k in costs else "-"
                           for k, scale, digits in (("params", 1e6, 2), ("gflops", 1, 2), ("latency_ms", 1, 1)))
-        rows.append(f"| {name} | {coco['AP']:.4f} | {coco['AP50']:.4f} | {coco['AP_S']:.4f} | {tiny} | {cls} "
-                    f"| {cost} | {r['train_seconds'] / 60:.1f} |")
+        minutes = _mean_spread([r["train_seconds"] / 60 for r in results], 1)
+        rows.append(f"| {name} | {', '.join(map(str, found))} | {_mean_spread(coco['AP'])} | "
+                    f"{_mean_spread(coco['AP50'])} | {_mean_spread(coco['AP_S'])} | {tiny} | {cls} | {cost} | "
+                    f"{minutes} |")
     return "\n".join(rows)
 
 
 def main() -> None:
     global OUT
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--arms", nargs="+", default=DEFAULT_ARMS)
+    p.add_argument("--arms", nargs="+", default=DEFAULT_ARMS, help=f"default: the YOLOv5 arms; the modern family's, "
+                   f"in order: {' '.join(MODERN_ARMS)}")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--imgsz", type=int, default=320)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", "--seed", type=int, nargs="+", default=[0])
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--costs", action="store_true", help="measure params, GFLOPs and CPU latency of finished arms "
                    "(run alone: it times)")
@@ -311,26 +364,28 @@ def main() -> None:
     OUT = args.out.resolve()
     if not HIT_UAV.exists():
         raise SystemExit(f"{HIT_UAV}: not found (the benchmark reads HIT-UAV from ../shared)")
-    table = arms(args.epochs, args.imgsz, args.seed)
-    unknown = [a for a in args.arms if a not in table]
+    tables = {seed: arms(args.epochs, args.imgsz, seed) for seed in args.seeds}
+    unknown = [a for a in args.arms if a not in tables[args.seeds[0]]]
     if unknown:
-        raise SystemExit(f"unknown arm {unknown[0]}; known: {', '.join(table)}")
+        raise SystemExit(f"unknown arm {unknown[0]}; known: {', '.join(tables[args.seeds[0]])}")
     os.environ.setdefault("PYTHONPATH", str(ROOT))
     if not args.report_only and not args.costs and not args.picture:
-        for name in args.arms:
-            run_arm(name, table[name])
-    keys = [folder_name(name, args.seed) for name in args.arms]
+        for seed in args.seeds:  # every arm once before any arm's second seed
+            for name in args.arms:
+                run_arm(name, tables[seed][name])
     if args.costs:
-        for name, key in zip(args.arms, keys):
-            done = OUT / key / "result.json"
-            if done.exists():
-                result = json.loads(done.read_text())
-                result["costs"] = measure_costs(key, table[name])
-                done.write_text(json.dumps(result, indent=1))
-                _keep(result, key)
+        for name in args.arms:
+            for seed in args.seeds:
+                key = folder_name(name, seed)
+                done = OUT / key / "result.json"
+                if done.exists():
+                    result = json.loads(done.read_text())
+                    result["costs"] = measure_costs(key, tables[seed][name])
+                    done.write_text(json.dumps(result, indent=1))
+                    _keep(result, key)
     if args.picture:
         print(comparison_picture(*args.picture[:2], args.picture[2], OUT / "compare.jpg"))
-    print(report(keys))
+    print(report(args.arms, args.seeds))
 
 
 if __name__ == "__main__":

@@ -168,21 +168,44 @@ def depth_to_space(x: torch.Tensor) -> torch.Tensor:
     return y.reshape(b, c, 2 * h, 2 * w)
 
 
-class SPDConv(nn.Module):
-    """SPD-Conv as drawn in the paper (Fig. 3): space-to-depth, then a non-strided convolution.
+SPD_ORDERS = ("spd_first", "conv_first")
 
-    (B, c1, H, W) -> (B, c2, H/2, W/2). A drop-in replacement for a stride-2 convolution or a pooling
-    layer in any CNN (e.g. ResNet-SPD). The YOLOv5-SPD configs use the authors' order instead
-    (``Conv`` stride 1, then ``SpaceToDepth``), which is what gives the published parameter counts.
+
+class SPDConv(nn.Module):
+    """SPD-Conv in either order, one registry layer (``[c2, k, order]`` in a config row):
+
+    - ``spd_first`` (the paper's Fig. 3): space-to-depth, then a non-strided k x k convolution:
+      (B, c1, H, W) -> (B, c2, H/2, W/2). A drop-in replacement for a stride-2 convolution or a pooling layer in
+      any CNN; a 3 x 3 stride-2 kernel embeds in it exactly, and for inference it folds into the one 2k x 2k
+      stride-2 convolution it equals (:meth:`fold`).
+    - ``conv_first`` (the YOLOv5-SPD authors' YAMLs): a stride-1 k x k convolution at full resolution, then
+      space-to-depth: (B, c1, H, W) -> (B, 4 c2, H/2, W/2); the next layer reads four times the channels.
     """
 
-    def __init__(self, c1: int, c2: int, k: int = 3, act: bool = True) -> None:
+    def __init__(self, c1: int, c2: int, k: int = 3, order: str = "spd_first", act: bool = True) -> None:
         super().__init__()
+        if order not in SPD_ORDERS:
+            raise ValueError(f"SPDConv order must be one of {', '.join(SPD_ORDERS)}, got {order!r}")
+        self.order = order
         self.spd = SpaceToDepth()
-        self.conv = Conv(4 * c1, c2, k, 1, act=act)
+        self.conv = Conv(4 * c1 if order == "spd_first" else c1, c2, k, 1, act=act)
+        self.folded = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(self.spd(x))
+        if self.order == "conv_first":
+            return self.spd(self.conv(x))
+        return self.conv(x if self.folded else self.spd(x))
+
+    @torch.no_grad()
+    def fold(self) -> bool:
+        """Inference only (after loading weights): a ``spd_first`` block becomes the 2k x 2k stride-2 convolution
+        on its input it equals (no space-to-depth copy). Returns whether it folded."""
+        conv = self.conv.conv
+        if self.folded or self.order != "spd_first" or self.training or conv.groups != 1:
+            return self.folded
+        self.conv.conv = conv_on_space_to_depth(conv)
+        self.folded = True
+        return True
 
 
 class Focus(nn.Module):

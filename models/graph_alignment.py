@@ -60,7 +60,7 @@ def _detect_levels(source: Detect, target: Detect) -> list[tuple[int, int]]:
 def align_state(source_state: dict[str, torch.Tensor], source_layers: nn.ModuleList, target_layers: nn.ModuleList,
                 signature) -> Alignment:
     """Map ``source_state`` (keys ``model.<i>.…`` of ``source_layers``) onto ``target_layers`` by structure;
-    ``signature(layer)`` is the comparison key of :mod:`models.spd_transfer`."""
+    ``signature(layer)`` is the comparison key of :mod:`models.graph_signature`."""
     body_s = [i for i, layer in enumerate(source_layers) if not isinstance(layer, Detect)]
     body_t = [j for j, layer in enumerate(target_layers) if not isinstance(layer, Detect)]
     pairs = [(body_s[a], body_t[b]) for a, b in longest_common_pairs(

@@ -11,6 +11,7 @@ the size picked by ``scale:`` or by the name it was asked for (``yolo11n`` reads
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from torch import nn
 
 from models.anchor_free_head import AnchorFreeDetect
 from models.attention import C2PSA, CBAM, SE
-from models.blocks import C3, SPP, SPPF, Bottleneck, Concat, Conv, Focus, SpaceToDepth, SPDConv
+from models.blocks import C3, SPD_ORDERS, SPP, SPPF, Bottleneck, Concat, Conv, Focus, SpaceToDepth, SPDConv
 from models.c2f_blocks import C2f, C3k2, DWConv
 from models.head import Detect
 from models.resnet_blocks import BasicBlock, BottleNeck, Classify, ConvBNReLU
@@ -76,6 +77,15 @@ def _attention(args: list[Any], ctx: BuildContext) -> tuple[list[Any], int]:
         raise ConfigError("takes [reduction] or [reduction, kernel] (positive whole numbers)")
     c1 = _single_input(ctx)
     return [c1, *args], c1
+
+
+def _spd_conv(args: list[Any], ctx: BuildContext) -> tuple[list[Any], int]:
+    """SPDConv: args = [c2, (k 3), (order spd_first)]; conv_first outputs 4 x c2 channels."""
+    ctor_args, c2 = _scaled_out(args, ctx)
+    order = args[2] if len(args) > 2 else "spd_first"
+    if order not in SPD_ORDERS:
+        raise ConfigError(f"SPDConv's order must be one of {', '.join(SPD_ORDERS)}, got {order!r}")
+    return ctor_args, 4 * c2 if order == "conv_first" else c2
 
 
 def _times_four(args: list[Any], ctx: BuildContext) -> tuple[list[Any], int]:
@@ -135,7 +145,7 @@ REGISTRY: dict[str, LayerType] = {
     "C3": LayerType(C3, _scaled_out, repeats_inside=True),
     "SPP": LayerType(SPP, _scaled_out),
     "SPPF": LayerType(SPPF, _scaled_out),
-    "SPDConv": LayerType(SPDConv, _scaled_out),
+    "SPDConv": LayerType(SPDConv, _spd_conv),
     "SpaceToDepth": LayerType(SpaceToDepth, _times_four),
     "space_to_depth": LayerType(SpaceToDepth, _times_four),  # the authors' spelling
     "Concat": LayerType(Concat, _sum_channels),
@@ -190,19 +200,22 @@ def load_config(cfg: str | Path | dict) -> dict:
 
 
 def _resolve_scaled(cfg: str | Path) -> tuple[Path, str | None]:
-    """A config file, or for a name like ``yolo11n`` the ``scales:`` file ``yolo11.yaml`` and the size ``n``."""
+    """A config file, or for a name like ``yolo11n`` / ``yolo11n_spd`` the ``scales:`` file ``yolo11.yaml`` /
+    ``yolo11_spd.yaml`` and the size ``n``."""
     try:
         return resolve_config_path(cfg), None
     except ConfigError:
         stem = Path(str(cfg)).name.removesuffix(".yaml")
-        if len(stem) < 2 or stem[-1] not in "nsmlx" or Path(str(cfg)).parent != Path("."):
+        match = re.fullmatch(r"(.*\d)([nsmlx])((?:_[A-Za-z0-9]+)*)", stem)
+        if match is None or Path(str(cfg)).parent != Path("."):
             raise
+        family_name = match.group(1) + match.group(3)
         try:
-            family = resolve_config_path(stem[:-1])
+            family = resolve_config_path(family_name)
         except ConfigError:
-            raise ConfigError(f"{cfg}: model config not found, nor {stem[:-1]}.yaml with size '{stem[-1]}' "
+            raise ConfigError(f"{cfg}: model config not found, nor {family_name}.yaml with size '{match.group(2)}' "
                               f"(available in configs/: {_available()})") from None
-        return family, stem[-1]
+        return family, match.group(2)
 
 
 def _apply_scale(config: dict, scale: str | None, source: str) -> None:

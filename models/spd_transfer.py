@@ -1,13 +1,17 @@
-"""YOLOv5 -> YOLOv5-SPD: the SPD form of any YOLOv5-family graph, and an exact transfer of its weights.
+"""Strided -> SPD: the SPD form of any YOLOv5, YOLOv8 or YOLO11 graph, and an exact transfer of its weights.
 
-Both rest on two identities of convolution (verified to the bit in tests):
+YOLOv5 graphs take the authors' form (rows ``Conv`` stride 1 + ``SpaceToDepth``, a Focus stem); YOLOv8 / YOLO11
+graphs take ``SPDConv`` rows, in the paper's order by default (space-to-depth, then a 3 x 3 conv) or the authors'
+(``conv_first``). The transfers rest on three identities of convolution (verified in tests):
 
 * a k x k stride-2 'same' convolution equals the stride-1 convolution sampled at (2i, 2j), which is the
   first (even row, even column) channel block of :func:`models.blocks.space_to_depth` of its output. So the
   stride-1 Conv keeps the strided Conv's weights and BatchNorm, and the layer reading the space-to-depth
   output gets the old input-channel weights on that block and zeros on the other three;
 * YOLOv5 v6's 6 x 6 stride-2 stem equals a Focus stem (space-to-depth + 3 x 3 conv): the inverse of
-  :meth:`models.blocks.Focus.fold`.
+  :meth:`models.blocks.Focus.fold`;
+* a k x k stride-2 kernel embeds exactly in space-to-depth + a non-strided conv (its footprint lies inside the
+  2k' x 2k' one): each tap moves to the space-to-depth channel block of its row and column phase.
 
 Everything else (C3, SPP/SPPF, Detect, anchors, BatchNorm statistics) copies with the layer-index shift.
 The converted model computes exactly what the source model computes; fine-tuning can then learn to use
@@ -17,15 +21,18 @@ the three phases a strided convolution never looked at (their gradients are not 
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from models.blocks import C3, SPP, SPPF, Bottleneck, Concat, Conv, Focus, SpaceToDepth
+from models.blocks import C3, SPP, SPPF, Bottleneck, Concat, Conv, SpaceToDepth, SPDConv
+from models.c2f_blocks import C2f, C3k2
+from models.graph_signature import build_layers, graph_difference, layer_signature
 from models.head import Detect
-from models.parser import ConfigError, load_config, parse_model
+from models.parser import ConfigError, load_config
 
 
 class TransferError(ValueError):
@@ -67,12 +74,18 @@ class SpdGraph:
     stem_folded: bool = False  # layer 0 was a 6x6 stride-2 Conv, now a Focus
 
 
-def spd_config(config: str | dict) -> SpdGraph:
-    """The SPD form of a YOLOv5-family config: the 6x6 stem becomes Focus, every other stride-2 'same'
-    Conv a stride-1 Conv followed by SpaceToDepth; ``from`` indices are renumbered. Other rows are kept."""
+DEFAULT_ORDER = "spd_first"  # the SPDConv order of YOLOv8 / YOLO11 SPD forms
+
+
+def spd_config(config: str | dict, order: str = DEFAULT_ORDER) -> SpdGraph:
+    """The SPD form of a config. YOLOv5 family: the 6x6 stem becomes Focus, every other stride-2 'same' Conv a
+    stride-1 Conv followed by SpaceToDepth. Anchor-free (YOLOv8 / YOLO11): every stride-2 'same' Conv becomes an
+    ``SPDConv`` of ``order``. ``from`` indices are renumbered; other rows are kept (``scales:`` too)."""
     source = load_config(config)
     rows = list(source["backbone"]) + list(source["head"])
-    builder = _SpdRows(source["_source"])
+    modern = bool(rows) and isinstance(rows[-1], (list, tuple)) and len(rows[-1]) == 4 \
+        and rows[-1][2] == "AnchorFreeDetect"
+    builder = _SpdRows(source["_source"], order if modern else None)
     new_backbone = 0
     for i, row in enumerate(rows):
         if not isinstance(row, (list, tuple)) or len(row) != 4:
@@ -81,16 +94,20 @@ def spd_config(config: str | dict) -> SpdGraph:
         if i < len(source["backbone"]):
             new_backbone = len(builder.rows)
     out = {k: copy.deepcopy(v) for k, v in source.items() if not k.startswith("_") and k not in ("backbone", "head")}
+    if "scales" in out:  # the multiples come from the size again when the SPD config is read
+        for key in ("depth_multiple", "width_multiple", "max_channels"):
+            out.pop(key, None)
     out["backbone"], out["head"] = builder.rows[:new_backbone], builder.rows[new_backbone:]
     return SpdGraph(out, builder.layer_map, builder.output_map, builder.strided,
-                    stem_folded=_is_v6_stem(0, rows[0][2], list(rows[0][3])))
+                    stem_folded=not modern and _is_v6_stem(0, rows[0][2], list(rows[0][3])))
 
 
 class _SpdRows:
     """Builds the SPD rows one source row at a time, tracking where each source layer's output went."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, order: str | None = None) -> None:
         self.source = source
+        self.order = order  # None: the YOLOv5 authors' rows; else SPDConv rows of this order
         self.rows: list[list[Any]] = []
         self.layer_map: list[int] = []
         self.output_map: list[int] = []
@@ -104,9 +121,21 @@ class _SpdRows:
         mapped = [f if f == -1 else self.output_map[f if f >= 0 else i + f] for f in sources]
         new_from: Any = mapped[0] if isinstance(frm, int) else mapped
         args = self._track_widths(i, row, [f if f >= 0 else i + f for f in sources])
-        if _is_v6_stem(i, name, args):
+        if self.order is not None and _is_strided_conv(name, args):
+            if number != 1:
+                raise ConfigError(f"{self.source}: layer {i} {row!r}: a repeated strided Conv has no SPD form")
+            c2, k, _, _, rest = _conv_args(args)
+            if rest:
+                raise ConfigError(f"{self.source}: layer {i} {row!r}: a grouped or dilated strided Conv has no "
+                                  f"SPDConv form")
+            kernel = k if self.order == "conv_first" else 2 * math.ceil((k // 2) / 2) + 1
+            self._append([new_from, 1, "SPDConv", [c2, kernel, self.order]])
+            self.strided.append(i)
+            if self.order == "conv_first":
+                self.widened.add(i)
+        elif self.order is None and _is_v6_stem(i, name, args):
             self._append([new_from, number, "Focus", [args[0], args[1] // 2]])
-        elif _is_strided_conv(name, args):
+        elif self.order is None and _is_strided_conv(name, args):
             if number != 1:
                 raise ConfigError(f"{self.source}: layer {i} {row!r}: a repeated strided Conv has no SPD form")
             c2, k, _, p, rest = _conv_args(args)
@@ -167,70 +196,13 @@ def config_to_yaml(config: dict, header: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-# ------------------------------------------------------------------------------- comparing built graphs
-def _signature(layer: nn.Module) -> tuple:
-    """What must agree between two layers for weights to mean the same thing in both."""
-    kind = type(layer).__name__
-    parts: list[Any] = []
-    if isinstance(layer, SPPF):
-        parts = [("pool", layer.m.kernel_size)]
-    elif isinstance(layer, SPP) and len(layer.m) == 3:
-        k = [pool.kernel_size for pool in layer.m]
-        if k == [k[0], 2 * k[0] - 1, 3 * k[0] - 2]:  # SPP(k, 2k-1, 3k-2) == SPPF(k): chained pools
-            kind, parts = "SPPF", [("pool", k[0])]
-    for name, sub in layer.named_modules():
-        if isinstance(sub, nn.Conv2d):
-            parts.append((name, sub.in_channels, sub.out_channels, sub.kernel_size, sub.stride, sub.padding,
-                          sub.dilation, sub.groups, sub.bias is not None))
-        elif isinstance(sub, nn.BatchNorm2d):
-            parts.append((name, sub.num_features, sub.eps))
-        elif isinstance(sub, nn.MaxPool2d):
-            if kind != "SPPF":
-                parts.append((name, sub.kernel_size, sub.stride, sub.padding))
-        elif isinstance(sub, nn.Upsample):
-            parts.append((name, sub.scale_factor, sub.size, sub.mode))
-        elif isinstance(sub, Bottleneck):
-            parts.append((name, sub.add))
-        elif isinstance(sub, (Concat, SpaceToDepth)):
-            parts.append((name, sub.d))
-        elif isinstance(sub, Detect):
-            parts.append((name, sub.nc, sub.na, sub.nl))
-        elif isinstance(sub, nn.SiLU | nn.Identity | nn.Sequential | nn.ModuleList | Conv | Focus):
-            continue
-        elif sub is not layer:
-            parts.append((name, type(sub).__name__))
-    return (kind, tuple(layer.sources), tuple(parts))
-
-
-def _describe(config: dict, index: int) -> str:
-    rows = list(config["backbone"]) + list(config["head"])
-    return f"{rows[index]!r}" if index < len(rows) else "(none)"
-
-
-def _build(config: dict, nc: int) -> tuple[nn.ModuleList, list[int]]:
-    config = load_config({**copy.deepcopy(config), "nc": nc})
-    layers, _, channels = parse_model(config)
-    return layers, channels
-
-
-def graph_difference(expected_cfg: dict, target_cfg: dict, nc: int, expected_name: str = "expected",
-                     target_name: str = "target") -> str | None:
-    """None when the two configs build the same graph (up to SPP(5,9,13) == SPPF(5)), else one line
-    naming the first layer that differs."""
-    expected, _ = _build(expected_cfg, nc)
-    target, _ = _build(target_cfg, nc)
-    for i in range(max(len(expected), len(target))):
-        if i >= len(expected) or i >= len(target) or _signature(expected[i]) != _signature(target[i]):
-            return (f"layer {i} differs: {target_name} has {_describe(target_cfg, i)}, "
-                    f"{expected_name} needs {_describe(expected_cfg, i)}")
-    return None
-
-
 # --------------------------------------------------------------------------------------- weight mapping
 # Which parameters of a layer read which of its inputs (their dim 1 is the input's channels).
 _INPUT_READERS: dict[type, tuple[str, ...]] = {
     Conv: ("conv.weight",),
     C3: ("cv1.conv.weight", "cv2.conv.weight"),
+    C2f: ("cv1.conv.weight",),
+    C3k2: ("cv1.conv.weight",),
     Bottleneck: ("cv1.conv.weight",),
     SPP: ("cv1.conv.weight",),
     SPPF: ("cv1.conv.weight",),
@@ -252,10 +224,10 @@ class TransferReport:
         return self.mode in ("same graph", "spd") and not self.skipped
 
     def line(self, source: str) -> str:
-        kind = {"same graph": "same graph", "spd": "YOLOv5 -> SPD", "shared": "the layers both graphs share",
+        kind = {"same graph": "same graph", "spd": "strided -> SPD", "shared": "the layers both graphs share",
                 "partial": "structure-matched where possible"}[self.mode]
         if self.function_preserving:
-            note = "function-preserving"
+            note = "exact, function-preserving"
         elif self.mode == "shared":
             note = f"{len(self.skipped)} new tensors freshly initialised, e.g. {self.skipped[0]}" if self.skipped \
                 else "every tensor placed"
@@ -275,6 +247,24 @@ def _unfold_stem(weight: torch.Tensor) -> torch.Tensor:
     return w.reshape(o, 4 * c, kh, kw)
 
 
+def _strided_kernel_on_space_to_depth(weight: torch.Tensor) -> torch.Tensor:
+    """A k x k stride-2 'same' kernel (o, c, k, k), k odd, as the kernel of space-to-depth + a stride-1 k' x k'
+    'same' conv (o, 4c, k', k') with k' = 2 ceil(k // 2 / 2) + 1 that computes the same output: input row
+    2i - p + a (p = k // 2) is space-to-depth row i + (a - p) // 2, phase (a - p) % 2; columns alike. Channel
+    block of phase (row, col): 2 col + row (:func:`models.blocks.space_to_depth`)."""
+    o, c, k, _ = weight.shape
+    p = k // 2
+    half = math.ceil(p / 2)
+    out = weight.new_zeros((o, 4 * c, 2 * half + 1, 2 * half + 1))
+    for a in range(k):
+        row_tap, row_phase = (a - p) // 2 + half, (a - p) % 2
+        for b in range(k):
+            col_tap, col_phase = (b - p) // 2 + half, (b - p) % 2
+            block = 2 * col_phase + row_phase
+            out[:, block * c:(block + 1) * c, row_tap, col_tap] = weight[:, :, a, b]
+    return out
+
+
 def _embed_input(weight: torch.Tensor, index: torch.Tensor, channels: int) -> torch.Tensor:
     out = weight.new_zeros((weight.shape[0], channels, *weight.shape[2:]))
     out[:, index] = weight
@@ -290,6 +280,8 @@ def _output_embeddings(target: nn.ModuleList, target_channels: list[int], source
         if isinstance(layer, SpaceToDepth):
             c = target_channels[layer.sources[0]]
             embeddings.append(torch.arange(c) if inputs[0] is None else inputs[0])
+        elif isinstance(layer, SPDConv) and layer.order == "conv_first":  # its even-row, even-column block
+            embeddings.append(torch.arange(layer.conv.conv.out_channels))
         elif isinstance(layer, Concat):
             parts, offset, shifted = [], 0, False
             for j, emb in zip(layer.sources, inputs):
@@ -321,7 +313,8 @@ def transfer_state(source_state: dict[str, torch.Tensor], source_cfg: dict, targ
         moved, skipped = _copy_matching(source_state, own)
         target.load_state_dict(moved, strict=False)
         return TransferReport(len(moved), len(own), "same graph", skipped)
-    graph = spd_config(source_cfg)
+    order = next((m.order for m in target.model if isinstance(m, SPDConv)), DEFAULT_ORDER)
+    graph = spd_config(source_cfg, order)
     problem = graph_difference(graph.config, target_cfg, nc, "the SPD form of the source",
                                "the target config")
     if problem is not None:
@@ -346,13 +339,13 @@ def _aligned(source_state: dict[str, torch.Tensor], source_cfg: dict, target: nn
 
     nc = int(target.nc)
     target_spd = any(isinstance(m, SpaceToDepth) for m in target.model)
-    source_layers, _ = _build(source_cfg, int(source_cfg.get("nc", nc)))
+    source_layers, _ = build_layers(source_cfg, int(source_cfg.get("nc", nc)))
     if target_spd and not any(isinstance(m, SpaceToDepth) for m in source_layers):
         graph = spd_config(source_cfg)
         middle = DetectionModel(graph.config, nc=int(source_cfg.get("nc", nc)))
         source_state = {**middle.state_dict(), **_map_to_spd(source_state, source_cfg, graph, middle)}
         source_layers = middle.model
-    return align_state(source_state, source_layers, target.model, _signature)
+    return align_state(source_state, source_layers, target.model, layer_signature)
 
 
 def _copy_matching(state: dict[str, torch.Tensor], own: dict[str, torch.Tensor]
@@ -366,8 +359,8 @@ def _map_to_spd(source_state: dict[str, torch.Tensor], source_cfg: dict, graph: 
                 target: nn.Module) -> dict[str, torch.Tensor]:
     """Source tensors renamed and re-laid out for the target's layers."""
     layers = target.model
-    _, target_channels = _build(dict(target.yaml), int(target.nc))
-    _, source_channels = _build(source_cfg, int(target.nc))
+    _, target_channels = build_layers(dict(target.yaml), int(target.nc))
+    _, source_channels = build_layers(source_cfg, int(target.nc))
     # The source width of each target output (only outputs that exist in the source count for Concat).
     source_width: list[int | None] = [None] * len(layers)
     for i, t in enumerate(graph.output_map):
@@ -380,6 +373,10 @@ def _map_to_spd(source_state: dict[str, torch.Tensor], source_cfg: dict, graph: 
         state = {k[len(prefix):]: v for k, v in source_state.items() if k.startswith(prefix)}
         if i == 0 and graph.stem_folded:  # Conv 6x6 s2 -> Focus: the Conv sits one level deeper
             state = {f"conv.{k}": (_unfold_stem(v) if k == "conv.weight" else v) for k, v in state.items()}
+        if isinstance(layer, SPDConv):  # a strided Conv -> SPDConv: its Conv one level deeper
+            spd_first = layer.order == "spd_first"
+            state = {f"conv.{k}": (_strided_kernel_on_space_to_depth(v) if spd_first and k == "conv.weight" else v)
+                     for k, v in state.items()}
         readers = _readers(layer)
         if isinstance(layer, (Concat, SpaceToDepth, *_PASS_THROUGH)):
             continue  # no weights; _output_embeddings carries the channel layout through
@@ -404,6 +401,8 @@ def _readers(layer: nn.Module) -> dict[int, tuple[str, ...]]:
         return {j: (f"m.{j}.weight",) for j in range(layer.nl)}
     if isinstance(layer, Bottleneck) and layer.add:
         return {}  # a residual over a widened input is not the same function
+    if isinstance(layer, SPDConv):  # conv_first reads its input as a Conv does; spd_first would need a re-layout
+        return {0: ("conv.conv.weight",)} if layer.order == "conv_first" else {}
     for kind, names in _INPUT_READERS.items():
         if type(layer) is kind:
             if isinstance(layer, Conv) and layer.conv.groups != 1:
@@ -413,32 +412,41 @@ def _readers(layer: nn.Module) -> dict[int, tuple[str, ...]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m models.spd_transfer yolov5n_p2.yaml space_depth_n_p2.yaml``: write a config's SPD form."""
+    """``python -m models.spd_transfer yolo11.yaml yolo11_spd.yaml``: write a config's SPD form."""
     import argparse
     from pathlib import Path
 
     from models.parser import resolve_config_path
 
-    parser = argparse.ArgumentParser(description="Write the SPD form of a YOLOv5-family model config: the 6x6 "
+    parser = argparse.ArgumentParser(description="Write the SPD form of a model config. YOLOv5 family: the 6x6 "
                                      "stride-2 stem becomes Focus, every other stride-2 Conv a stride-1 Conv + "
-                                     "SpaceToDepth, 'from' indices renumbered. Weights of the source config then "
-                                     "move into it exactly (train.py --weights, "
+                                     "SpaceToDepth. YOLOv8 / YOLO11 (P2 forms too): every stride-2 Conv becomes an "
+                                     "SPDConv of --order. 'from' indices are renumbered. Weights of the source "
+                                     "config then move into it exactly (train.py --weights, "
                                      "python -m utils.deploy.convert_weights).")
-    parser.add_argument("source", help="YOLOv5-family model YAML (path or name in configs/)")
+    parser.add_argument("source", help="model YAML (path or name in configs/)")
     parser.add_argument("destination", help="where to write the SPD config (an existing file is not replaced)")
+    parser.add_argument("--order", default=DEFAULT_ORDER, choices=["spd_first", "conv_first"],
+                        help="YOLOv8 / YOLO11 only: the paper's space-to-depth -> conv (default) or the YOLOv5-SPD "
+                             "authors' conv -> space-to-depth")
     args = parser.parse_args(argv)
     try:
         source = resolve_config_path(args.source)
-        graph = spd_config(source)
+        graph = spd_config(source, args.order)
     except ConfigError as exc:
         raise SystemExit(f"error: {exc}") from None
     out = Path(args.destination)
     if out.exists():
         raise SystemExit(f"error: {out} exists; choose another name")
+    made = "SPDConv rows" if any(r[2] == "SPDConv" for r in graph.config["head"] + graph.config["backbone"]) \
+        else "Focus / stride-1 Conv + SpaceToDepth"
     header = (f"SPD form of {source.name}, written by `python -m models.spd_transfer {source.name} {out.name}`.\n"
-              f"The stem and {len(graph.strided)} stride-2 Convs (source layers {graph.strided}) became\n"
-              f"Focus / stride-1 Conv + SpaceToDepth; weights of {source.name} map into it exactly.")
-    out.write_text(config_to_yaml(graph.config, header), encoding="utf-8")
+              f"{len(graph.strided)} stride-2 Convs (source layers {graph.strided}) became {made};\n"
+              f"weights of {source.name} map into it exactly.")
+    config = dict(graph.config)
+    if "scales" in config:  # the file serves every size: the size comes from the name it is asked for
+        config.pop("scale", None)
+    out.write_text(config_to_yaml(config, header), encoding="utf-8")
     print(f"wrote {out} ({len(graph.config['backbone']) + len(graph.config['head'])} layers)")
 
 

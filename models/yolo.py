@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.anchor_free_head import AnchorFreeDetect
-from models.blocks import C3, Conv, Focus, SpaceToDepth
+from models.blocks import C3, Conv, Focus, SpaceToDepth, SPDConv
 from models.head import Detect
 from models.parser import load_config, parse_model
 
@@ -125,14 +125,14 @@ class DetectionModel(nn.Module):
         return self
 
     def for_inference(self, fold_space_to_depth: bool = True) -> DetectionModel:
-        """Eval mode, BatchNorm folded, a Focus stem as the one strided conv it equals, channels-last memory
-        (oneDNN's preferred layout on CPUs, tensor cores' on GPUs): the form val.py, detect.py and the Python
-        API run. Outputs equal the plain model's. ``fold_space_to_depth``: a SpaceToDepth row read only by the
-        C3 after it becomes part of that C3's first convolutions (no copy); exports keep the row, as ONNX's
-        own SpaceToDepth node."""
+        """Eval mode, BatchNorm folded, a Focus stem or a paper-order SPDConv as the one strided conv it equals,
+        channels-last memory (oneDNN's preferred layout on CPUs, tensor cores' on GPUs): the form val.py,
+        detect.py and the Python API run. Outputs equal the plain model's. ``fold_space_to_depth``: a
+        SpaceToDepth row read only by the C3 after it becomes part of that C3's first convolutions (no copy);
+        exports keep the row, as ONNX's own SpaceToDepth node."""
         self.eval().fuse()
         for module in self.modules():
-            if isinstance(module, Focus):
+            if isinstance(module, (Focus, SPDConv)):
                 module.fold()
         layers = list(self.model) if fold_space_to_depth else []
         for spd, consumer in zip(layers, layers[1:]):  # a SpaceToDepth row read only by the C3 after it

@@ -137,3 +137,22 @@ def test_batch_norm_silu_with_half_precision_activations_and_float_parameters():
         grads.append((xi.grad.float(), bn.weight.grad, bn.bias.grad))
     for ours, expected in zip(*grads):
         torch.testing.assert_close(ours, expected, rtol=0.02, atol=0.02)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_paper_order_spdconv_folds_into_the_strided_conv_it_equals(k):
+    block = SPDConv(4, 8, k).eval()
+    for p in block.parameters():
+        p.data.uniform_(-1, 1)
+    x = torch.randn(2, 4, 12, 16)
+    with torch.no_grad():
+        expected = block(x)
+        assert block.fold() and block.conv.conv.kernel_size == (2 * k, 2 * k) and block.conv.conv.stride == (2, 2)
+        assert torch.allclose(block(x), expected, atol=1e-5)
+
+
+def test_authors_order_spdconv_widens_four_times_and_refuses_unknown_orders():
+    block = SPDConv(4, 8, 3, "conv_first").eval()
+    assert block(torch.randn(1, 4, 8, 8)).shape == (1, 32, 4, 4) and not block.fold()
+    with pytest.raises(ValueError, match="order"):
+        SPDConv(4, 8, 3, "sideways")

@@ -7,9 +7,10 @@ import torch
 
 import models.spd_transfer as spd_transfer
 from models.blocks import SPP
+from models.graph_signature import graph_difference
 from models.loading import load_model
 from models.parser import load_config
-from models.spd_transfer import TransferError, graph_difference, spd_config, transfer_state
+from models.spd_transfer import TransferError, spd_config, transfer_state
 from models.yolo import DetectionModel
 from utils.checkpoints.files import load_checkpoint
 from utils.deploy.convert_weights import main as convert_main
@@ -232,3 +233,70 @@ def test_p6_configs_match_the_published_yolov5_p6_models_and_their_spd_forms(siz
     assert abs(count_gflops(model, 640) - gflops) < 0.1 and model.stride.tolist() == [8, 16, 32, 64]
     assert graph_difference(spd_config(f"yolov5{size}6.yaml").config, load_config(f"space_depth_{size}6.yaml"),
                             80) is None
+
+
+def _random_statistics(model: torch.nn.Module) -> torch.nn.Module:
+    """BatchNorm statistics away from their defaults, so that a misplaced tensor shows."""
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.bias.data.copy_(torch.rand(m.num_features, generator=g) * 0.6 - 0.3)
+    return model.eval()
+
+
+def _real_image(size: tuple[int, int] = (160, 224)) -> torch.Tensor:
+    import cv2
+
+    from tests.conftest import SHARED
+
+    path = SHARED / "images" / "bus.jpg"
+    image = cv2.imread(str(path)) if path.is_file() else None
+    if image is None:  # a generated scene when ../shared is absent
+        from utils.data.synthetic import render_scene
+
+        image = render_scene(torch.Generator().manual_seed(0).seed() % 1000)[0]
+    image = cv2.resize(image, size[::-1], interpolation=cv2.INTER_AREA)[..., ::-1]
+    return torch.from_numpy(image.copy()).permute(2, 0, 1)[None].float() / 255
+
+
+@pytest.mark.parametrize("name,order", [("yolo11n", "spd_first"), ("yolov8n", "spd_first"), ("yolo11n", "conv_first"),
+                                        ("yolov8n", "conv_first"), ("yolov8n_p2", "spd_first")])
+def test_anchor_free_graphs_map_exactly_into_their_spd_forms(name, order):
+    torch.manual_seed(0)
+    source = _random_statistics(DetectionModel(f"{name}.yaml", nc=4))
+    target = DetectionModel(spd_config(f"{name}.yaml", order).config, nc=4).eval()
+    report = transfer_state(source.state_dict(), dict(source.yaml), target)
+    assert report.function_preserving and report.transferred == report.total
+    x = _real_image()
+    with torch.no_grad():
+        expected = source(x)
+        assert (target(x) - expected).abs().max() <= 1e-4 * max(1.0, float(expected.abs().max()) / 100)
+        assert torch.allclose(target.for_inference()(x), expected, atol=2e-3)  # folded: 6x6 stride-2 convs
+
+
+@pytest.mark.parametrize("family", ["yolo11", "yolov8"])
+def test_shipped_spd_configs_are_the_spd_forms_and_parse_at_every_size(family):
+    for size in "nslmx":
+        shipped = load_config(f"{family}{size}_spd.yaml")
+        assert shipped["scale"] == size
+        assert graph_difference(spd_config(f"{family}{size}.yaml").config, shipped, 80) is None
+    assert sum(p.numel() for p in DetectionModel(f"{family}n_spd.yaml").parameters()) == \
+        {"yolo11": 4_629_856, "yolov8": 4_886_496}[family]
+
+
+def test_ultralytics_weights_start_an_spd_model_exactly(shared, tmp_path, capsys):
+    reference = shared / "reference" / "ultralytics" / "yolo11n_smallobj.pt"
+    if not reference.is_file():
+        pytest.skip("../shared/reference/ultralytics/yolo11n_smallobj.pt is absent")
+    from models.loading import model_from_weights
+
+    model, report = model_from_weights(load_checkpoint(reference), "yolo11n_spd.yaml")
+    assert report.line("yolo11n.pt").startswith("transferred 499/499 tensors") and report.function_preserving
+    strided = load_model(reference)
+    x = _real_image((256, 256))
+    with torch.no_grad():
+        ours, theirs = model.eval()(x), strided(x)
+    assert (ours[..., 4:] - theirs[..., 4:]).abs().max() <= 1e-4  # class probabilities
+    assert (ours[..., :4] - theirs[..., :4]).abs().max() <= 1e-4 * 256  # boxes: float32 rounding of the pixels
