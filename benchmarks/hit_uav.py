@@ -235,8 +235,9 @@ def run_arm(name: str, arm: dict) -> dict:
     key = folder_name(name, arm["seed"])
     folder = OUT / key
     done = folder / "result.json"
-    if done.exists():
-        return json.loads(done.read_text())
+    kept = _stored(key)  # this run folder's, else the committed result of an earlier run
+    if kept is not None:
+        return kept
     print(f"[hit_uav] {key}: training ({arm['epochs']} epochs at {arm['imgsz']})", flush=True)
     if arm.get("peer"):
         metrics = _train_peer(name, arm, folder)
