@@ -224,3 +224,25 @@ def test_openvino_int8_export_keeps_the_detections(yolov5n_weights, shared, tmp_
     iou = box_iou(torch.as_tensor(found[0].boxes), torch.as_tensor(found[1].boxes))
     same_class = torch.as_tensor(found[0].classes)[:, None] == torch.as_tensor(found[1].classes)[None]
     assert (iou * same_class).max(1).values.min() > 0.85  # every FP32 detection has an INT8 twin
+
+
+def test_paper_order_spd_exports_folded_and_equal(tmp_path):
+    """yolo11n_spd: every SPDConv leaves the ONNX graph as one strided Conv (no SpaceToDepth node); same outputs,
+    and the export knows its anchor-free family."""
+    import onnx
+
+    from models.yolo import DetectionModel
+    from utils.checkpoints.files import model_payload, save_checkpoint
+    from utils.checkpoints.format import FORMAT
+
+    torch.manual_seed(0)
+    model = DetectionModel("yolo11n_spd.yaml", nc=3)
+    model.names = ["a", "b", "c"]
+    save_checkpoint({"format": FORMAT, "model": model_payload(model), "ema": None, "epoch": 0}, tmp_path / "spd.pt")
+    (path,) = export.export(str(tmp_path / "spd.pt"), ["onnx"], imgsz=128)
+    assert not [n for n in onnx.load(str(path)).graph.node if n.op_type == "SpaceToDepth"]
+    backend = load_any(path, torch.device("cpu"))
+    assert backend.anchor_based is False
+    x = torch.rand(1, 3, 128, 128)
+    with torch.no_grad():
+        assert torch.allclose(backend(x), load_model(tmp_path / "spd.pt")(x), atol=1e-3)
