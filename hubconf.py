@@ -11,9 +11,10 @@ Weights are read by the project's safe checkpoint reader (no pickled code runs);
 dependencies = ["torch", "torchvision", "yaml", "cv2", "numpy"]
 
 
-def custom(path: str = "best.pt", device: str = "", conf: float = 0.25, iou: float = 0.45, imgsz: int = 640,
+def custom(path: str = "best.pt", device: str = "", conf: float = 0.25, iou: float | None = None, imgsz: int = 640,
            autoshape: bool = True):
-    """A :class:`utils.detection.hub.HubModel` for any supported weights file (ours, yolov5*.pt, exports)."""
+    """A :class:`utils.detection.hub.HubModel` for any supported weights file (ours, yolov5*.pt, ultralytics'
+    yolov8*.pt / yolo11*.pt, exports); ``iou`` None: the model family's (YOLOv5 0.45, YOLOv8 / YOLO11 0.7)."""
     if not autoshape:
         raise ValueError("autoshape=False (a raw model) is not offered: the hub model letterboxes, runs NMS and "
                          "returns results; load the checkpoint with models.loading.load_model for the raw module")

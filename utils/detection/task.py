@@ -331,6 +331,7 @@ class DetectionTask:
                            NmsSettings(iou_thres=self.family.val_iou),
                            progress=False, loss_fn=self.loss_fn,  # val losses too (evolve.csv's columns)
                            on_batch=validation_batch_plotter(ctx.save_dir, self.names) if plots else None)
+        metrics["loss_names"] = list(self.loss_names)  # what val_loss holds (evolve.csv's columns)
         if plots:
             plot_validation(metrics, self.evaluator.confusion.matrix, self.names, ctx.save_dir)
         coco = metrics.get("coco", {})

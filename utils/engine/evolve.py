@@ -47,6 +47,9 @@ MUTATION: dict[str, tuple[float, float, float]] = {
     "flipud": (1, 0.0, 1.0), "fliplr": (0, 0.0, 1.0), "mosaic": (1, 0.0, 1.0), "mixup": (1, 0.0, 1.0),
     "copy_paste": (1, 0.0, 1.0),
 }
+# The anchor-free loss (YOLOv8 / YOLO11, a hyp file with 'dfl') weighs its terms on another scale: box 7.5, dfl 1.5
+# (ultralytics' tuner limits); yolov5's box limits would clip its 7.5 to 0.2.
+ANCHOR_FREE_MUTATION = {"box": (1, 1.0, 20.0), "dfl": (1, 0.4, 6.0)}
 PARENTS = 5
 PLOT_EVERY = 10  # generations between evolve.png updates (and at the end)
 MUTATION_PROBABILITY, SIGMA = 0.8, 0.2
@@ -69,20 +72,30 @@ FITNESS: dict[str, Callable[[dict], float]] = {
 
 
 def fitness_terms(result: dict) -> dict[str, float]:
-    """The yolov5 fitness columns of one run's final metrics (detection or classification)."""
+    """The yolov5 fitness columns of one run's final metrics (detection or classification); the validation losses
+    under the names the run gives them (``loss_names``: box obj cls, or box cls dfl for the anchor-free head)."""
     if "mAP50" in result:
         loss = list(result.get("val_loss", [math.nan] * 3))
         values = [result["P"], result["R"], result["mAP50"], result["mAP50_95"], *loss, _coco(result, "AP"),
                   _coco(result, "AP_S")]
-        return dict(zip(DETECTION_TERMS, map(float, values)))
+        names = list(DETECTION_TERMS)
+        if "loss_names" in result:
+            names[4:7] = [f"val/{n}_loss" for n in result["loss_names"]]
+        return dict(zip(names, map(float, values)))
     return dict(zip(CLASSIFICATION_TERMS, [float(result.get(k, math.nan)) for k in ("top1", "top5", "val_loss")]))
 
 
+def mutation_table(hyp: dict[str, Any]) -> dict[str, tuple[float, float, float]]:
+    """The keys evolution moves and their limits for this hyp file's loss (yolov5's, or the anchor-free one's)."""
+    return {**MUTATION, **ANCHOR_FREE_MUTATION} if "dfl" in hyp else MUTATION
+
+
 def mutate(parent: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
-    """yolov5's mutation of the keys in MUTATION, clipped to their limits, 5 significant digits."""
-    keys = [k for k in parent if k in MUTATION and isinstance(parent[k], (int, float))
+    """yolov5's mutation of the keys in the mutation table, clipped to their limits, 5 significant digits."""
+    table = mutation_table(parent)
+    keys = [k for k in parent if k in table and isinstance(parent[k], (int, float))
             and not isinstance(parent[k], bool)]
-    scales = np.array([MUTATION[k][0] for k in keys], dtype=float)
+    scales = np.array([table[k][0] for k in keys], dtype=float)
     if not keys or not scales.any():
         raise ConfigurationError("--evolve: the hyp file has no key that evolution can change")
     factors = np.ones(len(keys))
@@ -91,7 +104,7 @@ def mutate(parent: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
         factors = (scales * chosen * rng.standard_normal(len(keys)) * rng.random() * SIGMA + 1).clip(0.3, 3.0)
     child = dict(parent)
     for key, factor in zip(keys, factors):
-        _, low, high = MUTATION[key]
+        _, low, high = table[key]
         value = min(max(float(parent[key]) * factor, low), high) if parent[key] else 0.0
         child[key] = float(f"{value:.5g}")
     return child
@@ -172,13 +185,14 @@ def evolve(train: Callable[..., dict], config: TrainConfig, generations: int, fi
 def _next_hyp(rows: list[dict[str, Any]], base: dict[str, Any], sampler: str, rng: np.random.Generator, seed: int,
               generation: int) -> dict[str, Any]:
     if sampler == "tpe":
-        return tpe_child(rows, base, MUTATION, seed, generation)
+        return tpe_child(rows, base, mutation_table(base), seed, generation)
     return mutate(choose_parent(rows, list(base), rng), rng)
 
 
 def _evolving(hyp: dict[str, Any]) -> list[str]:
     """The keys mutation can move (in the table, a non-zero number, a non-zero scale): evolve.png's panels."""
-    return [k for k, v in hyp.items() if k in MUTATION and MUTATION[k][0] and isinstance(v, (int, float))
+    table = mutation_table(hyp)
+    return [k for k, v in hyp.items() if k in table and table[k][0] and isinstance(v, (int, float))
             and not isinstance(v, bool) and v]
 
 

@@ -123,3 +123,21 @@ def test_classify_train_evolves_end_to_end(tmp_path, monkeypatch):
     first = folder / "runs" / "gen000"
     assert not (first / "weights").exists() and (first / "results.csv").is_file()
     assert (folder / "hyp_evolve.yaml").is_file() and (folder / "evolve.png").is_file()
+
+
+def test_anchor_free_hyp_files_evolve_on_their_own_scale():
+    import numpy as np
+    import yaml
+
+    from utils.engine.evolve import _evolving, fitness_terms, mutate
+    from utils.paths import PACKAGE_ROOT
+
+    base = yaml.safe_load((PACKAGE_ROOT / "configs" / "hyp.anchor_free.yaml").read_text())
+    rng = np.random.default_rng(0)
+    children = [mutate(base, rng) for _ in range(20)]
+    assert all(1.0 <= c["box"] <= 20.0 and 0.4 <= c["dfl"] <= 6.0 for c in children)  # not yolov5's box <= 0.2
+    assert any(c["box"] != base["box"] for c in children) and "dfl" in _evolving(base)
+    assert all(c["optimizer"] == "auto" and c["schedule"] == "linear" for c in children)
+    terms = fitness_terms({"P": 0.1, "R": 0.2, "mAP50": 0.3, "mAP50_95": 0.2, "val_loss": [1.0, 2.0, 3.0],
+                           "loss_names": ["box", "cls", "dfl"]})
+    assert terms["val/dfl_loss"] == 3.0 and "val/obj_loss" not in terms
