@@ -211,14 +211,15 @@ class DetectionTask:
         return DetectionModel(spd_config(config.cfg).config if options.spd else config.cfg, nc=nc), False
 
     def _freeze(self, freeze: list[int]) -> None:
-        """--freeze 10 freezes layers 0-9; --freeze 0 3 5 freezes those layers."""
+        """--freeze 10 freezes layers 0-9; --freeze 0 3 5 freezes those layers. Fixed tensors stay fixed (the DFL's
+        bin values: they are no weights, and no loss reaches them, which DDP would refuse)."""
         layers = list(range(freeze[0])) if len(freeze) == 1 else list(freeze)
         n = len(self.model.model)
         if any(i >= n - 1 for i in layers):
             raise ValueError(f"--freeze {' '.join(map(str, freeze))}: the model has {n} layers and its head "
                              f"(layer {n - 1}) must train")
         for name, p in self.model.named_parameters():
-            p.requires_grad_(not any(name.startswith(f"model.{i}.") for i in layers))
+            p.requires_grad_(p.requires_grad and not any(name.startswith(f"model.{i}.") for i in layers))
 
     def _build_loaders(self, ctx: RunContext, batch: int) -> None:
         config, options = ctx.config, ctx.options

@@ -83,3 +83,18 @@ def test_close_mosaic_turns_mosaic_off_in_the_last_epochs(tiny_data):
     plain = YoloDataset(scan, 64, 4, augment=True, hyp={**still, "mosaic": 0.0})
     assert torch.equal(dataset[(4, 1)][0], plain[(4, 1)][0])  # the last epochs: the image alone
     assert not torch.equal(dataset[(0, 1)][0], plain[(0, 1)][0])  # before: a mosaic
+
+
+def test_every_trainable_tensor_gets_a_gradient_as_ddp_requires():
+    """The DFL's fixed bins stay frozen through --freeze handling: DDP refuses a trainable tensor no loss reaches."""
+    from utils.detection.anchor_free_loss import AnchorFreeLoss
+    from utils.detection.task import DetectionTask
+
+    task = DetectionTask(ANCHOR_FREE)
+    task.model = DetectionModel("yolov8n.yaml", nc=2)
+    task._freeze([0])
+    assert not task.model.detect.dfl.conv.weight.requires_grad
+    loss, _ = AnchorFreeLoss(2, task.model.stride.tolist())(task.model(torch.rand(2, 3, 64, 64)),
+                                                           torch.tensor([[0, 1, 0.5, 0.5, 0.3, 0.3]]))
+    loss.backward()
+    assert [n for n, p in task.model.named_parameters() if p.requires_grad and p.grad is None] == []
