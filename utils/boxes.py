@@ -53,6 +53,13 @@ def unletterbox_boxes(boxes: torch.Tensor, gain: float | tuple[float, float], pa
     return out
 
 
+def check_max_det(max_det: object) -> int:
+    """``max_det`` as given, when it is a whole number >= 1 (0 or a negative count would silently drop boxes)."""
+    if isinstance(max_det, bool) or not isinstance(max_det, int) or max_det < 1:
+        raise ValueError(f"max_det (--max-det) must be a whole number >= 1, got {max_det!r}")
+    return max_det
+
+
 def non_max_suppression(prediction: torch.Tensor, conf_thres: float = 0.25, iou_thres: float = 0.45,
                         multi_label: bool = False, max_det: int = 300, classes: list[int] | None = None,
                         agnostic: bool = False, max_candidates: int = 30_000) -> list[torch.Tensor]:
@@ -64,6 +71,7 @@ def non_max_suppression(prediction: torch.Tensor, conf_thres: float = 0.25, iou_
     """
     if not 0 <= conf_thres <= 1 or not 0 <= iou_thres <= 1:
         raise ValueError(f"conf_thres and iou_thres must be in [0, 1], got {conf_thres}, {iou_thres}")
+    check_max_det(max_det)
     nc = prediction.shape[2] - 5
     if nc < 1:
         raise ValueError("predictions need at least one class column")

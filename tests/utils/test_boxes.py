@@ -131,3 +131,19 @@ def test_a_weak_box_around_many_objects_is_dropped_not_merged():
     half = torch.tensor([[5.0, 0, 14, 10]])  # the other part of car 0 cut by a tile border, scored comparably
     kept, merged = merge_by_ios(torch.cat((cars, half)), torch.tensor([0.9, 0.85, 0.8, 0.7]), torch.zeros(4), 0.5)
     assert kept.tolist() == [0, 1, 2] and merged[0].tolist() == [0, 0, 14, 10]
+
+
+def test_a_max_det_below_one_is_refused_everywhere():
+    import pytest
+    import torch
+
+    from utils.boxes import non_max_suppression
+    from utils.detection.evaluation import NmsSettings
+
+    predictions = torch.rand(1, 10, 7)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="max_det"):
+            non_max_suppression(predictions, max_det=bad)
+        with pytest.raises(ValueError, match="max_det"):
+            NmsSettings(max_det=bad)
+    assert len(non_max_suppression(predictions, conf_thres=0.0, max_det=1)[0]) == 1

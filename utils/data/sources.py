@@ -137,12 +137,17 @@ def as_bgr(item: Any, numpy_order: str = "bgr", name: str = "array") -> np.ndarr
         raise ValueError(f"numpy_order must be 'bgr' or 'rgb', got {numpy_order!r}")
     module = type(item).__module__.split(".")[0]
     if module == "PIL":
+        if item.mode.startswith(("I", "F")):  # 16/32-bit or float: convert("RGB") would clip it to white
+            raise SourceError(f"{name}: a PIL image in mode {item.mode} (16/32-bit or float) is not 8-bit; scale it "
+                              f"to 0-255 and convert it to 'L' or 'RGB' first")
         return cv2.cvtColor(np.asarray(item.convert("RGB")), cv2.COLOR_RGB2BGR)
     if module == "torch":
         tensor = item.detach().cpu()
         if tensor.ndim != 3 or tensor.shape[0] not in (1, 3):
             raise SourceError(f"{name}: a tensor must be (3, H, W) RGB (a batch is a list or (B, 3, H, W)), got "
                               f"shape {tuple(tensor.shape)}")
+        if not tensor.is_floating_point() and tensor.dtype != torch.uint8:  # int32 16-bit data would wrap
+            raise SourceError(f"{name}: a tensor must be uint8 (0-255) or float (0-1), got {tensor.dtype}")
         if tensor.is_floating_point():
             if tensor.numel() and (tensor.min() < 0 or tensor.max() > 1):
                 raise SourceError(f"{name}: a float tensor must hold values in [0, 1], got "

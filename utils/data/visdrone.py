@@ -5,7 +5,8 @@ Categories 1-10 (pedestrian … motor) are classes 0-9. Category 0 ("ignored reg
 not ground truth; they become *ignored regions*: the dataset paints them with the letterbox grey (114) in
 training and validation images, as common VisDrone pipelines do, so the model is neither taught that what is
 inside them is background nor scored for a detection there. A ground-truth row with score 0 (the
-annotators' "ignore this box") is treated the same way.
+annotators' "ignore this box") is treated the same way. A labelled box at least half inside one ignored region
+is dropped with a note: painted grey, it could be neither learnt nor found.
 """
 
 from __future__ import annotations
@@ -67,6 +68,22 @@ def read_visdrone_labels(image: Path, shape_hw: tuple[int, int], nc: int) -> Lab
         if cls >= nc:
             return failed(f"{where}: category {int(category)} but the dataset YAML names {nc} classes")
         rows.append([cls, (cx1 + cx2) / 2 / w, (cy1 + cy2) / 2 / h, (cx2 - cx1) / w, (cy2 - cy1) / h])
-    notes = [f"{path}: {clipped} boxes overhanging the image by up to {OVERHANG_PIXELS:g} px clipped"]
-    return LabelRead(np.array(rows, dtype=np.float32).reshape(-1, 5), notes=notes if clipped else [],
-                     ignore=np.array(ignore, dtype=np.float32).reshape(-1, 4))
+    rows_array = np.array(rows, dtype=np.float32).reshape(-1, 5)
+    ignore_array = np.array(ignore, dtype=np.float32).reshape(-1, 4)
+    hidden = _hidden_by_ignored(rows_array, ignore_array)
+    notes = [f"{path}: {clipped} boxes overhanging the image by up to {OVERHANG_PIXELS:g} px clipped"] * bool(clipped)
+    if hidden.any():
+        notes.append(f"{path}: {int(hidden.sum())} boxes at least half inside an ignored region dropped (the region "
+                     f"is painted grey: nothing of them would be seen)")
+    return LabelRead(rows_array[~hidden], notes=notes, ignore=ignore_array)
+
+
+def _hidden_by_ignored(rows: np.ndarray, ignore: np.ndarray, share: float = 0.5) -> np.ndarray:
+    """Which YOLO rows have at least ``share`` of their area inside one ignored region (normalised xyxy)."""
+    if not len(rows) or not len(ignore):
+        return np.zeros(len(rows), dtype=bool)
+    boxes = np.concatenate((rows[:, 1:3] - rows[:, 3:5] / 2, rows[:, 1:3] + rows[:, 3:5] / 2), 1)[:, None]
+    low, high = np.maximum(boxes[..., :2], ignore[None, :, :2]), np.minimum(boxes[..., 2:], ignore[None, :, 2:])
+    inside = np.clip(high - low, 0, None).prod(-1)  # (boxes, regions)
+    area = (rows[:, 3] * rows[:, 4])[:, None]
+    return (inside >= share * area).any(1)

@@ -49,9 +49,13 @@ def _read_xml(xml: Path):
     if b"<!DOCTYPE" in text or b"<!ENTITY" in text:  # entity expansion is how XML files attack a parser
         return failed(f"{xml}: DOCTYPE/ENTITY declarations are not allowed in annotation XML")
     try:
-        return ET.fromstring(text)
+        root = ET.fromstring(text)
     except ET.ParseError as exc:
         return failed(f"{xml}: malformed XML ({exc})")
+    for element in root.iter():  # <annotation xmlns="..."> names every tag {namespace}tag: read the plain names
+        if isinstance(element.tag, str) and element.tag.startswith("{"):
+            element.tag = element.tag.split("}", 1)[1]
+    return root
 
 
 def _check_size(root: ET.Element, xml: Path, image: Path, w: int, h: int) -> None:
@@ -95,7 +99,7 @@ def read_voc_labels(image: Path, shape_hw: tuple[int, int], names: list[str], di
                 raise ValueError(f"{where}: class '{name}' is not in the dataset's names {names}")
             (x1, y1, x2, y2), moved = _read_object(obj, where, w, h)
             clipped += moved
-            is_difficult = (obj.findtext("difficult") or "0").strip() in ("1", "true")
+            is_difficult = (obj.findtext("difficult") or "0").strip().lower() in ("1", "true")
             n_difficult += is_difficult
             if not (is_difficult and difficult == "exclude"):
                 rows.append([index[name], (x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h])

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from utils.boxes import non_max_suppression, unletterbox_boxes
+from utils.boxes import check_max_det, non_max_suppression, unletterbox_boxes
 from utils.data.dataset import YoloDataset
 from utils.detection.metrics import DetectionEvaluator, default_evaluator
 from utils.engine.phase_timer import NO_TIMER, PhaseTimer
@@ -19,10 +19,17 @@ from utils.precision import half_inputs, inference_autocast
 
 @dataclass
 class NmsSettings:
+    """The NMS of an evaluation: thresholds in [0, 1], at most ``max_det`` (>= 1) boxes per image."""
+
     conf_thres: float = 0.001
     iou_thres: float = 0.6
     max_det: int = 300
     multi_label: bool = True
+
+    def __post_init__(self) -> None:
+        check_max_det(self.max_det)
+        if not 0 <= self.conf_thres <= 1 or not 0 <= self.iou_thres <= 1:
+            raise ValueError(f"--conf-thres and --iou-thres must be in [0, 1], got {self.conf_thres}, {self.iou_thres}")
 
 
 def prepare_images(images: torch.Tensor, device: torch.device, half: bool = False) -> torch.Tensor:

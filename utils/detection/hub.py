@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from utils.boxes import check_max_det
 from utils.detection.predictor import Detector
 from utils.detection.results import TABLE_COLUMNS, Detections
 from utils.image_size import check_image_size
@@ -114,6 +115,8 @@ class HubModel:
                                  f"settable: {', '.join(sorted(_SETTABLE))}")
         if name == "classes" and value is not None:
             value = self.detector._checked_classes(list(value))
+        if name == "max_det":
+            value = check_max_det(value)
         if name == "numpy_order" and value not in ("bgr", "rgb"):
             raise ValueError(f"model.numpy_order must be 'bgr' or 'rgb', got {value!r}")
         setattr(self.detector, _SETTABLE[name], value)

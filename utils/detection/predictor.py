@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from utils.boxes import class_aware_nms, merge_by_ios, non_max_suppression, unletterbox_boxes
+from utils.boxes import check_max_det, class_aware_nms, merge_by_ios, non_max_suppression, unletterbox_boxes
 from utils.data.augmentations import box_mapping, letterbox
 from utils.data.sources import Frame, iterate_source
 from utils.data.tiles import tile_origins
@@ -74,7 +74,7 @@ class Detector:
         else:
             size = check_image_size(imgsz, self.stride, device=_memory_of(self.device))
             self.imgsz = (size, size) if isinstance(size, int) else size
-        self.conf_thres, self.iou_thres, self.max_det = conf_thres, iou_thres, max_det
+        self.conf_thres, self.iou_thres, self.max_det = conf_thres, iou_thres, check_max_det(max_det)
         self.classes, self.agnostic = self._checked_classes(classes), agnostic
         self.merge_ios = merge_ios  # the intersection-over-smaller of --merge nmm (sahi's default 0.5)
         self.augment = augment

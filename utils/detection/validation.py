@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from utils.boxes import yolo_label_rows
+from utils.boxes import check_max_det, yolo_label_rows
 from utils.checkpoints.files import dataset_for, resolve_weights
 from utils.data.dataset import YoloDataset
 from utils.data.formats import load_dataset_config
@@ -38,6 +38,7 @@ def run_validation(data: str | None = None, weights: str | list[str] = "space_de
     YOLOv8 / YOLO11 0.7, as yolov5's and ultralytics' val do)."""
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
+    check_max_det(max_det)
     check_image_size(imgsz, 1, batch_size=batch_size, quiet=True)  # before any work; rounded once loaded
     if max_pixels is not None:
         set_max_pixels(max_pixels)

@@ -43,8 +43,9 @@ def add_tracking_arguments(p: argparse.ArgumentParser, default_fitness: str = "y
     p.add_argument("--evolve", type=int, nargs="?", const=300, default=None, metavar="N", help="evolve the hyp "
                    "file over N generations of this training run (default 300): evolve.csv, hyp_evolve.yaml, "
                    "evolve.png in --project/--name")
-    p.add_argument("--evolve-fitness", default=default_fitness, help="what --evolve maximises: yolov5 (0.1 mAP50 + "
-                   "0.9 mAP50-95), AP, AP_S (detection); top1 (classification)")
+    choices = ("top1",) if default_fitness == "top1" else ("yolov5", "AP", "AP_S")  # this face's task's figures
+    p.add_argument("--evolve-fitness", default=default_fitness, choices=choices, help="what --evolve maximises: "
+                   "yolov5 (0.1 mAP50 + 0.9 mAP50-95), AP, AP_S (detection); top1 (classification)")
     p.add_argument("--evolve-sampler", default="tpe", choices=("tpe", "genetic"), help="how --evolve draws the "
                    "next hyp file: optuna's TPE (default; found 2.6x the genetic pick's AP_S on the embedded set, "
                    "README) or yolov5's genetic mutation")

@@ -112,7 +112,8 @@ def mutate(parent: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
 
 def choose_parent(rows: list[dict[str, Any]], hyp_keys: list[str], rng: np.random.Generator) -> dict[str, Any]:
     """One of the PARENTS fittest rows, drawn with weights fitness - min + 1e-6 (yolov5's 'single' parent)."""
-    best = sorted(rows, key=lambda r: float(r["fitness"]), reverse=True)[:PARENTS]
+    scored = [r for r in rows if math.isfinite(float(r["fitness"]))] or rows[:1]
+    best = sorted(scored, key=lambda r: float(r["fitness"]), reverse=True)[:PARENTS]
     fitness = np.array([float(r["fitness"]) for r in best])
     weights = fitness - fitness.min() + 1e-6
     row = best[int(rng.choice(len(best), p=weights / weights.sum()))]
@@ -158,6 +159,7 @@ def evolve(train: Callable[..., dict], config: TrainConfig, generations: int, fi
     folder = evolution_folder(config)
     (folder / "runs").mkdir(parents=True, exist_ok=True)
     table = EvolveTable(folder / "evolve.csv", list(base))
+    _same_fitness(folder / "fitness.txt", fitness_name)
     LOGGER.info(f"evolve: {generations} generations from {found} into {folder} (fitness {fitness_name}, {sampler}; "
                 f"{len(table.rows)} done)")
     for generation in range(len(table.rows), generations):
@@ -170,6 +172,11 @@ def evolve(train: Callable[..., dict], config: TrainConfig, generations: int, fi
         result = train(run, callbacks=callbacks)
         shutil.rmtree(Path(result["save_dir"]) / "weights", ignore_errors=True)  # scored; keep results.csv
         score = FITNESS[fitness_name](result)
+        if not math.isfinite(score):
+            hint = " (the validation split has no small objects?)" if fitness_name == "AP_S" else ""
+            raise ConfigurationError(f"--evolve-fitness {fitness_name}: gen{generation:03d} scored {score}{hint}; "
+                                     f"evolution needs a finite fitness: choose another (e.g. AP or yolov5) and a new "
+                                     f"--name")
         table.append({**fitness_terms(result), "fitness": score, **hyp})
         best = table.best()
         LOGGER.info(f"evolve: gen{generation:03d} ({generation + 1} of {generations}) fitness {score:.5f}; best so far "
@@ -180,6 +187,22 @@ def evolve(train: Callable[..., dict], config: TrainConfig, generations: int, fi
     plot_evolution(folder / "evolve.csv", _evolving(base), folder / "evolve.png")
     LOGGER.info(f"evolve: the fittest hyp file is {folder / 'hyp_evolve.yaml'} (evolve.csv, evolve.png beside it)")
     return folder
+
+
+def _finite_or_lowest(value: float) -> float:
+    return value if math.isfinite(value) else -math.inf
+
+
+def _same_fitness(path: Path, fitness_name: str) -> None:
+    """An evolution keeps the fitness it began with (its rows are ranked by it); the name is kept beside
+    evolve.csv."""
+    if path.is_file():
+        before = path.read_text().strip()
+        if before != fitness_name:
+            raise ConfigurationError(f"{path.parent}: this evolution ranks by --evolve-fitness {before}, not "
+                                     f"{fitness_name}; continue it with {before}, or start another with a new --name")
+    else:  # a new evolution (or one begun before the name was recorded: from now on it is kept)
+        path.write_text(fitness_name + "\n")
 
 
 def _next_hyp(rows: list[dict[str, Any]], base: dict[str, Any], sampler: str, rng: np.random.Generator, seed: int,
@@ -220,7 +243,8 @@ class EvolveTable:
         os.replace(tmp, self.path)
 
     def best(self) -> dict[str, Any]:
-        return max(self.rows, key=lambda r: float(r["fitness"]))
+        """The fittest row (rows of a non-finite fitness, from tables of older versions, never win)."""
+        return max(self.rows, key=lambda r: _finite_or_lowest(float(r["fitness"])))
 
 
 def write_best(path: Path, row: dict[str, Any], hyp_keys: list[str], fitness_name: str, generations: int) -> None:

@@ -216,3 +216,17 @@ def test_screen_without_mss_or_display_is_one_line(monkeypatch):
     monkeypatch.setitem(sys.modules, "mss", types.SimpleNamespace(mss=no_display))
     with pytest.raises(SourceError, match=r"cannot be captured \(\$DISPLAY not set.\); is there a display"):
         next(iterate_source("screen"))
+
+
+def test_deep_images_are_refused_not_flattened():
+    from PIL import Image
+
+    deep = np.full((8, 8), 40000, np.uint16)
+    for image in (Image.fromarray(deep), Image.fromarray(deep.astype(np.int32)), Image.fromarray(deep.astype("f4"))):
+        with pytest.raises(SourceError, match=f"mode {image.mode} .*not 8-bit"):
+            as_bgr(image)
+    with pytest.raises(SourceError, match="uint8 .* or float .*got torch.int32"):
+        as_bgr(torch.full((3, 8, 8), 40000, dtype=torch.int32))
+    with pytest.raises(SourceError, match="got torch.bool"):
+        as_bgr(torch.ones((3, 8, 8), dtype=torch.bool))
+    assert as_bgr(Image.fromarray(np.full((8, 8), 200, np.uint8))).max() == 200  # 8-bit grey still reads

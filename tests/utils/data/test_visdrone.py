@@ -84,3 +84,13 @@ def test_shipped_visdrone_yaml_names_the_ten_classes():
     spec = yaml.safe_load((DATA_DIR / "VisDrone.yaml").read_text())
     assert spec["format"] == "visdrone" and list(spec["names"].values()) == VISDRONE_NAMES
     assert spec["val"] == "VisDrone2019-DET-val/images"
+
+
+def test_a_box_under_an_ignored_region_is_dropped_with_a_note(tmp_path):
+    text = ("10,20,30,10,1,4,0,0\n"      # a car inside the ignored region below: painted grey, so dropped
+            "60,50,10,10,1,4,0,0\n"      # a car a quarter inside it: kept
+            "0,0,65,45,0,0,0,0\n")       # ignored region
+    data = make_visdrone(tmp_path, {"a": text})
+    scan = scan_split(load_dataset_config(data), "val")
+    np.testing.assert_allclose(scan.labels[0], [[3, 0.65, 0.6875, 0.1, 0.125]], atol=1e-6)
+    assert any("1 boxes at least half inside an ignored region dropped" in n for n in scan.warnings)

@@ -129,3 +129,13 @@ def test_shipped_hit_uav_yaml_reads_the_release_layout(tmp_path):
     config = load_dataset_config(local)
     scan = scan_split(config, "val")
     assert [Path(p).name for p in scan.images] == picks["val"] and scan.n_boxes == 2
+
+
+def test_a_namespaced_xml_and_a_word_for_difficult_are_read(tmp_path):
+    plain = _xml([("Car", 8, 6, 28, 16, 0), ("Person", 40, 30, 44, 38, "True")])
+    namespaced = plain.replace("<annotation>", '<annotation xmlns="http://example.org/voc">')
+    data = make_voc(tmp_path / "voc", {"a": namespaced})
+    (tmp_path / "voc" / "voc.yaml").write_text((tmp_path / "voc" / "voc.yaml").read_text() + "difficult: exclude\n")
+    scan = scan_split(load_dataset_config(data), "train")
+    assert not scan.problems
+    np.testing.assert_allclose(scan.labels[0], [[1, 18 / 80, 11 / 60, 20 / 80, 10 / 60]], atol=1e-6)  # no box lost

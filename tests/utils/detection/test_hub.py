@@ -58,3 +58,24 @@ def test_size_and_results_accessors(hub, shared, tmp_path):
     assert (folder / "bus.jpg").is_file() and small.crop(tmp_path / "crops")
     with pytest.raises(TypeError, match="size= and augment="):
         hub(image, imgsz=320)
+
+
+def test_hub_and_detector_refuse_max_det_below_one(tmp_path):
+    import pytest
+
+    import hubconf
+    from models.yolo import DetectionModel
+    from utils.checkpoints.files import model_payload, save_checkpoint
+    from utils.checkpoints.format import FORMAT
+    from utils.detection.predictor import Detector
+
+    model = DetectionModel("yolov5n.yaml", nc=2)
+    model.names = ["a", "b"]
+    save_checkpoint({"format": FORMAT, "model": model_payload(model), "ema": None, "epoch": 0}, tmp_path / "m.pt")
+    hub = hubconf.custom(path=str(tmp_path / "m.pt"), imgsz=64)
+    with pytest.raises(ValueError, match="max_det"):
+        hub.max_det = -1
+    hub.max_det = 5
+    assert hub.max_det == 5
+    with pytest.raises(ValueError, match="max_det"):
+        Detector(tmp_path / "m.pt", imgsz=64, max_det=0)

@@ -141,3 +141,32 @@ def test_anchor_free_hyp_files_evolve_on_their_own_scale():
     terms = fitness_terms({"P": 0.1, "R": 0.2, "mAP50": 0.3, "mAP50_95": 0.2, "val_loss": [1.0, 2.0, 3.0],
                            "loss_names": ["box", "cls", "dfl"]})
     assert terms["val/dfl_loss"] == 3.0 and "val/obj_loss" not in terms
+
+
+class NanSmallTrain(FakeTrain):
+    """A dataset without small objects: AP_S is NaN, the rest scores as FakeTrain does."""
+
+    def __call__(self, config, callbacks=()):
+        result = super().__call__(config, callbacks)
+        result["coco"]["AP_S"] = float("nan")
+        return result
+
+
+def test_a_nan_fitness_stops_at_once_and_the_fitness_cannot_change_mid_table(tmp_path, hyp_file):
+    with pytest.raises(ConfigurationError, match="AP_S: gen000 scored nan .*no small objects"):
+        evolve(NanSmallTrain(), _config(tmp_path, hyp_file), 3, "AP_S", sampler="genetic")
+    assert not (tmp_path / "evo" / "e" / "evolve.csv").exists()  # no NaN row to rank
+    evolve(FakeTrain(), _config(tmp_path / "b", hyp_file), 2, "AP", sampler="genetic")
+    with pytest.raises(ConfigurationError, match="ranks by --evolve-fitness AP, not yolov5"):
+        evolve(FakeTrain(), _config(tmp_path / "b", hyp_file), 3, "yolov5", sampler="genetic")
+
+
+def test_a_table_with_nan_rows_from_before_ranks_them_last(tmp_path):
+    from utils.engine.evolve import EvolveTable, choose_parent
+
+    table = EvolveTable(tmp_path / "evolve.csv", ["lr0"])
+    for fitness, lr0 in ((float("nan"), 0.01), (0.125, 0.02), (0.1, 0.03)):
+        table.append({"fitness": fitness, "lr0": lr0})
+    assert float(table.best()["fitness"]) == 0.125
+    parent = choose_parent(table.rows, ["lr0"], np.random.default_rng(0))  # no "probabilities contain NaN"
+    assert parent["lr0"] in (0.02, 0.03)
