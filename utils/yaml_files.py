@@ -35,6 +35,8 @@ def load_yaml_text(text: str, source: str) -> Any:
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or exc.__class__.__name__
         raise YamlError(f"{source}:{where}: not usable YAML ({problem})") from None
+    except RecursionError:  # thousands of nested [ or { exhaust the parser's recursion
+        raise YamlError(f"{source}: not usable YAML (nested too deeply)") from None
 
 
 def load_yaml_mapping(path: str | Path, error: type[Exception] = YamlError) -> dict:

@@ -45,7 +45,10 @@ def convert_ultralytics_checkpoint(raw: dict, path: str | Path) -> dict:
         raise CheckpointError(f"{path}: an ultralytics detection model of a family this project does not build "
                               f"({found} head" + (f"; layers {', '.join(unknown)}" if unknown else "") +
                               f", e.g. YOLOv10 / YOLO26 / RT-DETR); {SUPPORTED}")
-    state = module_state_dict(source)
+    try:
+        state = module_state_dict(source)
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: unsafe or unsupported checkpoint, not loaded ({exc})") from None
     if config.get("end2end") or head.get("end2end") or any(".one2one_" in k for k in state):
         raise CheckpointError(f"{path}: an NMS-free (end2end) detection model such as YOLO26, which this project "
                               f"does not build; {SUPPORTED}")

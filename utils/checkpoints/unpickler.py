@@ -114,8 +114,15 @@ _DTYPE_NAMES = {"float16", "float32", "float64", "bfloat16", "int64", "int32", "
                 "float", "double", "long", "int"}
 
 
-def module_state_dict(obj: PickledObject, prefix: str = "") -> OrderedDict[str, torch.Tensor]:
-    """Rebuild an nn.Module's state_dict from its pickled attributes."""
+MAX_MODULE_DEPTH = 64  # real detectors nest modules a handful of levels deep
+
+
+def module_state_dict(obj: PickledObject, prefix: str = "", _depth: int = 0) -> OrderedDict[str, torch.Tensor]:
+    """Rebuild an nn.Module's state_dict from its pickled attributes; a module that contains itself, or nesting
+    deeper than any real model, is a ValueError (a crafted file)."""
+    if _depth > MAX_MODULE_DEPTH:
+        raise ValueError(f"modules nested more than {MAX_MODULE_DEPTH} deep (at {prefix or 'the model'}): "
+                         f"not a model this project reads")
     out: OrderedDict[str, torch.Tensor] = OrderedDict()
     state = obj.state if isinstance(obj.state, dict) else {}
     skip = set(state.get("_non_persistent_buffers_set", ()))
@@ -127,5 +134,5 @@ def module_state_dict(obj: PickledObject, prefix: str = "") -> OrderedDict[str, 
             out[prefix + name] = value
     for name, child in (state.get("_modules") or {}).items():
         if isinstance(child, PickledObject):
-            out.update(module_state_dict(child, f"{prefix}{name}."))
+            out.update(module_state_dict(child, f"{prefix}{name}.", _depth + 1))
     return out

@@ -34,7 +34,10 @@ def import_pickled_checkpoint(path: str | Path, map_location: str | torch.device
     config = source.get("yaml")
     if not isinstance(config, dict):
         raise CheckpointError(f"{path}: the model carries no YAML config")
-    state = module_state_dict(source)
+    try:
+        state = module_state_dict(source)
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: unsafe or unsupported checkpoint, not loaded ({exc})") from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     names = source.get("names") or [str(i) for i in range(int(config.get("nc", 80)))]
     if isinstance(names, dict):

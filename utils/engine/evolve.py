@@ -35,6 +35,7 @@ from utils.engine.tuners import SAMPLERS, tpe_child
 from utils.logging import LOGGER
 from utils.paths import find_named_file
 from utils.plots import plot_evolution
+from utils.yaml_files import load_yaml_mapping
 
 # key -> (mutation scale, lower limit, upper limit): yolov5's table, for the keys our hyp files share with it
 MUTATION: dict[str, tuple[float, float, float]] = {
@@ -155,7 +156,7 @@ def evolve(train: Callable[..., dict], config: TrainConfig, generations: int, fi
     found = find_named_file(config.hyp, CONFIG_DIR, ".yaml")
     if found is None:
         raise ConfigurationError(f"{config.hyp}: hyper-parameter file not found")
-    base = yaml.safe_load(found.read_text())
+    base = load_yaml_mapping(found, ConfigurationError)
     folder = evolution_folder(config)
     (folder / "runs").mkdir(parents=True, exist_ok=True)
     table = EvolveTable(folder / "evolve.csv", list(base))

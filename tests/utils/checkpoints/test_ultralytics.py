@@ -124,3 +124,22 @@ def test_reference_checkpoint_validates_to_ultralytics_figures(shared, name, tmp
     mine = {key(p, 1) for p in ours}
     missing = [p for p in theirs if key(p, 0) not in mine]
     assert len(missing) <= len(theirs) // 1000  # a box on a rounding edge of the 0.1 px key
+
+
+def test_a_model_that_contains_itself_is_one_line(tmp_path, monkeypatch):
+    """A 1 KB pickle whose model lists itself among its modules: one line, not a RecursionError."""
+
+    class Model:  # stands in for a yolov5 models.yolo.Model: only its name goes into the file
+        pass
+
+    Model.__module__, Model.__qualname__ = "models.yolo_stand_in", "Model"
+    fake = types.ModuleType("models.yolo_stand_in")
+    fake.Model = Model
+    monkeypatch.setitem(sys.modules, "models.yolo_stand_in", fake)
+    model = Model()
+    model.__dict__.update({"yaml": {"nc": 1, "backbone": [], "head": []}, "_parameters": {}, "_buffers": {},
+                           "_modules": {"0": model}})
+    torch.save({"model": model}, tmp_path / "loop.pt")
+    monkeypatch.undo()
+    with pytest.raises(CheckpointError, match="unsafe or unsupported checkpoint.*nested more than"):
+        load_checkpoint(tmp_path / "loop.pt")
