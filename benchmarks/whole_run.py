@@ -9,7 +9,8 @@ scratch: 3 epochs of coco128 train2017, validated on val2017 every epoch, batch 
 configs/hyp.scratch.yaml with the albumentations stage off, because the reference's fails on albumentations 2.x
 and skips itself, plus the two keys only the reference reads; AutoAnchor and plots off), and ultralytics'
 YOLO11n from its yolo11n.yaml with its own defaults (its hyp, its augmentation), plots off, the same epochs,
-batch, workers and data. Wall time is from process start to exit (imports, the final checkpoint and evaluation
+batch, workers and data. ``--commands ours-yolo11n ultralytics``: the same YOLO11n trained here with its own
+default recipe (hyp.anchor_free.yaml: ultralytics' defaults), the like-for-like pair. Wall time is from process start to exit (imports, the final checkpoint and evaluation
 included). Every run gets a fresh copy of the data (the peers write .cache files beside the labels) and an empty
 cache folder, so each starts from the same state. Each round runs every command once, the order rotating from
 round to round, so a machine that drifts slows every command alike. Reported per command: each round's
@@ -40,7 +41,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
-COMMANDS = ("ours-yolov5n", "ours-space_depth_n", "reference", "ultralytics")
+COMMANDS = ("ours-yolov5n", "ours-space_depth_n", "ours-yolo11n", "reference", "ultralytics")
+DEFAULT_COMMANDS = ("ours-yolov5n", "ours-space_depth_n", "reference", "ultralytics")
 
 
 def _peer_python(script: str, variable: str) -> str:
@@ -105,9 +107,13 @@ def _command(name: str, imgsz: int, epochs: int, run_dir: Path, peers: dict[str,
     """(argv, environment, results.csv, its mAP50-95 column) of one command on a fresh copy of the data."""
     data_yaml, hyp_yaml = _prepare(run_dir)
     env = {**os.environ, "YOLOV5_SPD_CACHE": str(run_dir / "cache")}
-    common = ["--data", str(data_yaml), "--hyp", str(hyp_yaml), "--epochs", str(epochs), "--batch-size", "16",
-              "--imgsz", str(imgsz), "--workers", "2", "--noautoanchor", "--device", "cpu", "--exist-ok", "--noplots",
-              "--project", str(run_dir), "--name", "run"]
+    common = ["--data", str(data_yaml), "--epochs", str(epochs), "--batch-size", "16", "--imgsz", str(imgsz),
+              "--workers", "2", "--noautoanchor", "--device", "cpu", "--exist-ok", "--noplots", "--project",
+              str(run_dir), "--name", "run"]
+    if name == "ours-yolo11n":  # the anchor-free family's own recipe (hyp.anchor_free.yaml), as ultralytics' own
+        return ([sys.executable, str(ROOT / "train.py"), "--cfg", "yolo11n.yaml", *common], env,
+                run_dir / "run" / "results.csv", "metrics/mAP_0.5:0.95")
+    common = [*common, "--hyp", str(hyp_yaml)]
     if name.startswith("ours-"):
         cfg = name.removeprefix("ours-") + ".yaml"
         return ([sys.executable, str(ROOT / "train.py"), "--cfg", cfg, *common], env,
@@ -198,7 +204,9 @@ def main() -> None:
     p.add_argument("--sizes", type=int, nargs="+", default=[320, 640])
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--commands", nargs="+", choices=COMMANDS, default=list(COMMANDS))
+    p.add_argument("--commands", nargs="+", choices=COMMANDS, default=list(DEFAULT_COMMANDS),
+                   help="ours-yolo11n: YOLO11n trained here with its default recipe, against --commands ultralytics "
+                   "(the same model and recipe in ultralytics' own trainer)")
     p.add_argument("--keep", action="store_true", help="keep the runs' folders (printed)")
     p.add_argument("--warmup", action="store_true", help="one untimed run of each command first, so that no "
                    "round pays for reading a command's libraries from disk into the page cache")
