@@ -10,7 +10,8 @@ configs/hyp.scratch.yaml with the albumentations stage off, because the referenc
 and skips itself, plus the two keys only the reference reads; AutoAnchor and plots off), and ultralytics'
 YOLO11n from its yolo11n.yaml with its own defaults (its hyp, its augmentation), plots off, the same epochs,
 batch, workers and data. ``--commands ours-yolo11n ultralytics``: the same YOLO11n trained here with its own
-default recipe (hyp.anchor_free.yaml: ultralytics' defaults), the like-for-like pair. Wall time is from process start to exit (imports, the final checkpoint and evaluation
+default recipe (hyp.anchor_free.yaml: ultralytics' defaults), the like-for-like pair.
+Wall time is from process start to exit (imports, the final checkpoint and evaluation
 included). Every run gets a fresh copy of the data (the peers write .cache files beside the labels) and an empty
 cache folder, so each starts from the same state. Each round runs every command once, the order rotating from
 round to round, so a machine that drifts slows every command alike. Reported per command: each round's
