@@ -17,9 +17,21 @@ import numpy as np
 from utils.boxes import xywh_to_xyxy, xyxy_to_xywh
 from utils.data.augmentations import BoxRule, box_survives
 
+MAX_OVERLAP = 0.9  # at most 10 windows per tile length along each side; beyond it no user means the count
+
+
+def check_tiling(tile: object, overlap: object, what: str = "tile") -> None:
+    """A window side (a whole number >= 1) and an overlap in [0, MAX_OVERLAP]; else one line naming both."""
+    if isinstance(tile, bool) or not isinstance(tile, int) or tile < 1:
+        raise ValueError(f"{what} size must be a whole number of pixels >= 1, got {tile!r}")
+    if isinstance(overlap, bool) or not isinstance(overlap, (int, float)) or not 0 <= overlap <= MAX_OVERLAP:
+        raise ValueError(f"{what} overlap must be in [0, {MAX_OVERLAP:g}] (0.9 already makes 100 windows per "
+                         f"window area), got {overlap!r}")
+
 
 def tile_origins(length: int, tile: int, overlap: float) -> list[int]:
     """Start offsets of overlapping tiles covering ``length``; the last tile ends at the edge."""
+    check_tiling(tile, overlap)
     if tile >= length:
         return [0]
     step = max(int(tile * (1 - overlap)), 1)

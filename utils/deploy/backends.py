@@ -24,6 +24,25 @@ def _first_line(exc: BaseException) -> str:
     return lines[0][:200] if lines else exc.__class__.__name__
 
 
+def _check_metadata(meta: object, source: str | Path) -> None:
+    """The metadata an export carries: class names (strings), strides (positive numbers), an NMS flag and its
+    max_det; anything else is one line naming the file (a tampered or foreign file)."""
+    problems = []
+    if not isinstance(meta, dict):
+        problems.append("the metadata is not a mapping")
+    else:
+        names, stride = meta.get("names"), meta.get("stride")
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            problems.append(f"'names' must be a non-empty list of class names, got {type(names).__name__}")
+        if not isinstance(stride, list) or not stride or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in stride):
+            problems.append(f"'stride' must be a non-empty list of positive numbers, got {stride!r}")
+        if meta.get("nms") and (not isinstance(meta.get("max_det"), int) or meta["max_det"] < 1):
+            problems.append("an NMS export needs a 'max_det' >= 1")
+    if problems:
+        raise ValueError(f"{source}: not usable export metadata ({'; '.join(problems)}): export it again")
+
+
 class OnnxModel:
     """An exported .onnx file run by ONNX Runtime (an optional dependency: ``pip install .[export]``)."""
 
@@ -44,7 +63,8 @@ class OnnxModel:
             raise ValueError(f"{path}: not a readable ONNX model ({_first_line(exc)})") from None
         if not meta:
             raise ValueError(f"{path}: not exported by this project (no '{METADATA_KEY}' metadata)")
-        self._apply(meta)
+        self._apply(meta, path)
+        self._check_outputs(path)
         self.path = Path(path)
         first = self.session.get_inputs()[0]
         self.input_name = first.name
@@ -54,13 +74,26 @@ class OnnxModel:
         self.fixed_batch = dims[0] if isinstance(dims[0], int) else None
         self.fixed_shape = (dims[2], dims[3]) if all(isinstance(d, int) for d in dims[2:]) else None
 
-    def _apply(self, meta: dict) -> None:
+    def _apply(self, meta: dict, source: str | Path = "export") -> None:
+        _check_metadata(meta, source)
         self.names = list(meta["names"])
         self.nc = len(self.names)
         self.stride = torch.tensor(meta["stride"], dtype=torch.float32)
         self.anchor_based = bool(meta.get("anchor_based", True))  # which head family's conventions apply
         self.nms_inside = bool(meta.get("nms"))  # export.py --nms: call detect(), not the model
         self.max_det = int(meta.get("max_det", 0))
+
+    def _check_outputs(self, path: str | Path) -> None:
+        """The graph's outputs must be what the metadata says: 5 + nc columns, or the --nms graph's rows."""
+        outputs = self.session.get_outputs()
+        width = outputs[0].shape[-1] if outputs and outputs[0].shape else None
+        nms_graph = len(self.session.get_inputs()) == 3  # images, iou_threshold, score_threshold
+        if self.nms_inside != nms_graph:
+            raise ValueError(f"{path}: its metadata says {'an' if self.nms_inside else 'no'} NMS graph, but the graph "
+                             f"{'has' if nms_graph else 'has no'} NMS inputs: tampered metadata, export it again")
+        if not self.nms_inside and isinstance(width, int) and width != 5 + self.nc:
+            raise ValueError(f"{path}: its metadata names {self.nc} classes but the network outputs {width - 5}: "
+                             f"tampered metadata, export it again")
 
     def detect(self, x: torch.Tensor, conf_thres: float, iou_thres: float, max_det: int,
                classes: list[int] | None = None) -> list[torch.Tensor]:
@@ -142,7 +175,7 @@ class TorchScriptModel(OnnxModel):
             raise ValueError(f"{path}: not a readable TorchScript model ({_first_line(exc)})") from None
         if not extra["config.json"]:
             raise ValueError(f"{path}: not exported by this project (no config.json inside)")
-        self._apply(json.loads(extra["config.json"]))
+        self._apply(json.loads(extra["config.json"]), path)
         self.fp16 = next(self.module.parameters()).dtype == torch.float16
         self.device = device
         self.path, self.fixed_batch, self.fixed_shape = Path(path), None, None  # a trace runs at any size
@@ -172,7 +205,7 @@ class OpenVinoModel(OnnxModel):
             self.compiled = ov.Core().compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
         except Exception as exc:  # OpenVINO raises its own types for malformed files
             raise ValueError(f"{xml}: not a readable OpenVINO model ({_first_line(exc)})") from None
-        self._apply(json.loads(meta_file.read_text()))
+        self._apply(json.loads(meta_file.read_text()), path)
         self.path, self.device, self.fp16 = path, device, False
         shape = self.compiled.inputs[0].get_partial_shape()
         dims = [d.get_length() if d.is_static else None for d in shape] if shape.rank.is_static else [None] * 4
@@ -214,7 +247,7 @@ class TensorRTModel(OnnxModel):
                 raise ValueError(f"{path}: TensorRT could not load the engine (built by another TensorRT version "
                                  f"or for another GPU?)")
             self.context = self.engine.create_execution_context()
-        self._apply(meta)
+        self._apply(meta, path)
         io = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.input_name = next(n for n in io if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
         self.output_name = next(n for n in io if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)

@@ -23,6 +23,7 @@ from utils.checkpoints.files import newest_run_checkpoint, resolve_weights
 from utils.checkpoints.format import CheckpointError
 from utils.data.images import set_max_pixels
 from utils.data.sources import check_local_source, output_stem
+from utils.data.tiles import MAX_OVERLAP
 from utils.detection.predictor import Detector
 from utils.detection.results import Detections
 from utils.image_size import check_image_size
@@ -68,7 +69,7 @@ def check_detect_options(imgsz, vid_stride: int, slice_hw: list[int] | None, ove
     check_image_size(imgsz, 1, quiet=True)  # refused before any work; rounded to the model's stride once loaded
     problems = [(vid_stride < 1, f"--vid-stride must be >= 1, got {vid_stride}"),
                 (slice_hw is not None and min(slice_hw) < 32, f"--slice needs tiles of at least 32x32, got {slice_hw}"),
-                (not 0 <= overlap < 1, f"--overlap must be in [0, 1), got {overlap}")]
+                (not 0 <= overlap <= MAX_OVERLAP, f"--overlap must be in [0, {MAX_OVERLAP:g}], got {overlap}")]
     for bad, message in problems:
         if bad:
             raise ValueError(message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from utils.data.tiles import MAX_OVERLAP
 from utils.engine.config import POSITIVE_GAIN, UNIT, ConfigurationError, HypSchema
 
 DEFAULT_CFG = "space_depth_n.yaml"
@@ -41,7 +42,9 @@ class DetectionOptions:
             (self.cache in (None, "ram", "disk"), f"--cache {self.cache}: expected ram or disk"),
             (self.max_pixels is None or self.max_pixels >= 1, f"--max-pixels must be >= 1, got {self.max_pixels}"),
             (self.tile == 0 or self.tile >= 32, f"--tile must be 0 (off) or >= 32 pixels, got {self.tile}"),
-            (0.0 <= self.tile_overlap < 1.0, f"--tile-overlap must be in [0, 1), got {self.tile_overlap}"),
+            (0.0 <= self.tile_overlap <= MAX_OVERLAP,
+             f"--tile-overlap must be in [0, {MAX_OVERLAP:g}] ({MAX_OVERLAP:g} already makes 100 windows per window "
+             f"area), got {self.tile_overlap}"),
             (0.0 <= self.tile_empty <= 1.0, f"--tile-empty must be in [0, 1], got {self.tile_empty}"),
             (not self.val_tiles or self.tile, "--val-tiles needs --tile"),
         ]

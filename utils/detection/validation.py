@@ -13,6 +13,7 @@ from utils.data.formats import load_dataset_config
 from utils.data.images import set_max_pixels
 from utils.data.loaders import create_dataloader
 from utils.data.scan import describe_problems, scan_split
+from utils.data.tiles import MAX_OVERLAP
 from utils.deploy.backends import load_any
 from utils.detection.evaluation import NmsSettings, evaluate, evaluate_sliced
 from utils.detection.head_families import family_of
@@ -117,8 +118,9 @@ def _run_sliced(weights, model, device: str, imgsz: int, conf_thres: float, iou_
     from utils.detection.predictor import Detector
 
     slice_hw, overlap, merge = slicing
-    if min(slice_hw) < 32 or not 0 <= overlap < 1:
-        raise ValueError(f"--slice needs tiles of at least 32x32 and --overlap in [0, 1), got {slice_hw} {overlap}")
+    if min(slice_hw) < 32 or not 0 <= overlap <= MAX_OVERLAP:
+        raise ValueError(f"--slice needs tiles of at least 32x32 and --overlap in [0, {MAX_OVERLAP:g}], got "
+                         f"{slice_hw} {overlap}")
     detector = Detector(weights, device, imgsz, conf_thres, iou_thres, max_det, agnostic=single_cls, half=half,
                         model=model)
     full, sliced = evaluate_sliced(detector, scan, DetectionEvaluator(names, official, coco_evaluator=evaluator),

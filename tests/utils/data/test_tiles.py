@@ -68,3 +68,16 @@ def test_training_on_tiles_end_to_end(tiny_data, tmp_path, monkeypatch):
     assert "AP_S" in result["coco"]
     with pytest.raises(ValueError, match="--val-tiles needs --tile"):
         train.parse_args(["--val-tiles"])
+
+
+def test_window_counts_no_user_means_are_refused_up_front():
+    import math
+
+    import pytest
+
+    from utils.data.tiles import MAX_OVERLAP, tile_origins
+
+    assert len(tile_origins(1000, 100, MAX_OVERLAP)) <= 11 * len(tile_origins(1000, 100, 0.0))  # ~10x per side
+    for tile, overlap in ((100, 0.99), (100, 1.0), (100, -0.2), (100, math.nan), (0, 0.2), (-5, 0.2), (True, 0.2)):
+        with pytest.raises(ValueError, match="tile (size|overlap)"):
+            tile_origins(1000, tile, overlap)

@@ -246,3 +246,27 @@ def test_paper_order_spd_exports_folded_and_equal(tmp_path):
     x = torch.rand(1, 3, 128, 128)
     with torch.no_grad():
         assert torch.allclose(backend(x), load_model(tmp_path / "spd.pt")(x), atol=1e-3)
+
+
+@pytest.mark.parametrize("change, message", [({"names": ["a", "b", "c"]}, "names 3 classes but the network outputs 2"),
+                                             ({"names": "ab"}, "'names' must be a non-empty list"),
+                                             ({"stride": []}, "'stride' must be a non-empty list"),
+                                             ({"nms": True, "max_det": 300}, "metadata says an NMS graph")])
+def test_tampered_export_metadata_is_one_line(tmp_path, change, message):
+    import onnx
+
+    from models.yolo import DetectionModel
+    from utils.checkpoints.files import model_payload, save_checkpoint
+    from utils.checkpoints.format import FORMAT
+    from utils.deploy.backends import METADATA_KEY
+
+    model = DetectionModel("yolov5n.yaml", nc=2)
+    model.names = ["a", "b"]
+    save_checkpoint({"format": FORMAT, "model": model_payload(model), "ema": None, "epoch": 0}, tmp_path / "m.pt")
+    (path,) = export.export(str(tmp_path / "m.pt"), ["onnx"], imgsz=64)
+    proto = onnx.load(str(path))
+    entry = next(p for p in proto.metadata_props if p.key == METADATA_KEY)
+    entry.value = json.dumps({**json.loads(entry.value), **change})
+    onnx.save(proto, str(path))
+    with pytest.raises(ValueError, match=message):
+        load_any(path, torch.device("cpu"))
