@@ -77,15 +77,16 @@ class SpdGraph:
 DEFAULT_ORDER = "spd_first"  # the SPDConv order of YOLOv8 / YOLO11 SPD forms
 
 
-def spd_config(config: str | dict, order: str = DEFAULT_ORDER) -> SpdGraph:
+def spd_config(config: str | dict, order: str | None = None) -> SpdGraph:
     """The SPD form of a config. YOLOv5 family: the 6x6 stem becomes Focus, every other stride-2 'same' Conv a
-    stride-1 Conv followed by SpaceToDepth. Anchor-free (YOLOv8 / YOLO11): every stride-2 'same' Conv becomes an
-    ``SPDConv`` of ``order``. ``from`` indices are renumbered; other rows are kept (``scales:`` too)."""
+    stride-1 Conv followed by SpaceToDepth (the authors' rows), or with an ``order`` an ``SPDConv`` of it.
+    Anchor-free (YOLOv8 / YOLO11): every stride-2 'same' Conv becomes an ``SPDConv`` of ``order`` (default the
+    paper's). ``from`` indices are renumbered; other rows are kept (``scales:`` too)."""
     source = load_config(config)
     rows = list(source["backbone"]) + list(source["head"])
     modern = bool(rows) and isinstance(rows[-1], (list, tuple)) and len(rows[-1]) == 4 \
         and rows[-1][2] == "AnchorFreeDetect"
-    builder = _SpdRows(source["_source"], order if modern else None)
+    builder = _SpdRows(source["_source"], order or (DEFAULT_ORDER if modern else None))
     new_backbone = 0
     for i, row in enumerate(rows):
         if not isinstance(row, (list, tuple)) or len(row) != 4:
@@ -99,7 +100,7 @@ def spd_config(config: str | dict, order: str = DEFAULT_ORDER) -> SpdGraph:
             out.pop(key, None)
     out["backbone"], out["head"] = builder.rows[:new_backbone], builder.rows[new_backbone:]
     return SpdGraph(out, builder.layer_map, builder.output_map, builder.strided,
-                    stem_folded=not modern and _is_v6_stem(0, rows[0][2], list(rows[0][3])))
+                    stem_folded=_is_v6_stem(0, rows[0][2], list(rows[0][3])))
 
 
 class _SpdRows:
@@ -121,7 +122,9 @@ class _SpdRows:
         mapped = [f if f == -1 else self.output_map[f if f >= 0 else i + f] for f in sources]
         new_from: Any = mapped[0] if isinstance(frm, int) else mapped
         args = self._track_widths(i, row, [f if f >= 0 else i + f for f in sources])
-        if self.order is not None and _is_strided_conv(name, args):
+        if _is_v6_stem(i, name, args):
+            self._append([new_from, number, "Focus", [args[0], args[1] // 2]])
+        elif self.order is not None and _is_strided_conv(name, args):
             if number != 1:
                 raise ConfigError(f"{self.source}: layer {i} {row!r}: a repeated strided Conv has no SPD form")
             c2, k, _, _, rest = _conv_args(args)
@@ -133,8 +136,6 @@ class _SpdRows:
             self.strided.append(i)
             if self.order == "conv_first":
                 self.widened.add(i)
-        elif self.order is None and _is_v6_stem(i, name, args):
-            self._append([new_from, number, "Focus", [args[0], args[1] // 2]])
         elif self.order is None and _is_strided_conv(name, args):
             if number != 1:
                 raise ConfigError(f"{self.source}: layer {i} {row!r}: a repeated strided Conv has no SPD form")
@@ -313,7 +314,7 @@ def transfer_state(source_state: dict[str, torch.Tensor], source_cfg: dict, targ
         moved, skipped = _copy_matching(source_state, own)
         target.load_state_dict(moved, strict=False)
         return TransferReport(len(moved), len(own), "same graph", skipped)
-    order = next((m.order for m in target.model if isinstance(m, SPDConv)), DEFAULT_ORDER)
+    order = next((m.order for m in target.model if isinstance(m, SPDConv)), None)
     graph = spd_config(source_cfg, order)
     problem = graph_difference(graph.config, target_cfg, nc, "the SPD form of the source",
                                "the target config")
@@ -426,9 +427,10 @@ def main(argv: list[str] | None = None) -> None:
                                      "python -m utils.deploy.convert_weights).")
     parser.add_argument("source", help="model YAML (path or name in configs/)")
     parser.add_argument("destination", help="where to write the SPD config (an existing file is not replaced)")
-    parser.add_argument("--order", default=DEFAULT_ORDER, choices=["spd_first", "conv_first"],
-                        help="YOLOv8 / YOLO11 only: the paper's space-to-depth -> conv (default) or the YOLOv5-SPD "
-                             "authors' conv -> space-to-depth")
+    parser.add_argument("--order", default=None, choices=["spd_first", "conv_first"],
+                        help="SPDConv rows of this order: the paper's space-to-depth -> conv, or the YOLOv5-SPD "
+                             "authors' conv -> space-to-depth (default: spd_first for YOLOv8 / YOLO11, the authors' "
+                             "Conv + SpaceToDepth rows for YOLOv5 graphs)")
     args = parser.parse_args(argv)
     try:
         source = resolve_config_path(args.source)

@@ -300,3 +300,17 @@ def test_ultralytics_weights_start_an_spd_model_exactly(shared, tmp_path, capsys
         ours, theirs = model.eval()(x), strided(x)
     assert (ours[..., 4:] - theirs[..., 4:]).abs().max() <= 1e-4  # class probabilities
     assert (ours[..., :4] - theirs[..., :4]).abs().max() <= 1e-4 * 256  # boxes: float32 rounding of the pixels
+
+
+def test_a_yolov5_graph_takes_spdconv_rows_when_an_order_is_asked_for():
+    graph = spd_config("yolov5n.yaml", "spd_first")
+    rows = graph.config["backbone"] + graph.config["head"]
+    assert rows[0][2] == "Focus" and [r[2] for r in rows].count("SPDConv") == 6
+    assert not any(r[2] == "SpaceToDepth" for r in rows)
+    torch.manual_seed(0)
+    source = _random_statistics(DetectionModel("yolov5n.yaml", nc=3))
+    target = DetectionModel(graph.config, nc=3).eval()
+    assert transfer_state(source.state_dict(), dict(source.yaml), target).function_preserving
+    x = _real_image((128, 160))
+    with torch.no_grad():
+        assert torch.allclose(target(x), source(x), atol=1e-3)
