@@ -31,7 +31,11 @@ class Ensemble(nn.Module):
         if len(shapes) > 1:
             raise ValueError(f"{', '.join(sources)}: members with different fixed input shapes {shapes}")
         self.fixed_shape = shapes.pop()
-        self.anchor_based = bool(getattr(members[0], "anchor_based", True))  # the first member's head family
+        families = {bool(getattr(m, "anchor_based", True)) for m in members}
+        if len(families) > 1:  # their images are prepared and scored by different conventions
+            raise ValueError(f"{', '.join(sources)}: an ensemble needs one head family; YOLOv5 (anchor-based) and "
+                             f"YOLOv8 / YOLO11 (anchor-free) models are prepared and scored differently")
+        self.anchor_based = families.pop()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([m(x) for m in self._members], 1)

@@ -98,3 +98,14 @@ def test_every_trainable_tensor_gets_a_gradient_as_ddp_requires():
                                                            torch.tensor([[0, 1, 0.5, 0.5, 0.3, 0.3]]))
     loss.backward()
     assert [n for n, p in task.model.named_parameters() if p.requires_grad and p.grad is None] == []
+
+
+def test_an_ensemble_of_both_head_families_is_refused():
+    from models.ensemble import Ensemble
+
+    members = [DetectionModel("yolov5n.yaml", nc=2), DetectionModel("yolo11n.yaml", nc=2)]
+    for m in members:
+        m.names = ["a", "b"]
+    with pytest.raises(ValueError, match="one head family"):
+        Ensemble(members, ["v5.pt", "11.pt"])
+    assert Ensemble(members[1:] * 2).anchor_based is False
