@@ -176,12 +176,12 @@ POSITIVE_GAIN = (0.0, math.inf, True, False)
 ENGINE_HYP = HypSchema(
     required=frozenset({"lr0", "lrf", "momentum", "weight_decay", "warmup_epochs", "warmup_momentum",
                         "warmup_bias_lr"}),
-    optional=frozenset({"optimizer", "nbs", "freeze_bn_stats", "schedule"}),
+    optional=frozenset({"optimizer", "nbs", "freeze_bn_stats", "schedule", "warmup"}),
     ranges={"lr0": (0.0, 10.0, False, True), "lrf": (0.0, 1.0, False, True), "momentum": (0.0, 1.0, True, False),
             "weight_decay": (0.0, 1.0, True, False), "warmup_epochs": (0.0, math.inf, True, False),
             "warmup_momentum": (0.0, 1.0, True, False), "warmup_bias_lr": (0.0, 10.0, True, True),
             "nbs": (1.0, math.inf, True, False)},
-    not_numbers=frozenset({"optimizer", "freeze_bn_stats", "schedule"}),
+    not_numbers=frozenset({"optimizer", "freeze_bn_stats", "schedule", "warmup"}),
 )
 
 
@@ -230,5 +230,7 @@ def check_hyp(hyp: dict, source: str, schema: HypSchema = ENGINE_HYP) -> None:
         raise ConfigurationError(f"{source}: 'freeze_bn_stats' must be true or false, got {hyp['freeze_bn_stats']!r}")
     if "schedule" in hyp and hyp["schedule"] not in ("cosine", "linear"):
         raise ConfigurationError(f"{source}: 'schedule' must be cosine or linear, got {hyp['schedule']!r}")
+    if "warmup" in hyp and hyp["warmup"] not in ("yolov5", "ultralytics"):
+        raise ConfigurationError(f"{source}: 'warmup' must be yolov5 or ultralytics, got {hyp['warmup']!r}")
     if "optimizer" in hyp and hyp["optimizer"] not in ("SGD", "Adam", "AdamW", "auto"):
         raise ConfigurationError(f"{source}: 'optimizer' must be SGD, Adam, AdamW or auto, got {hyp['optimizer']!r}")

@@ -56,8 +56,8 @@ AUTO_STEP_LIMIT = 10_000  # ultralytics' rule: AdamW up to this many optimiser s
 def resolve_auto_optimizer(hyp: dict, images: int, batch_size: int, epochs: int, nc: int) -> str:
     """``optimizer: auto`` as ultralytics picks it, written into ``hyp`` (so checkpoints and resumes keep the
     choice): AdamW at lr 0.002 * 5 / (4 + nc), momentum 0.9 and no bias warm-up for runs of up to 10,000 steps
-    (counted as ultralytics does, ceil(images / max(batch, nbs)) per epoch), else SGD at 0.01, momentum 0.9.
-    Returns a line saying what was chosen."""
+    (counted as ultralytics does, ceil(images / max(batch, nbs)) per epoch), else SGD at 0.01, momentum 0.9
+    (where ultralytics 8.4 uses its Muon-SGD hybrid). Returns a line saying what was chosen."""
     steps = math.ceil(images / max(batch_size, int(hyp.get("nbs", 64)))) * epochs
     if steps > AUTO_STEP_LIMIT:
         hyp.update(optimizer="SGD", lr0=0.01, momentum=0.9)
@@ -100,6 +100,16 @@ def lr_lambda(epochs: int, lrf: float, cosine: bool = True):
     if cosine:
         return lambda e: ((1 - math.cos(e * math.pi / epochs)) / 2) * (lrf - 1) + 1
     return lambda e: (1 - e / epochs) * (1.0 - lrf) + lrf
+
+
+def warmup_iterations(hyp: dict, batches_per_epoch: int, epochs: int) -> int:
+    """How many iterations the warm-up lasts. YOLOv5's rule (the default): max(warmup_epochs x batches, 100).
+    Ultralytics' (hyp ``warmup: ultralytics``): warmup_epochs x batches, never into the run's last epoch."""
+    if hyp["warmup_epochs"] <= 0:
+        return 0
+    if hyp.get("warmup", "yolov5") == "ultralytics":
+        return round(min(hyp["warmup_epochs"], max(epochs - 1, 0)) * batches_per_epoch)
+    return max(round(hyp["warmup_epochs"] * batches_per_epoch), 100)
 
 
 def warmup(optimizer: torch.optim.Optimizer, iteration: int, warmup_iterations: int, epoch_lr: float,

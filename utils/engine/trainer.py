@@ -47,6 +47,7 @@ from utils.engine.optim import (
     keep_step_kernel,
     lr_lambda,
     warmup,
+    warmup_iterations,
 )
 from utils.engine.phase_timer import PhaseTimer
 from utils.engine.results_log import ResultsLog
@@ -279,7 +280,7 @@ class Trainer:
 
     def _setup_logs(self) -> None:
         nb = len(self.task.train_loader)
-        self.warmup_iters = max(round(self.hyp["warmup_epochs"] * nb), 100) if self.hyp["warmup_epochs"] > 0 else 0
+        self.warmup_iters = warmup_iterations(self.hyp, nb, self.epochs)
         self.results.start(None if self.resume_state is None else self.state.start_epoch)
         if self.main and self.config.val_first and self.resume_state is None:
             self._validate_start()

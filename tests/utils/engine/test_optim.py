@@ -99,3 +99,28 @@ def test_a_loaded_state_keeps_this_optimisers_step_form():
 def test_an_unknown_kernel_is_refused_by_name():
     with pytest.raises(ValueError, match="'vectorised'"):
         build_optimizer(_model(), "SGD", kernel="vectorised")
+
+
+def test_warmup_length_follows_the_recipe_rule():
+    from utils.engine.optim import warmup_iterations
+
+    yolov5 = {"warmup_epochs": 3.0}
+    assert warmup_iterations(yolov5, 15, 30) == 100  # the 100-iteration floor
+    assert warmup_iterations(yolov5, 50, 30) == 150
+    assert warmup_iterations(yolov5, 15, 1) == 100  # a one-epoch run warms up throughout
+    ultralytics = {"warmup_epochs": 3.0, "warmup": "ultralytics"}
+    assert warmup_iterations(ultralytics, 15, 30) == 45  # no floor
+    assert warmup_iterations(ultralytics, 15, 3) == 30  # the last epoch trains at the scheduled lr
+    assert warmup_iterations(ultralytics, 15, 1) == 0
+    assert warmup_iterations({"warmup_epochs": 0.0, "warmup": "ultralytics"}, 15, 30) == 0
+
+
+def test_anchor_free_recipe_uses_ultralytics_warmup():
+    from utils.detection.head_families import ANCHOR_BASED, ANCHOR_FREE
+    from utils.engine.config import ENGINE_HYP, ConfigurationError, check_hyp, load_hyp
+
+    assert load_hyp(ANCHOR_FREE.default_hyp, ENGINE_HYP | ANCHOR_FREE.hyp_schema)["warmup"] == "ultralytics"
+    assert "warmup" not in load_hyp(ANCHOR_BASED.default_hyp, ENGINE_HYP | ANCHOR_BASED.hyp_schema)
+    with pytest.raises(ConfigurationError, match="'warmup' must be yolov5 or ultralytics"):
+        check_hyp({"lr0": 0.01, "lrf": 0.01, "momentum": 0.9, "weight_decay": 0.0, "warmup_epochs": 1.0,
+                   "warmup_momentum": 0.8, "warmup_bias_lr": 0.0, "warmup": "linear"}, "h.yaml")
