@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parent
 
 
 def run(**options):
-    """detect.py from Python with its options as keywords; see utils.detection.inference.run_detection
+    """detect.py from Python with its options as keywords; see utils.detection.prediction.run_detection
     (``stream=True`` returns a generator of per-frame Detections)."""
-    from utils.detection.inference import run_detection
+    from utils.detection.prediction import run_detection
 
     options.setdefault("source", str(ROOT / "data" / "images"))
     return run_detection(**options)
@@ -73,14 +73,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from utils.checkpoints.format import CheckpointError
+    from utils.faces import run_face
     from utils.memory import keep_freed_memory
 
-    try:
-        keep_freed_memory()
-        run(**vars(args))
-    except (CheckpointError, FileNotFoundError, ValueError) as exc:
-        raise SystemExit(f"error: {exc}") from None
+    keep_freed_memory()
+    run_face(run, **vars(args))
 
 
 if __name__ == "__main__":

@@ -18,8 +18,10 @@ def custom(path: str = "best.pt", device: str = "", conf: float = 0.25, iou: flo
     if not autoshape:
         raise ValueError("autoshape=False (a raw model) is not offered: the hub model letterboxes, runs NMS and "
                          "returns results; load the checkpoint with models.loading.load_model for the raw module")
+    from utils.boxes import NmsSettings
     from utils.checkpoints.files import resolve_weights
     from utils.detection.hub import HubModel
-    from utils.detection.predictor import Detector
+    from utils.detection.prediction import Detector
 
-    return HubModel(Detector(resolve_weights(path), device=device, imgsz=imgsz, conf_thres=conf, iou_thres=iou))
+    nms = NmsSettings(conf, iou, None, multi_label=False)
+    return HubModel(Detector(resolve_weights(path), device=device, imgsz=imgsz, nms=nms))

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING
 
 from utils.engine.command_line import (  # argparse only
@@ -129,26 +128,24 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _evolve(args: argparse.Namespace) -> None:
+    from utils.detection.task import choose_finetune_recipe
+    from utils.engine.evolve import evolve
+
+    evolve(train, choose_finetune_recipe(_checked(args)), args.evolve, args.evolve_fitness,
+           sampler=args.evolve_sampler)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)  # --help and usage errors end here, before the heavy imports
-    from utils.checkpoints.format import CheckpointError
-    from utils.engine.trainer import TrainingStopped
+    from utils.faces import run_face
     from utils.memory import keep_freed_memory
 
-    generations, fitness_name = args.evolve, args.evolve_fitness
-    try:
-        keep_freed_memory()
-        if generations is not None:
-            from utils.detection.task import choose_finetune_recipe
-            from utils.engine.evolve import evolve
-
-            evolve(train, choose_finetune_recipe(_checked(args)), generations, fitness_name,
-                   sampler=args.evolve_sampler)
-            return
-        result = train(_checked(args))
-    except (TrainingStopped, CheckpointError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
+    keep_freed_memory()
+    if args.evolve is not None:
+        run_face(_evolve, args)
+        return
+    result = run_face(lambda: train(_checked(args)))
     if "signal" in result:  # interrupted: last.pt is saved, but the run did not finish
         raise SystemExit(128 + result["signal"])
 

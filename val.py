@@ -62,14 +62,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from utils.checkpoints.format import CheckpointError
+    from utils.faces import run_face
     from utils.memory import keep_freed_memory
 
-    try:
-        keep_freed_memory()
-        run(**vars(args))
-    except (CheckpointError, ValueError) as exc:
-        raise SystemExit(f"error: {exc}") from None
+    keep_freed_memory()
+    run_face(run, **vars(args))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.latency import measure
-from models.classify import ClassificationModel
+from models.classification import ClassificationModel
 from models.summary import count_gflops, count_parameters
 from utils.classification.task import train_classifier
 from utils.memory import keep_freed_memory

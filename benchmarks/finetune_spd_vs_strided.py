@@ -26,7 +26,7 @@ from benchmarks.curves import plot_per_size
 from benchmarks.latency import measure
 from models.summary import count_gflops, count_parameters
 from models.yolo import DetectionModel
-from utils.detection.predictor import Detector
+from utils.detection.prediction import Detector
 from utils.memory import keep_freed_memory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +51,7 @@ def run_one(cfg: str, imgsz: int, epochs: int, seed: int, project: Path) -> dict
     curve = [float(r["coco/AP"]) for r in rows]
     half = curve[len(curve) // 2:]
     noise = statistics.pstdev([b - a for a, b in zip(half, half[1:])]) if len(half) > 2 else float("nan")
-    detector = Detector(project / name / "weights" / "last.pt", device="cpu", imgsz=640, conf_thres=0.25)
+    detector = Detector(project / name / "weights" / "last.pt", device="cpu", imgsz=640)
     found = detector.predict(str(SHARED / "images" / "small-vehicles1.jpeg"))[0]
     cars = sum(1 for d in found.to_list() if d["class"] == "car")
     model = DetectionModel(f"{cfg}.yaml")

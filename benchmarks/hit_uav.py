@@ -199,7 +199,7 @@ def score_predictions(payload: dict, data: Path) -> dict:
 
     from utils.data.formats import load_dataset_config
     from utils.data.scan import scan_split
-    from utils.detection.metrics import DetectionEvaluator
+    from utils.detection.evaluator import DetectionEvaluator
 
     config = load_dataset_config(str(data))
     scan = scan_split(config, "val")
@@ -296,7 +296,7 @@ def comparison_picture(first: str, second: str, image_name: str, out: Path) -> P
     import cv2
     import numpy as np
 
-    from utils.detection.predictor import Detector
+    from utils.detection.prediction import Detector
     from utils.plots import draw_boxes
 
     image = cv2.imread(str(SHARED / "data" / "hit_uav" / "images" / "val" / image_name))

@@ -21,7 +21,7 @@ import torch
 import val
 from benchmarks.timing import latency_figures, synthetic_targets, training_figures
 from models.yolo import DetectionModel
-from utils.detection.loss import LossGains, YoloLoss
+from utils.detection.anchor_based_loss import LossGains, YoloLoss
 from utils.precision import autocast, cpu_bf16_native, cpu_precision_line
 
 ROOT = Path(__file__).resolve().parent.parent

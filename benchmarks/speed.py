@@ -74,7 +74,7 @@ def latency(cfg: dict, imgsz: int, repeats: int, device: str = "cpu", half: bool
 def train_step(cfg: dict, hyp: dict, imgsz: int, batch: int, steps: int, device: str = "cpu",
                amp: bool = False) -> dict:
     from models.yolo import DetectionModel
-    from utils.detection.loss import LossGains, YoloLoss
+    from utils.detection.anchor_based_loss import LossGains, YoloLoss
     from utils.engine.optim import build_optimizer
 
     model = DetectionModel(cfg).train().to(device, memory_format=torch.channels_last)  # as utils/engine/trainer.py

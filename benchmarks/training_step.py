@@ -23,7 +23,7 @@ import torch
 
 from benchmarks.timing import synthetic_targets
 from models.yolo import DetectionModel
-from utils.detection.loss import LossGains, YoloLoss
+from utils.detection.anchor_based_loss import LossGains, YoloLoss
 from utils.precision import cpu_bf16_native, cpu_precision_line
 
 ARMS = ("eager-fp32", "eager-bf16", "eager-bf16-contiguous", "compiled-fp32", "compiled-bf16")

@@ -29,7 +29,7 @@ from models.yolo import DetectionModel
 from utils.boxes import non_max_suppression
 from utils.data.augmentations import letterbox
 from utils.data.images import read_rgb
-from utils.detection.metrics import run_cocoeval
+from utils.detection.evaluator import run_cocoeval
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

@@ -18,10 +18,10 @@ from utils.engine.command_line import prefer_sleeping_threads  # noqa: E402
 
 prefer_sleeping_threads()  # before PyTorch loads
 
-from utils.checkpoints.format import CheckpointError  # noqa: E402
-from utils.classification.predictor import Classifier  # noqa: E402
+from utils.classification.prediction import Classifier  # noqa: E402
 from utils.data.formats import IMAGE_SUFFIXES  # noqa: E402
 from utils.data.images import read_image  # noqa: E402
+from utils.faces import run_face  # noqa: E402
 from utils.logging import LOGGER, increment_path  # noqa: E402
 from utils.memory import keep_freed_memory  # noqa: E402
 
@@ -81,11 +81,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        keep_freed_memory()
-        run(**vars(parse_args(argv)))
-    except (CheckpointError, ValueError, FileNotFoundError) as exc:
-        raise SystemExit(f"error: {exc}") from None
+    args = parse_args(argv)
+    keep_freed_memory()
+    run_face(run, **vars(args))
 
 
 if __name__ == "__main__":

@@ -21,10 +21,9 @@ from utils.engine.command_line import prefer_sleeping_threads  # noqa: E402
 
 prefer_sleeping_threads()  # before PyTorch loads
 
-from utils.checkpoints.format import CheckpointError  # noqa: E402
 from utils.classification.task import DEFAULTS, classification_config, train_classifier  # noqa: E402
 from utils.engine.command_line import add_execution_arguments, add_tracking_arguments  # noqa: E402
-from utils.engine.trainer import TrainingStopped  # noqa: E402
+from utils.faces import run_face  # noqa: E402
 from utils.memory import keep_freed_memory  # noqa: E402
 
 
@@ -73,17 +72,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     generations, fitness_name = args.pop("evolve", None), args.pop("evolve_fitness")
     sampler = args.pop("evolve_sampler")
-    try:
-        keep_freed_memory()
-        if generations is not None:
-            from utils.engine.evolve import evolve
+    keep_freed_memory()
+    if generations is not None:
+        from utils.engine.evolve import evolve
 
-            evolve(train_classifier, classification_config(args), generations, fitness_name, sampler=sampler)
-            return
-        result = train_classifier(args)
-    except (TrainingStopped, CheckpointError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
+        run_face(lambda: evolve(train_classifier, classification_config(args), generations, fitness_name,
+                                sampler=sampler))
+        return
+    result = run_face(train_classifier, args)
     if "signal" in result:
         raise SystemExit(128 + result["signal"])
     if "top1" in result:

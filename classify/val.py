@@ -17,8 +17,8 @@ from utils.engine.command_line import prefer_sleeping_threads  # noqa: E402
 
 prefer_sleeping_threads()  # before PyTorch loads
 
-from utils.checkpoints.format import CheckpointError  # noqa: E402
-from utils.classification.task import validate_classifier  # noqa: E402
+from utils.classification.validation import validate_classifier  # noqa: E402
+from utils.faces import run_face  # noqa: E402
 from utils.memory import keep_freed_memory  # noqa: E402
 
 
@@ -37,11 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        keep_freed_memory()
-        validate_classifier(**vars(parse_args(argv)))
-    except (CheckpointError, ValueError, FileNotFoundError) as exc:
-        raise SystemExit(f"error: {exc}") from None
+    args = parse_args(argv)
+    keep_freed_memory()
+    run_face(validate_classifier, **vars(args))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from models.classify import ClassificationModel
+from models.classification import ClassificationModel
 from models.spd_transfer import spd_config, transfer_state
 from models.yolo import DetectionModel
 from utils.checkpoints.files import load_checkpoint

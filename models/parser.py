@@ -133,6 +133,8 @@ def _single_input(ctx: BuildContext) -> int:
 
 @dataclass(frozen=True)
 class LayerType:
+    """How the parser builds one registry layer: its module, how its output channels follow from the row, whether
+    repeats go inside it."""
     module: type[nn.Module]
     channels: ChannelRule
     repeats_inside: bool = False  # C3-style: the repeat count is a constructor argument, not a stack

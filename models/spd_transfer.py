@@ -415,9 +415,8 @@ def _readers(layer: nn.Module) -> dict[int, tuple[str, ...]]:
 def main(argv: list[str] | None = None) -> None:
     """``python -m models.spd_transfer yolo11.yaml yolo11_spd.yaml``: write a config's SPD form."""
     import argparse
-    from pathlib import Path
 
-    from models.parser import resolve_config_path
+    from utils.faces import run_face
 
     parser = argparse.ArgumentParser(description="Write the SPD form of a model config. YOLOv5 family: the 6x6 "
                                      "stride-2 stem becomes Focus, every other stride-2 Conv a stride-1 Conv + "
@@ -431,15 +430,19 @@ def main(argv: list[str] | None = None) -> None:
                         help="SPDConv rows of this order: the paper's space-to-depth -> conv, or the YOLOv5-SPD "
                              "authors' conv -> space-to-depth (default: spd_first for YOLOv8 / YOLO11, the authors' "
                              "Conv + SpaceToDepth rows for YOLOv5 graphs)")
-    args = parser.parse_args(argv)
-    try:
-        source = resolve_config_path(args.source)
-        graph = spd_config(source, args.order)
-    except ConfigError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    run_face(_write_spd_config, parser.parse_args(argv))
+
+
+def _write_spd_config(args) -> None:
+    from pathlib import Path
+
+    from models.parser import resolve_config_path
+
+    source = resolve_config_path(args.source)
+    graph = spd_config(source, args.order)
     out = Path(args.destination)
     if out.exists():
-        raise SystemExit(f"error: {out} exists; choose another name")
+        raise FileExistsError(f"{out} exists; choose another name")
     made = "SPDConv rows" if any(r[2] == "SPDConv" for r in graph.config["head"] + graph.config["backbone"]) \
         else "Focus / stride-1 Conv + SpaceToDepth"
     header = (f"SPD form of {source.name}, written by `python -m models.spd_transfer {source.name} {out.name}`.\n"

@@ -10,6 +10,7 @@ PROBE_SIZE = 64  # FLOPs are counted on a small input and scaled: every layer's 
 
 
 def count_parameters(model: nn.Module) -> int:
+    """All parameters of ``model``, trainable or not."""
     return sum(p.numel() for p in model.parameters())
 
 

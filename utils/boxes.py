@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -58,6 +59,31 @@ def check_max_det(max_det: object) -> int:
     if isinstance(max_det, bool) or not isinstance(max_det, int) or max_det < 1:
         raise ValueError(f"max_det (--max-det) must be a whole number >= 1, got {max_det!r}")
     return max_det
+
+
+@dataclass
+class NmsSettings:
+    """How detections are filtered: thresholds in [0, 1], at most ``max_det`` (>= 1) boxes per image, every class
+    of a box above the threshold (``multi_label``, validation) or its best only, ``classes`` kept (None: all),
+    class-agnostic suppression, and the intersection-over-smaller of non-maximum merging (sahi's 0.5).
+    ``iou_thres`` / ``max_det`` None: the model family's, decided where the model is known."""
+
+    conf_thres: float = 0.001
+    iou_thres: float | None = 0.6
+    max_det: int | None = 300
+    multi_label: bool = True
+    classes: list[int] | None = None
+    agnostic: bool = False
+    merge_ios: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.max_det is not None:
+            check_max_det(self.max_det)
+        iou = 0.5 if self.iou_thres is None else self.iou_thres
+        if not 0 <= self.conf_thres <= 1 or not 0 <= iou <= 1:
+            raise ValueError(f"--conf-thres and --iou-thres must be in [0, 1], got {self.conf_thres}, {self.iou_thres}")
+        if not 0 < self.merge_ios <= 1:
+            raise ValueError(f"merge_ios must be in (0, 1], got {self.merge_ios}")
 
 
 def non_max_suppression(prediction: torch.Tensor, conf_thres: float = 0.25, iou_thres: float = 0.45,

@@ -23,18 +23,22 @@ def select_device(device: str = "") -> torch.device:
 
 
 def world_size() -> int:
+    """The number of processes of this run (1 without torchrun)."""
     return int(os.environ.get("WORLD_SIZE", 1))
 
 
 def rank() -> int:
+    """This process's global rank (0 without torchrun)."""
     return int(os.environ.get("RANK", 0))
 
 
 def local_rank() -> int:
+    """This process's rank on its machine (0 without torchrun)."""
     return int(os.environ.get("LOCAL_RANK", 0))
 
 
 def is_main_process() -> bool:
+    """Whether this is rank 0, the process that logs and writes files."""
     return rank() == 0
 
 
@@ -51,11 +55,13 @@ def init_distributed(device: torch.device) -> bool:
 
 
 def cleanup_distributed() -> None:
+    """Leave the process group, if one was joined."""
     if dist.is_initialized():
         dist.destroy_process_group()
 
 
 def barrier() -> None:
+    """Wait for every process of the group (nothing without one)."""
     if dist.is_initialized():
         dist.barrier()
 
@@ -80,6 +86,7 @@ def broadcast_flag(flag: bool, device: torch.device) -> bool:
 
 
 def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
+    """The mean of ``tensor`` over all processes (``tensor`` itself without a group)."""
     if not dist.is_initialized():
         return tensor
     tensor = tensor.clone()

@@ -10,6 +10,7 @@ LOGGER_NAME = "yolov5_spd"
 
 
 def get_logger(verbose: bool = True) -> logging.Logger:
+    """The project's logger: plain messages on stdout, INFO (or WARNING when not ``verbose``)."""
     logger = logging.getLogger(LOGGER_NAME)
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stdout)

@@ -8,7 +8,7 @@ import pytest
 
 import detect
 from utils.data.tiles import tile_origins
-from utils.detection.predictor import Detector
+from utils.detection.prediction import Detector
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_detect_cli_writes_outputs_and_skips_bad_files(yolov5n_weights, shared, 
 
 
 def test_detect_without_model_says_what_to_do(monkeypatch, tmp_path):
-    import utils.detection.inference as inference
+    import utils.detection.prediction as inference
 
     monkeypatch.setattr(inference, "newest_trained_weights", lambda: None)
     with pytest.raises(Exception, match="python train.py"):

@@ -91,7 +91,7 @@ def test_validation_copy_is_fused_and_leaves_the_training_model_alone():
     import torch
 
     from models.yolo import DetectionModel
-    from utils.detection.evaluation import validation_copy
+    from utils.detection.validation import validation_copy
 
     model = DetectionModel("yolov5n.yaml").eval()
     inference, half = validation_copy(model, None)
@@ -144,7 +144,7 @@ def test_faster_coco_eval_gives_pycocotools_figures(shared, yolov5n_weights, tmp
     import math
 
     from utils.detection import validation
-    from utils.detection.metrics import COCO_KEYS, TINY_KEYS, DetectionEvaluator, run_cocoeval
+    from utils.detection.evaluator import COCO_KEYS, TINY_KEYS, DetectionEvaluator, run_cocoeval
 
     pytest.importorskip("faster_coco_eval")
     seen = []

@@ -106,7 +106,7 @@ def test_space_to_depth_rows_fold_into_the_next_c3_at_inference():
 
 
 def test_channels_last_training_keeps_loss_and_gradients():
-    from utils.detection.loss import YoloLoss
+    from utils.detection.anchor_based_loss import YoloLoss
 
     targets = torch.tensor([[0, 1, 0.5, 0.5, 0.2, 0.3], [1, 4, 0.3, 0.6, 0.05, 0.08]])
     x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))

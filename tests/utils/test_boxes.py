@@ -137,8 +137,7 @@ def test_a_max_det_below_one_is_refused_everywhere():
     import pytest
     import torch
 
-    from utils.boxes import non_max_suppression
-    from utils.detection.evaluation import NmsSettings
+    from utils.boxes import NmsSettings, non_max_suppression
 
     predictions = torch.rand(1, 10, 7)
     for bad in (0, -1, 2.5, True):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from utils.boxes import NmsSettings
 from utils.image_size import ImageSizeError, check_image_size
 
 
@@ -43,7 +44,7 @@ def test_detector_and_export_take_any_size(tmp_path):
     from utils.checkpoints.files import model_payload, save_checkpoint
     from utils.checkpoints.format import FORMAT
     from utils.deploy.exporters import export
-    from utils.detection.predictor import Detector
+    from utils.detection.prediction import Detector
 
     weights = tmp_path / "tiny.pt"
     torch.manual_seed(0)
@@ -53,7 +54,7 @@ def test_detector_and_export_take_any_size(tmp_path):
     detector = Detector(weights, device="cpu", imgsz=100)
     assert detector.imgsz == (128, 128)
     detector.predict(np.full((90, 120, 3), 80, np.uint8))
-    (script,) = export(str(weights), ["torchscript"], imgsz=50)
+    (script,) = export(weights=str(weights), include=["torchscript"], imgsz=50)
     assert torch.jit.load(str(script))(torch.zeros(1, 3, 64, 64)) is not None
 
 
@@ -64,18 +65,18 @@ def test_rectangular_sizes_for_detect_and_export(tmp_path):
     from utils.checkpoints.files import model_payload, save_checkpoint
     from utils.checkpoints.format import FORMAT
     from utils.deploy.exporters import export
-    from utils.detection.predictor import Detector
+    from utils.detection.prediction import Detector
 
     weights = tmp_path / "tiny.pt"
     model = DetectionModel("yolov5n.yaml", nc=2)
     model.names = ["a", "b"]
     save_checkpoint({"format": FORMAT, "model": model_payload(model), "epoch": 0}, weights)
-    detector = Detector(weights, device="cpu", imgsz=(100, 200), conf_thres=0.0)
+    detector = Detector(weights, device="cpu", imgsz=(100, 200), nms=NmsSettings(0.0, None, None, multi_label=False))
     assert detector.imgsz == (128, 224)
     x, _ = detector._letterboxed([np.full((300, 300, 3), 80, np.uint8)])
     assert tuple(x.shape[2:]) == (128, 128)  # minimal padding inside the 128 x 224 box, as yolov5's auto mode
-    (onnx_file,) = export(str(weights), ["onnx"], imgsz=[50, 100])
-    static = Detector(onnx_file, device="cpu", conf_thres=0.0)
+    (onnx_file,) = export(weights=str(weights), include=["onnx"], imgsz=[50, 100])
+    static = Detector(onnx_file, device="cpu", nms=NmsSettings(0.0, None, None, multi_label=False))
     assert static.imgsz == (64, 128)
     found = static.predict(np.full((90, 120, 3), 80, np.uint8))[0]
     assert found.image_shape == (90, 120) and (found.xyxy[:, 2] <= 120).all()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import torch
 
+from utils.faces import UserFacingError
+
 FORMAT = "yolov5-spd/1"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(RuntimeError, UserFacingError):
     """A checkpoint that cannot be read; the message names the file and the problem."""
 
 
@@ -21,5 +23,6 @@ def check_finite(state: dict[str, torch.Tensor], source: str) -> None:
 
 
 def one_line(exc: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
     text = str(exc).strip().splitlines()
     return f"{exc.__class__.__name__}: {text[0] if text else ''}"

@@ -84,24 +84,60 @@ def _reconstructor(cls: type, base: type, state: Any) -> Any:
 
 # Classes from these modules become PickledObject stand-ins; nothing of theirs is imported.
 _STUB_PREFIXES = ("models.", "torch.nn.modules.", "utils.", "ultralytics.nn.")
-_STUB_NAMES = {("argparse", "Namespace")}
+_STUB_NAMES = frozenset({("argparse", "Namespace")})
+
+
+class AllowListUnpickler(pickle.Unpickler):
+    """The one unpickler of this project: builds only the globals of ``allowed`` ((module, name) -> object),
+    inert :class:`PickledObject` stand-ins for classes under ``stub_prefixes`` or in ``stub_names``, and refuses
+    the file at any other global. What a reader allows is its allow-list: checkpoints (:func:`checkpoint_globals`)
+    or plain arrays (:func:`array_globals`)."""
+
+    def __init__(self, file: Any, allowed: dict[tuple[str, str], Any], stub_prefixes: tuple[str, ...] = (),
+                 stub_names: frozenset[tuple[str, str]] = frozenset(), **kwargs: Any) -> None:
+        super().__init__(file, **kwargs)
+        self.allowed, self.stub_prefixes, self.stub_names = allowed, stub_prefixes, stub_names
+        self.stubs: dict[tuple[str, str], type] = {}
+
+    def find_class(self, module: str, name: str) -> Any:
+        module = "builtins" if module == "__builtin__" else module
+        key = (module, name)
+        if key in self.allowed:
+            return self.allowed[key]
+        if self.stub_prefixes and (module.startswith(self.stub_prefixes) or key in self.stub_names):
+            return self.stubs.setdefault(key, _stub(module, name))
+        raise pickle.UnpicklingError(f"refused to load global '{module}.{name}'")
+
+
+def array_globals() -> dict[tuple[str, str], Any]:
+    """NumPy arrays and the byte-string codec: what a pickled dataset of arrays (CIFAR's batches) needs."""
+    import codecs
+
+    import numpy as np
+
+    allowed: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+                                           ("_codecs", "encode"): codecs.encode}
+    multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        allowed[(module, "scalar")] = multiarray.scalar
+        allowed[(module, "_reconstruct")] = multiarray._reconstruct
+    return allowed
+
+
+def checkpoint_globals() -> dict[tuple[str, str], Any]:
+    """Tensors, dtypes, plain containers and NumPy values: what a checkpoint's data needs."""
+    allowed = _safe_globals()
+    allowed.update({("torch", name): _torch_dtype(name) for name in _DTYPE_NAMES if hasattr(torch, name)})
+    return allowed
 
 
 def make_safe_pickle_module() -> types.ModuleType:
-    allowed = _safe_globals()
-    stubs: dict[tuple[str, str], type] = {}
+    """A ``pickle_module`` for ``torch.load``: checkpoint globals, model classes as stand-ins."""
+    allowed = checkpoint_globals()
 
-    class SafeUnpickler(pickle.Unpickler):
-        def find_class(self, module: str, name: str) -> Any:
-            module = "builtins" if module == "__builtin__" else module
-            key = (module, name)
-            if key in allowed:
-                return allowed[key]
-            if module == "torch" and name in _DTYPE_NAMES:
-                return _torch_dtype(name)
-            if module.startswith(_STUB_PREFIXES) or key in _STUB_NAMES:
-                return stubs.setdefault(key, _stub(module, name))
-            raise pickle.UnpicklingError(f"refused to load global '{module}.{name}'")
+    class SafeUnpickler(AllowListUnpickler):
+        def __init__(self, file: Any, **kwargs: Any) -> None:
+            super().__init__(file, allowed, _STUB_PREFIXES, _STUB_NAMES, **kwargs)
 
     safe = types.ModuleType("yolov5_spd_safe_pickle")
     safe.Unpickler = SafeUnpickler

@@ -1,2 +1,2 @@
-"""Classification as a task: the task (task), its datasets (data), the generated set (synthetic) and the
-predictor (predictor) behind classify/train.py, val.py and predict.py."""
+"""Classification as a task, one module per job: the task (task), its figures (evaluator), classify/val.py's job
+(validation), the Classifier (prediction), its datasets (data) and the generated set (synthetic)."""

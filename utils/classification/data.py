@@ -12,7 +12,6 @@ that builds only dicts, lists, bytes, strings and NumPy arrays.
 
 from __future__ import annotations
 
-import codecs
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchvision.transforms import v2
 
+from utils.checkpoints.unpickler import AllowListUnpickler, array_globals
 from utils.data.formats import DATA_DIR, IMAGE_SUFFIXES, DatasetError, names_from_mapping
 from utils.data.images import image_size_from_header, is_truncated_jpeg, read_rgb
 from utils.paths import find_named_file
@@ -86,6 +86,7 @@ def _generate(spec: dict, root: Path, yaml_path: Path) -> None:
 
 
 def detect_format(root: Path) -> str:
+    """The layout of a classification dataset folder: tiny-imagenet, cifar or imagefolder."""
     if (root / "wnids.txt").is_file():
         return "tiny-imagenet"
     if any((root / n).exists() for n in ("data_batch_1", "data_batch_1.bin", "train.bin", "meta", "batches.meta")):
@@ -178,25 +179,11 @@ def _read_tiny_imagenet(root: Path) -> tuple[list[str], ClassificationSplit, Cla
 
 
 # --------------------------------------------------------------------------------------------- CIFAR
-class _ArraysOnly(pickle.Unpickler):
-    """Builds dicts, lists, bytes, strings and NumPy arrays; any other global refuses the file."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        allowed = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype, ("_codecs", "encode"): codecs.encode}
-        core = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
-        for prefix in ("numpy.core.multiarray", "numpy._core.multiarray"):
-            allowed[(prefix, "_reconstruct")] = core._reconstruct
-            allowed[(prefix, "scalar")] = core.scalar
-        if (module, name) not in allowed:
-            raise pickle.UnpicklingError(f"refused to load global '{module}.{name}'")
-        return allowed[(module, name)]
-
-
 def read_cifar_pickle(path: Path) -> dict:
     """A CIFAR Python batch as a dict with str keys, executing no pickled code."""
     try:
         with open(path, "rb") as f:
-            raw = _ArraysOnly(f, encoding="bytes").load()
+            raw = AllowListUnpickler(f, array_globals(), encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
         raise DatasetError(f"{path}: not a CIFAR batch ({exc})") from None
     if not isinstance(raw, dict):

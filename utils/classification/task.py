@@ -12,17 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DistributedSampler
 
-from models.classify import ClassificationModel
+from models.classification import ClassificationModel
 from models.loading import load_model
 from models.summary import count_gflops, count_parameters
 from utils import distributed as dist_utils
 from utils.checkpoints.files import load_checkpoint, resolve_weights, write_slim
 from utils.classification.data import MEAN, STD, ClassificationDataset, EpochDataLoader, load_classification_data
+from utils.classification.evaluator import evaluate_classifier, save_classification_report
 from utils.engine.config import HypSchema, TrainConfig
 from utils.engine.contract import RunContext
 from utils.engine.trainer import Trainer
@@ -158,69 +158,3 @@ class ClassificationTask:
         LOGGER.info(f"{best}: top-1 {metrics['top1']:.4f} top-5 {metrics['top5']:.4f} "
                     f"(chance {1 / len(self.names):.4f})")
         return {k: v for k, v in metrics.items() if k != "confusion"}
-
-
-@torch.inference_mode()
-def evaluate_classifier(model: nn.Module, loader, nc: int, device: torch.device) -> dict:
-    """Top-1 / top-5 accuracy, mean loss, per-class accuracy and the confusion matrix (true x predicted)."""
-    was_training = model.training
-    model.eval()
-    confusion = np.zeros((nc, nc), dtype=np.int64)
-    top5 = loss_sum = seen = 0.0
-    for images, labels in loader:
-        logits = model(images.to(device).contiguous(memory_format=torch.channels_last)).float()
-        labels = labels.to(device)
-        loss_sum += float(nn.functional.cross_entropy(logits, labels, reduction="sum"))
-        best = logits.topk(min(5, nc), 1).indices
-        top5 += float((best == labels[:, None]).any(1).sum())
-        np.add.at(confusion, (labels.cpu().numpy(), best[:, 0].cpu().numpy()), 1)
-        seen += len(labels)
-    model.train(was_training)
-    per_class = confusion.diagonal() / np.maximum(confusion.sum(1), 1)
-    return {"top1": float(confusion.diagonal().sum() / max(seen, 1)), "top5": top5 / max(seen, 1),
-            "val_loss": loss_sum / max(seen, 1), "per_class": per_class.tolist(), "confusion": confusion}
-
-
-def validate_classifier(weights: str, data: str | None = None, imgsz: int | None = None, batch_size: int = 128,
-                        device: str = "", workers: int = 2, project: str = "runs/classify/val", name: str = "exp",
-                        exist_ok: bool = False) -> dict:
-    """classify/val.py: a classifier checkpoint on the val split of ``data`` (default: the dataset it was
-    trained on); top-1, top-5, per-class accuracy, confusion_matrix.png and metrics.json in the run folder."""
-    import json
-
-    from utils.distributed import select_device
-    from utils.logging import increment_path
-
-    path = resolve_weights(weights)
-    ckpt = load_checkpoint(path)
-    trained_on = (ckpt.get("dataset") or ckpt.get("data") or {}).get("yaml")
-    data = data or trained_on or DEFAULTS["data"]
-    imgsz = imgsz or int((ckpt.get("preprocess") or {}).get("imgsz", DEFAULTS["imgsz"]))
-    torch_device = select_device(device)
-    model = load_model(path, torch_device, task="classification").to(memory_format=torch.channels_last)
-    dataset = load_classification_data(data)
-    if len(dataset["names"]) != model.nc:
-        raise ValueError(f"{path}: model has {model.nc} classes but {data} has {len(dataset['names'])}")
-    loader = EpochDataLoader(ClassificationDataset(dataset["val"], imgsz), batch_size, workers, None)
-    metrics = evaluate_classifier(model, loader, model.nc, torch_device)
-    save_dir = increment_path(Path(project) / name, exist_ok=exist_ok)
-    LOGGER.info(f"{path} on {data} val ({len(dataset['val'])} images at {imgsz}): top-1 {metrics['top1']:.4f} "
-                f"top-5 {metrics['top5']:.4f} loss {metrics['val_loss']:.4f}")
-    save_classification_report(metrics, dataset["names"], save_dir)
-    summary = {k: v for k, v in metrics.items() if k != "confusion"}
-    (save_dir / "metrics.json").write_text(json.dumps({**summary, "weights": str(path), "data": str(data),
-                                                       "imgsz": imgsz}, indent=1))
-    LOGGER.info(f"results saved to {save_dir}")
-    return summary
-
-
-def save_classification_report(metrics: dict, names: list[str], save_dir: Path, plots: bool = True) -> None:
-    """Per-class accuracy in the log and (``plots``) the confusion matrix picture (columns: true class)."""
-    from utils.plots import plot_confusion_matrix
-
-    for name, accuracy in zip(names[:50], metrics["per_class"]):
-        LOGGER.info(f"{name:>24} {accuracy:.4f}")
-    if len(names) > 50:
-        LOGGER.info(f"... {len(names) - 50} more classes in per_class of the metrics")
-    if plots:
-        plot_confusion_matrix(metrics["confusion"].T, names, save_dir / "confusion_matrix.png", background=False)

@@ -186,9 +186,21 @@ def warp_with_boxes(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, m
     return image, boxes, classes
 
 
+@dataclass(frozen=True)
+class AffineRange:
+    """The ranges random_perspective draws from (the hyp file's keys): rotation in degrees, translation as a
+    fraction of the output, scale gain, shear in degrees, perspective."""
+
+    degrees: float = 0.0
+    translate: float = 0.1
+    scale: float = 0.5
+    shear: float = 0.0
+    perspective: float = 0.0
+
+
 def random_perspective(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, rng: np.random.Generator,
-                       degrees: float = 0.0, translate: float = 0.1, scale: float = 0.5, shear: float = 0.0,
-                       perspective: float = 0.0, border: tuple[int, int] = (0, 0), rule: BoxRule = BoxRule(),
+                       affine: AffineRange = AffineRange(), border: tuple[int, int] = (0, 0),
+                       rule: BoxRule = BoxRule(),
                        tally: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Random rotation, scale, shear, translation and perspective of an image and its boxes.
 
@@ -196,8 +208,8 @@ def random_perspective(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray
     corners' envelope, clipped; boxes that become degenerate are dropped with their classes.
     """
     out_shape = (image.shape[0] + border[0] * 2, image.shape[1] + border[1] * 2)
-    matrix, factor = random_affine_matrix(rng, image.shape[:2], out_shape, degrees, translate, scale, shear,
-                                          perspective)
+    matrix, factor = random_affine_matrix(rng, image.shape[:2], out_shape, affine.degrees, affine.translate,
+                                          affine.scale, affine.shear, affine.perspective)
     return warp_with_boxes(image, boxes, classes, matrix, factor, out_shape, rule, tally)
 
 

@@ -21,6 +21,7 @@ import yaml
 
 from utils.data.formats import DatasetError, load_dataset_config
 from utils.data.scan import describe_problems, scan_split
+from utils.faces import run_face
 
 
 def _row(label) -> str:
@@ -65,15 +66,13 @@ def convert_dataset(data: str | Path, out: str | Path, splits: tuple[str, ...] =
 
 
 def main(argv: list[str] | None = None) -> None:
+    """``python -m utils.data.convert``: write YOLO labels for a dataset given in another format."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="dataset YAML (path or name in data/)")
     p.add_argument("--out", required=True, help="a new folder")
     p.add_argument("--splits", nargs="+", default=["train", "val", "test"])
     args = p.parse_args(argv)
-    try:
-        summary = convert_dataset(args.data, args.out, tuple(args.splits))
-    except (DatasetError, FileNotFoundError) as exc:
-        raise SystemExit(f"error: {exc}") from None
+    summary = run_face(convert_dataset, args.data, args.out, tuple(args.splits))
     for split, counts in summary.items():
         line = f"{split}: {counts['images']} images, {counts['boxes']} boxes -> {Path(args.out) / 'labels' / split}"
         if counts["skipped"]:

@@ -15,6 +15,7 @@ from utils.boxes import xywh_to_xyxy, xyxy_to_xywh
 from utils.data.augmentations import (
     DROP_REASONS,
     YOLOV5_PREPROCESSING,
+    AffineRange,
     AlbumentationsPipeline,
     BoxRule,
     Preprocessing,
@@ -86,6 +87,21 @@ class Hyp:
         return cls(**{k: float(d[k]) for k in cls.__dataclass_fields__ if k in d})
 
 
+@dataclass(frozen=True)
+class LoadingOptions:
+    """How a :class:`YoloDataset` serves its images beyond size and batch: rectangular batches at multiples of
+    ``stride`` (validation), the seed of the augmentation draws, an image cache ('ram' or 'disk'), every box as
+    class 0, libjpeg's reduced decoding, and the model family's preprocessing convention."""
+
+    rect: bool = False
+    stride: int = 32
+    seed: int = 0
+    cache_images: str | None = None
+    single_cls: bool = False
+    reduced_decoding: bool = False
+    preprocessing: Preprocessing = YOLOV5_PREPROCESSING
+
+
 class YoloDataset(Dataset):
     """YOLO images and labels.
 
@@ -99,14 +115,16 @@ class YoloDataset(Dataset):
     """
 
     def __init__(self, scan: ScanResult, imgsz: int = 640, batch_size: int = 16, augment: bool = False,
-                 hyp: Hyp | dict | None = None, rect: bool = False, stride: int = 32, seed: int = 0,
-                 cache_images: str | None = None, single_cls: bool = False, reduced_decoding: bool = False,
-                 preprocessing: Preprocessing = YOLOV5_PREPROCESSING) -> None:
+                 hyp: Hyp | dict | None = None, loading: LoadingOptions | None = None, **keywords: Any) -> None:
+        """``loading`` (or its fields as keywords): rect, stride, seed, cache_images, single_cls,
+        reduced_decoding, preprocessing."""
         if not scan.images:
             raise DatasetError(f"{scan.source or 'dataset'}: no usable image ({len(scan.problems)} skipped)")
-        self.imgsz, self.augment, self.stride, self.seed = imgsz, augment, stride, seed
-        self.reduced_decoding = reduced_decoding
-        self.preprocessing = preprocessing
+        loading = loading or LoadingOptions(**keywords)
+        rect, stride, single_cls = loading.rect, loading.stride, loading.single_cls
+        self.imgsz, self.augment, self.stride, self.seed = imgsz, augment, stride, loading.seed
+        self.reduced_decoding = loading.reduced_decoding
+        self.preprocessing = loading.preprocessing
         self.total_epochs: int | None = None  # the run's length, for close_mosaic (set by the training task)
         self.hyp = hyp if isinstance(hyp, Hyp) else Hyp.from_dict(hyp)
         self.box_rule = BoxRule(self.hyp.min_box_side, self.hyp.min_box_area)
@@ -138,9 +156,9 @@ class YoloDataset(Dataset):
             self.ignore = [self.ignore[i] for i in order]
         self.albumentations = AlbumentationsPipeline(self.hyp.albumentations) if augment else None
         self.epoch = 0
-        masked = any(r is not None and len(r) for r in self.ignore)
-        self.image_cache = ImageCache(cache_images, self.sources, self._decode_resized,
-                                      cache_settings(imgsz, augment, reduced_decoding) + (" masked" if masked else ""),
+        masked = " masked" if any(r is not None and len(r) for r in self.ignore) else ""
+        self.image_cache = ImageCache(loading.cache_images, self.sources, self._decode_resized,
+                                      cache_settings(imgsz, augment, loading.reduced_decoding) + masked,
                                       extras=[w and ",".join(map(str, w)) or "" for w in self.windows])
         self.image_cache.fill()
 
@@ -232,10 +250,9 @@ class YoloDataset(Dataset):
         else:
             image, boxes, classes, meta = self._load_letterboxed(index)
             if self.augment:
-                image, boxes, classes = random_perspective(
-                    image, boxes, classes, rng, degrees=hyp.degrees, translate=hyp.translate,
-                    scale=hyp.scale, shear=hyp.shear, perspective=hyp.perspective, rule=self.box_rule,
-                    tally=self.drop_tally())
+                affine = AffineRange(hyp.degrees, hyp.translate, hyp.scale, hyp.shear, hyp.perspective)
+                image, boxes, classes = random_perspective(image, boxes, classes, rng, affine, rule=self.box_rule,
+                                                           tally=self.drop_tally())
         h, w = image.shape[:2]
         if meta is None:
             meta = ((h, w), 1.0, (0.0, 0.0))

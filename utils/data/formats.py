@@ -24,6 +24,7 @@ class DatasetError(ValueError):
 
 
 def cache_dir() -> Path:
+    """Where scanned-label caches go: $YOLOV5_SPD_CACHE, else the user's cache folder (never beside the data)."""
     root = os.environ.get("YOLOV5_SPD_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "yolov5-spd")
     return Path(root) / "datasets"

@@ -47,6 +47,7 @@ def decode_bgr(data: bytes | np.ndarray, flags: int = cv2.IMREAD_COLOR) -> np.nd
 
 
 def read_bgr(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray | None:
+    """An image file decoded to BGR uint8, or None when it cannot be read or decoded."""
     try:
         return decode_bgr(np.fromfile(str(path), dtype=np.uint8), flags)
     except OSError:

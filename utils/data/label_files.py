@@ -23,6 +23,7 @@ class LabelRead:
 
 
 def failed(message: str) -> LabelRead:
+    """The result of a label file that could not be used, with the reason."""
     return LabelRead(None, "bad label", message)
 
 

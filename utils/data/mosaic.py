@@ -25,6 +25,7 @@ VISIBILITY_MARGIN = 3  # canvas pixels: a predicted size may be 1 px off, and bi
 
 
 class MosaicSource(Protocol):
+    """What the mosaic loader reads from its dataset."""
     imgsz: int
     hyp: object
     box_rule: object

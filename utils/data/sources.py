@@ -63,10 +63,12 @@ def output_stem(source: str) -> str:
 
 
 def is_url(text: str) -> bool:
+    """Whether ``text`` names a stream or URL (rtsp, rtmp, http, https)."""
     return text.lower().startswith(STREAM_SCHEMES)
 
 
 def url_suffix(url: str) -> str:
+    """The file suffix of a URL's path (query and fragment ignored), lower-case."""
     return Path(url.split("?")[0].split("#")[0]).suffix.lower()
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from utils.boxes import xywh_to_xyxy, xyxy_to_xywh
 from utils.data.augmentations import BoxRule, box_survives
+from utils.options import ConfigurationError
 
 MAX_OVERLAP = 0.9  # at most 10 windows per tile length along each side; beyond it no user means the count
 
@@ -41,6 +42,7 @@ def tile_origins(length: int, tile: int, overlap: float) -> list[int]:
 
 @dataclass
 class TileSummary:
+    """What tiling a split produced: images, tiles, tiles with boxes, empty tiles kept of all empty ones."""
     images: int
     tiles: int
     with_boxes: int
@@ -126,3 +128,20 @@ def tile_scan(scan, tile: int, overlap: float = 0.2, empty_rate: float = 0.1, ru
     summary = TileSummary(len(scan.images), len(out.images), counts["with_boxes"], counts["empty_kept"],
                           counts["empty_total"], scan.n_boxes, counts["boxes_after"], counts["dropped_at_borders"])
     return out, summary
+
+
+@dataclass(frozen=True)
+class Slicing:
+    """How images are cut for sliced prediction: ``tile_hw`` tiles (at least 32x32) overlapping by ``overlap``
+    (0 to 0.9), merged by class-aware NMS or sahi's non-maximum merging (``nmm``)."""
+
+    tile_hw: tuple[int, int]
+    overlap: float = 0.2
+    merge: str = "nms"
+
+    def __post_init__(self) -> None:
+        if len(self.tile_hw) != 2 or min(self.tile_hw) < 32 or not 0 <= self.overlap <= MAX_OVERLAP:
+            raise ConfigurationError(f"--slice needs tiles of at least 32x32 and --overlap in [0, {MAX_OVERLAP:g}], "
+                                     f"got {list(self.tile_hw)} {self.overlap}")
+        if self.merge not in ("nms", "nmm"):
+            raise ConfigurationError(f"--merge {self.merge}: nms or nmm")

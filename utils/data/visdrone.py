@@ -25,6 +25,7 @@ OVERHANG_PIXELS = 2.0
 
 
 def visdrone_txt_path(image: Path) -> Path:
+    """Where VisDrone keeps the annotation of ``image`` (annotations/<stem>.txt)."""
     return annotation_path(image, "annotations", ".txt")
 
 

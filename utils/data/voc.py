@@ -22,6 +22,7 @@ OVERHANG_PIXELS = 2.0  # a box may overhang the image by this much (annotation-t
 
 
 def voc_xml_path(image: Path) -> Path:
+    """Where Pascal VOC keeps the annotation of ``image`` (Annotations/<stem>.xml)."""
     return annotation_path(image, "Annotations", ".xml")
 
 

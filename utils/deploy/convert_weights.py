@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from models.loading import model_from_weights
 from utils.checkpoints.files import load_checkpoint, model_payload, save_checkpoint
-from utils.checkpoints.format import FORMAT, CheckpointError
+from utils.checkpoints.format import FORMAT
+from utils.faces import run_face
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -13,8 +14,6 @@ def main(argv: list[str] | None = None) -> None:
     checkpoint into our format, optionally moving its weights exactly into the SPD form of its graph."""
     import argparse
 
-    from models.parser import ConfigError
-    from models.spd_transfer import TransferError
 
     parser = argparse.ArgumentParser(description="Convert a YOLOv5-family checkpoint (pickled model objects) "
                                      "into a weights_only-loadable YOLOv5-SPD checkpoint, executing nothing; "
@@ -26,18 +25,17 @@ def main(argv: list[str] | None = None) -> None:
                         "(or of --cfg)")
     parser.add_argument("--partial", action="store_true", help="if the graphs cannot be mapped exactly, copy "
                         "the tensors that match by name and shape (not function-preserving)")
-    args = parser.parse_args(argv)
-    try:
-        ckpt = load_checkpoint(args.source)
-        if args.cfg or args.spd:
-            model, report = model_from_weights(ckpt, args.cfg or None, spd=args.spd, allow_partial=args.partial)
-            print(report.line(args.source))
-            ckpt = {"format": FORMAT, "model": model_payload(model), "ema": None, "epoch": -1,
-                    "imported_from": str(args.source)}
-        out = save_checkpoint(ckpt, args.destination)
-    except (CheckpointError, TransferError, ConfigError) as exc:
-        raise SystemExit(f"error: {exc}") from None
-    print(f"wrote {out}")
+    print(f"wrote {run_face(_convert, parser.parse_args(argv))}")
+
+
+def _convert(args):
+    ckpt = load_checkpoint(args.source)
+    if args.cfg or args.spd:
+        model, report = model_from_weights(ckpt, args.cfg or None, spd=args.spd, allow_partial=args.partial)
+        print(report.line(args.source))
+        ckpt = {"format": FORMAT, "model": model_payload(model), "ema": None, "epoch": -1,
+                "imported_from": str(args.source)}
+    return save_checkpoint(ckpt, args.destination)
 
 
 

@@ -14,6 +14,7 @@ import logging
 import shutil
 import tempfile
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -24,17 +25,47 @@ from utils.deploy.backends import ENGINE_HEADER, METADATA_KEY, OPENVINO_METADATA
 from utils.distributed import select_device
 from utils.image_size import check_image_size
 from utils.logging import LOGGER
+from utils.options import ConfigurationError, JobOptions
 
 FORMATS = ("onnx", "torchscript", "openvino", "engine")
 
 
-def export(weights: str, include: list[str], imgsz: int | list[int] = 640, batch_size: int = 1, dynamic: bool = False,
-           half: bool = False, simplify: bool = False, opset: int = 17, device: str = "cpu", int8: bool = False,
-           data: str | None = None, calib_images: int = 200, nms: bool = False, max_det: int = 300) -> list[Path]:
+@dataclass
+class ExportOptions(JobOptions):
+    """export.py's options (its flags' names), checked when made: the ``include`` formats, the input size (a
+    size or [h, w]) and batch, dynamic axes, FP16, ONNX opset, the device, INT8 calibrated on ``calib_images``
+    training images of ``data``, and NMS inside the graph keeping ``max_det`` boxes per class and image."""
+
+    weights: str = ""
+    include: list[str] = field(default_factory=lambda: ["onnx"])
+    imgsz: int | list[int] = 640
+    batch_size: int = 1
+    dynamic: bool = False
+    half: bool = False
+    simplify: bool = False
+    opset: int = 17
+    device: str = "cpu"
+    int8: bool = False
+    data: str | None = None
+    calib_images: int = 200
+    nms: bool = False
+    max_det: int = 300
+
+    def check(self) -> None:
+        if not self.weights:
+            raise ConfigurationError("--weights: name the checkpoint to export")
+        if isinstance(self.imgsz, (list, tuple)) and len(self.imgsz) == 1:
+            self.imgsz = self.imgsz[0]
+        _check_options(self)
+        _check_nms_options(self)
+        check_image_size(self.imgsz, 1, batch_size=self.batch_size, quiet=True)  # rounded once loaded
+
+
+def export(options: ExportOptions | None = None, **keywords) -> list[Path]:
     """Write the ``include`` formats beside the checkpoint (``<weights>.onnx``, ``.torchscript``,
     ``<weights>_openvino_model/``, ``.engine``; with ``int8`` also ``<weights>_int8.onnx`` (ONNX Runtime) and
     ``<weights>_int8_openvino_model/`` (NNCF), static INT8 calibrated on ``calib_images`` training images of
-    ``data``); returns the paths.
+    ``data``); returns the paths. Options as an :class:`ExportOptions` or as keywords.
 
     ``half``: FP16 ONNX (converted from the FP32 graph, the detection head kept in FP32 so boxes are not
     rounded to FP16's half-pixel grid at 640), FP16 OpenVINO weights, an FP16 TensorRT engine, and an FP16
@@ -42,10 +73,9 @@ def export(weights: str, include: list[str], imgsz: int | list[int] = 640, batch
 
     ``nms``: ONNX and OpenVINO graphs with NMS inside (``<weights>_nms.onnx``, ``<weights>_nms_openvino_model/``;
     :mod:`utils.deploy.nms_graph`), at most ``max_det`` boxes per class and image."""
-    imgsz = imgsz[0] if isinstance(imgsz, (list, tuple)) and len(imgsz) == 1 else imgsz
-    _check_options(include, imgsz, batch_size, opset, int8, half, calib_images)
-    _check_nms_options(nms, include, int8, half, max_det)
-    check_image_size(imgsz, 1, batch_size=batch_size, quiet=True)  # before any work; rounded once loaded
+    o = options or ExportOptions.from_dict(keywords, "export")
+    weights, include, imgsz, batch_size, dynamic = o.weights, o.include, o.imgsz, o.batch_size, o.dynamic
+    half, int8, device, nms, max_det = o.half, o.int8, o.device, o.nms, o.max_det
     torch_device = select_device(device)
     if "engine" in include and torch_device.type != "cuda":
         raise ValueError(f"--include engine builds a TensorRT engine, which needs a CUDA GPU: --device "
@@ -53,14 +83,14 @@ def export(weights: str, include: list[str], imgsz: int | list[int] = 640, batch
     model, x, meta, path = _prepared(resolve_weights(weights), torch_device, imgsz, batch_size, dynamic, nms, max_det)
     hw, head = tuple(x.shape[2:]), meta.pop("head")
     outputs = []
-    calibration = _calibration(path, data, hw, calib_images, 1 if dynamic else batch_size) if int8 else []
+    calibration = _calibration(path, o.data, hw, o.calib_images, 1 if dynamic else batch_size) if int8 else []
     onnx_path = None
     scratch = None  # without --include onnx the intermediate graph goes to a temporary folder, so that an
     if {"onnx", "openvino", "engine"} & set(include):  # existing <weights>.onnx is never replaced or deleted
         if "onnx" not in include:
             scratch = Path(tempfile.mkdtemp(prefix="yolov5_spd_export_"))
         target = (scratch / path.name if scratch else path).with_suffix(".onnx")
-        onnx_path = _onnx(model, x, target, meta, opset, dynamic, simplify)
+        onnx_path = _onnx(model, x, target, meta, o.opset, dynamic, o.simplify)
     if "openvino" in include:
         outputs.append(_openvino(onnx_path, path, meta, half))
         if int8:
@@ -84,7 +114,7 @@ def export(weights: str, include: list[str], imgsz: int | list[int] = 640, batch
     for out in outputs:
         size = sum(f.stat().st_size for f in out.rglob("*")) if out.is_dir() else out.stat().st_size
         LOGGER.info(f"{out} ({size / 1e6:.1f} MB): validate with python val.py --weights {out}"
-                    + (f" --data {data}" if data else ""))
+                    + (f" --data {o.data}" if o.data else ""))
     return outputs
 
 
@@ -111,8 +141,9 @@ def _prepared(path: Path, device: torch.device, imgsz, batch_size: int, dynamic:
     return model, x, meta, path
 
 
-def _check_options(include: list[str], imgsz, batch_size: int, opset: int, int8: bool, half: bool,
-                   calib_images: int) -> None:
+def _check_options(o: ExportOptions) -> None:
+    include, batch_size, opset, int8, half, calib_images = (o.include, o.batch_size, o.opset, o.int8, o.half,
+                                                             o.calib_images)
     problems = [(not include, "--include: name at least one format"),
                 (any(f not in FORMATS for f in include), f"--include {' '.join(include)}: formats are "
                                                          f"{', '.join(FORMATS)}"),
@@ -124,10 +155,11 @@ def _check_options(include: list[str], imgsz, batch_size: int, opset: int, int8:
                 (int8 and calib_images < 1, f"--calib-images must be >= 1, got {calib_images}")]
     for bad, message in problems:
         if bad:
-            raise ValueError(message)
+            raise ConfigurationError(message)
 
 
-def _check_nms_options(nms: bool, include: list[str], int8: bool, half: bool, max_det: int) -> None:
+def _check_nms_options(o: ExportOptions) -> None:
+    nms, include, int8, half, max_det = o.nms, o.include, o.int8, o.half, o.max_det
     if not nms:
         return
     problems = [(not set(include) <= {"onnx", "openvino"}, f"--nms: ONNX and OpenVINO graphs only, not "
@@ -136,7 +168,7 @@ def _check_nms_options(nms: bool, include: list[str], int8: bool, half: bool, ma
                 (max_det < 1, f"--max-det must be >= 1, got {max_det}")]
     for bad, message in problems:
         if bad:
-            raise ValueError(message)
+            raise ConfigurationError(message)
 
 
 def _torchscript(model: torch.nn.Module, x: torch.Tensor, out: Path, meta: dict) -> Path:

@@ -1,2 +1,3 @@
-"""Detection as a task: the task the engine runs (task), its loss and anchors, the COCO evaluator (metrics),
-the evaluation loop val.py and training share (evaluation) and the predictor detect.py and the hub use."""
+"""Detection as a task, one module per job: the training task (task), its head families (head_families), their
+losses and assigner, the COCO evaluator (evaluator), validation (the shared loop and val.py's job), prediction
+(the Detector and detect.py's job), results and the hub model."""

@@ -15,9 +15,9 @@ from typing import Any
 import torch
 
 from utils.data.augmentations import ULTRALYTICS_PREPROCESSING, YOLOV5_PREPROCESSING, Preprocessing
+from utils.detection.anchor_based_loss import LossGains, YoloLoss
 from utils.detection.anchor_free_loss import AnchorFreeGains, AnchorFreeLoss
-from utils.detection.loss import LossGains, YoloLoss
-from utils.detection.metrics import COCO_KEYS, TINY_KEYS
+from utils.detection.evaluator import COCO_KEYS, TINY_KEYS
 from utils.detection.options import ANCHOR_FREE_HYP, DETECTION_HYP
 from utils.engine.config import HypSchema
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from utils.boxes import check_max_det
-from utils.detection.predictor import Detector
+from utils.detection.prediction import Detector
 from utils.detection.results import TABLE_COLUMNS, Detections
 from utils.image_size import check_image_size
 from utils.logging import LOGGER, increment_path

@@ -23,6 +23,7 @@ from models.parser import load_config
 from models.spd_transfer import spd_config
 from models.yolo import DetectionModel
 from utils import distributed as dist_utils
+from utils.boxes import NmsSettings
 from utils.checkpoints.files import load_checkpoint, resolve_weights, write_slim
 from utils.data.augmentations import BoxRule
 from utils.data.dataset import YoloDataset
@@ -31,10 +32,10 @@ from utils.data.loaders import create_dataloader
 from utils.data.scan import describe_problems, scan_split
 from utils.data.tiles import tile_scan
 from utils.detection.anchors import check_anchors
-from utils.detection.evaluation import NmsSettings, evaluate, prepare_images, validation_copy
+from utils.detection.evaluator import COCO_KEYS, TINY_KEYS, DetectionEvaluator, fitness, format_metric, tiny_bins_line
 from utils.detection.head_families import ANCHOR_BASED, HeadFamily, family_of_config
-from utils.detection.metrics import COCO_KEYS, TINY_KEYS, DetectionEvaluator, fitness, format_metric, tiny_bins_line
 from utils.detection.options import DEFAULT_CFG, DetectionOptions
+from utils.detection.validation import PassSettings, evaluate, prepare_images, validation_copy
 from utils.engine.config import TrainConfig
 from utils.engine.contract import RunContext
 from utils.engine.run_folder import find_latest_last
@@ -284,8 +285,8 @@ class DetectionTask:
             return {}
         self.evaluator.use_pycocotools = not ctx.options.fast_val
         inference, half = validation_copy(model, ctx.amp_dtype)
-        return evaluate(inference, self.val_loader, self.evaluator, NmsSettings(iou_thres=self.family.val_iou),
-                        half=half, progress=ctx.main, loss_fn=self.loss_fn, phases=ctx.phases)
+        settings = PassSettings(NmsSettings(iou_thres=self.family.val_iou), half=half, progress=ctx.main)
+        return evaluate(inference, self.val_loader, self.evaluator, settings, loss_fn=self.loss_fn, phases=ctx.phases)
 
     def fitness(self, metrics: dict) -> float:
         return fitness(metrics)
@@ -329,8 +330,8 @@ class DetectionTask:
         self.evaluator.use_pycocotools = True  # the final figures are always full, --fast-val or not
         plots = not ctx.config.noplots
         metrics = evaluate(load_model(best, ctx.device), self.val_loader, self.evaluator,
-                           NmsSettings(iou_thres=self.family.val_iou),
-                           progress=False, loss_fn=self.loss_fn,  # val losses too (evolve.csv's columns)
+                           PassSettings(NmsSettings(iou_thres=self.family.val_iou), progress=False),
+                           loss_fn=self.loss_fn,  # val losses too (evolve.csv's columns)
                            on_batch=validation_batch_plotter(ctx.save_dir, self.names) if plots else None)
         metrics["loss_names"] = list(self.loss_names)  # what val_loss holds (evolve.csv's columns)
         if plots:

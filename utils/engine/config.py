@@ -8,7 +8,6 @@ plain dict and ``--resume`` rebuilds it from there.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 from utils.engine.hooks import TRACKER_NAMES
 from utils.image_size import ImageSizeError, check_image_size
 from utils.logging import LOGGER
+from utils.options import ConfigurationError, nearest_hint
 from utils.paths import PACKAGE_ROOT, find_named_file
 from utils.yaml_files import load_yaml_mapping
 
@@ -26,13 +26,6 @@ CONFIG_DIR = PACKAGE_ROOT / "configs"
 DEFAULT_EPOCHS = 30
 
 
-class ConfigurationError(ValueError):
-    """An option or hyper-parameter no run can use; the message names it."""
-
-
-def _nearest(key: str, known: list[str]) -> str:
-    near = difflib.get_close_matches(key, known, n=1)
-    return f" (did you mean '{near[0]}'?)" if near else ""
 
 
 @dataclass
@@ -122,7 +115,7 @@ class TrainConfig:
         theirs = [f.name for f in dataclasses.fields(task_options)] if task_options else []
         unknown = [k for k in values if k not in own and k not in theirs and k != "task_options"]
         if unknown and strict:
-            hint = _nearest(unknown[0], own + theirs)
+            hint = nearest_hint(unknown[0], own + theirs)
             if not hint and task_options is not None:
                 hint = f" ({task_options.__name__} has no such option either)"
             raise ConfigurationError(f"{source}: unknown option '{unknown[0]}'{hint}")
@@ -207,7 +200,7 @@ def check_hyp(hyp: dict, source: str, schema: HypSchema = ENGINE_HYP) -> None:
     known = sorted(schema.required | schema.optional | set(schema.zero_only) | set(schema.unused))
     for key in hyp:
         if key not in known:
-            raise ConfigurationError(f"{source}: unknown hyper-parameter '{key}'{_nearest(str(key), known)}")
+            raise ConfigurationError(f"{source}: unknown hyper-parameter '{key}'{nearest_hint(str(key), known)}")
     missing = sorted(schema.required - set(hyp))
     if missing:
         raise ConfigurationError(f"{source}: missing hyper-parameters {', '.join(missing)} "

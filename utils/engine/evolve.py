@@ -249,6 +249,7 @@ class EvolveTable:
 
 
 def write_best(path: Path, row: dict[str, Any], hyp_keys: list[str], fitness_name: str, generations: int) -> None:
+    """Write the fittest generation's hyp file (atomically), headed by its fitness and the command to train it."""
     header = (f"# the fittest of {generations} generations of --evolve: {fitness_name} fitness {row['fitness']}\n"
               f"# train with: python train.py --hyp {path}\n")
     hyp = {k: _number(row[k]) for k in hyp_keys}

@@ -56,6 +56,7 @@ class RunFolder:
 
 
 def read_resumable(last: Path) -> dict:
+    """A last.pt that holds a training state; a weights-only file is a one-line error saying what to do."""
     ckpt = load_checkpoint(last)
     if not (ckpt.get("optimizer") or ckpt.get("finished")) or "options" not in ckpt:
         raise ValueError(f"{last}: holds weights only (a best.pt, or an imported or converted file), not a "
@@ -65,6 +66,7 @@ def read_resumable(last: Path) -> dict:
 
 
 def find_latest_last(project: Path) -> Path:
+    """The newest last.pt under ``project``, for ``--resume`` with no path."""
     last = newest_run_checkpoint(project, "last.pt")
     if last is None:
         raise FileNotFoundError(f"--resume: no {project}/*/weights/last.pt to resume from")
@@ -80,6 +82,7 @@ def rng_state() -> dict:
 
 
 def restore_rng_state(state: dict) -> None:
+    """Put back the torch (and, where present, CUDA) random state saved with a checkpoint."""
     if "torch" in state:
         torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():

@@ -53,12 +53,13 @@ from utils.engine.phase_timer import PhaseTimer
 from utils.engine.results_log import ResultsLog
 from utils.engine.run_folder import RunFolder, find_latest_last, read_resumable, restore_rng_state, rng_state
 from utils.engine.signals import SignalFlag
+from utils.faces import UserFacingError
 from utils.logging import LOGGER, get_logger, increment_path
 
 NOMINAL_BATCH = 64
 
 
-class TrainingStopped(RuntimeError):
+class TrainingStopped(RuntimeError, UserFacingError):
     """Training cannot go on (non-finite loss); the last good checkpoint is kept."""
 
 
@@ -230,6 +231,10 @@ class Trainer:
         hyp, config, model = self.hyp, self.config, self.task.model
         self.state.accumulate = max(round(self.nominal_batch / config.batch_size), 1)
         weight_decay = hyp["weight_decay"] * config.batch_size * self.state.accumulate / self.nominal_batch
+        self.accumulate_target = self.nominal_batch / config.batch_size  # where the warm-up ramp ends
+        if hyp.get("warmup") == "ultralytics":  # no 100-iteration ramp: a run shorter than one accumulation steps
+            self.state.accumulate = min(self.state.accumulate, len(self.task.train_loader) * self.epochs)
+            self.accumulate_target = self.state.accumulate
         name = choose_optimizer(config.optimizer or hyp.get("optimizer", "SGD"), hyp,
                                 self.task.train_loader, config.batch_size, self.epochs,
                                 int(getattr(model, "nc", 10)), quiet=not self.main)
@@ -326,8 +331,7 @@ class Trainer:
         state.batch_index = i
         if self.warmup_iters and step <= self.warmup_iters:
             warmup(self.optimizer, step, self.warmup_iters, self.lf(epoch), self.hyp, self.hyp["lr0"])
-            state.accumulate = max(1, round(np.interp(step, [0, self.warmup_iters],
-                                                      [1, self.nominal_batch / self.config.batch_size])))
+            state.accumulate = max(1, round(np.interp(step, [0, self.warmup_iters], [1, self.accumulate_target])))
         with self.phases("forward"), precision.autocast(self.device, self.amp_dtype):
             loss, items, size = self.task.forward_loss(self.train_model, batch, self.context)
         if not torch.isfinite(loss):

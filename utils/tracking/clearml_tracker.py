@@ -14,15 +14,18 @@ if TYPE_CHECKING:
 
 
 def offline() -> bool:
+    """Whether ClearML's offline mode is on."""
     return os.environ.get("CLEARML_OFFLINE_MODE", "").lower() in ("1", "true", "yes")
 
 
 def has_credentials() -> bool:
+    """Whether ClearML credentials are configured (environment or clearml.conf)."""
     config = Path(os.environ.get("CLEARML_CONFIG_FILE", Path.home() / "clearml.conf"))
     return bool(os.environ.get("CLEARML_API_ACCESS_KEY")) or config.is_file()
 
 
 class ClearmlTracker(Tracker):
+    """A run in ClearML: parameters, metrics per epoch, pictures and the weights as artifacts."""
     name, package = "clearml", "clearml"
 
     def open(self, trainer: Trainer, params: dict[str, str]) -> None:

@@ -18,10 +18,12 @@ QUIET = dict(auto_metric_logging=False, auto_param_logging=False, auto_output_lo
 
 
 def has_credentials() -> bool:
+    """Whether a Comet API key is configured (environment or ~/.comet.config)."""
     return bool(os.environ.get("COMET_API_KEY")) or (Path.home() / ".comet.config").is_file()
 
 
 class CometTracker(Tracker):
+    """A run in Comet: parameters, metrics per epoch, pictures and the weights."""
     name, package = "comet", "comet-ml"
 
     def open(self, trainer: Trainer, params: dict[str, str]) -> None:

@@ -35,6 +35,7 @@ def default_tracking_uri(project: Path) -> tuple[str, str]:
 
 
 class MlflowTracker(Tracker):
+    """A run in MLflow: parameters, metrics per epoch, pictures and the weights as artifacts."""
     name, package = "mlflow", "mlflow"
 
     def open(self, trainer: Trainer, params: dict[str, str]) -> None:

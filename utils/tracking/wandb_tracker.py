@@ -17,6 +17,7 @@ OFFLINE_MODES = ("offline", "dryrun", "disabled")
 
 
 def has_credentials() -> bool:
+    """Whether a Weights & Biases API key is configured (environment or ~/.netrc)."""
     if os.environ.get("WANDB_API_KEY"):
         return True
     try:
@@ -26,6 +27,7 @@ def has_credentials() -> bool:
 
 
 class WandbTracker(Tracker):
+    """A run in Weights & Biases: parameters, metrics per epoch, pictures and the weights."""
     name, package = "wandb", "wandb"
 
     def open(self, trainer: Trainer, params: dict[str, str]) -> None:

@@ -169,7 +169,7 @@ def test_a_checkpoint_of_the_other_task_is_one_line_everywhere(tmp_path, capsys)
     import export
     import val
     from classify import predict
-    from models.classify import ClassificationModel
+    from models.classification import ClassificationModel
 
     classifier = ClassificationModel("resnet18_spd.yaml", nc=3)
     classifier.names = ["a", "b", "c"]

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from models.blocks import space_to_depth
-from models.classify import ClassificationModel
+from models.classification import ClassificationModel
 from utils.classification.data import load_classification_data, read_cifar_pickle
 from utils.data.formats import DatasetError
 
@@ -150,7 +150,8 @@ def test_missing_dataset_is_one_clear_error(tmp_path):
 # -------------------------------------------------------------------------- training, val, predict
 def test_classifier_trains_on_the_shared_loop_then_validates_and_predicts(tmp_path, monkeypatch):
     from utils.classification.synthetic import generate_classification_set
-    from utils.classification.task import train_classifier, validate_classifier
+    from utils.classification.task import train_classifier
+    from utils.classification.validation import validate_classifier
 
     monkeypatch.setenv("YOLOV5_SPD_CACHE", str(tmp_path / "cache"))
     generate_classification_set(tmp_path / "ds", n_train=6, n_val=2, seed=0)

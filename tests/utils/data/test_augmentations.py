@@ -1,6 +1,13 @@
 import numpy as np
 
-from utils.data.augmentations import augment_hsv, box_survives, letterbox, random_perspective, resize_longest_side
+from utils.data.augmentations import (
+    AffineRange,
+    augment_hsv,
+    box_survives,
+    letterbox,
+    random_perspective,
+    resize_longest_side,
+)
 
 
 def test_resize_longest_side_rounds_up_and_keeps_aspect():
@@ -26,10 +33,10 @@ def test_random_perspective_moves_boxes_with_image_and_is_seeded():
     image[50:100, 60:120] = 255
     boxes = np.array([[60.0, 50.0, 120.0, 100.0]])
     classes = np.array([3.0])
-    a = random_perspective(image.copy(), boxes.copy(), classes, np.random.default_rng(1), degrees=10,
-                           translate=0.1, scale=0.3, shear=5)
-    b = random_perspective(image.copy(), boxes.copy(), classes, np.random.default_rng(1), degrees=10,
-                           translate=0.1, scale=0.3, shear=5)
+    a = random_perspective(image.copy(), boxes.copy(), classes, np.random.default_rng(1),
+                           AffineRange(degrees=10, translate=0.1, scale=0.3, shear=5))
+    b = random_perspective(image.copy(), boxes.copy(), classes, np.random.default_rng(1),
+                           AffineRange(degrees=10, translate=0.1, scale=0.3, shear=5))
     assert np.array_equal(a[0], b[0]) and np.allclose(a[1], b[1])
     out_image, out_boxes, out_classes = a
     assert out_classes.tolist() == [3.0]

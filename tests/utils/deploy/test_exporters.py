@@ -9,7 +9,7 @@ import val
 from models.loading import load_model
 from utils.checkpoints.files import convert_checkpoint
 from utils.deploy.backends import load_any
-from utils.detection.predictor import Detector
+from utils.detection.prediction import Detector
 
 pytest.importorskip("onnxruntime")
 

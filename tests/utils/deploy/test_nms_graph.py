@@ -12,7 +12,7 @@ from utils.boxes import non_max_suppression
 from utils.checkpoints.files import convert_checkpoint
 from utils.deploy.backends import load_any
 from utils.deploy.nms_graph import NmsGraph, split_detections
-from utils.detection.predictor import Detector
+from utils.detection.prediction import Detector
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import cv2
 import pytest
 
+from utils.boxes import NmsSettings
 from utils.detection.hub import HubModel
-from utils.detection.predictor import Detector
+from utils.detection.prediction import Detector
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,7 @@ def test_hub_and_detector_refuse_max_det_below_one(tmp_path):
     from models.yolo import DetectionModel
     from utils.checkpoints.files import model_payload, save_checkpoint
     from utils.checkpoints.format import FORMAT
-    from utils.detection.predictor import Detector
+    from utils.detection.prediction import Detector
 
     model = DetectionModel("yolov5n.yaml", nc=2)
     model.names = ["a", "b"]
@@ -78,4 +79,4 @@ def test_hub_and_detector_refuse_max_det_below_one(tmp_path):
     hub.max_det = 5
     assert hub.max_det == 5
     with pytest.raises(ValueError, match="max_det"):
-        Detector(tmp_path / "m.pt", imgsz=64, max_det=0)
+        Detector(tmp_path / "m.pt", imgsz=64, nms=NmsSettings(max_det=0))

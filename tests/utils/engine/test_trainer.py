@@ -158,3 +158,20 @@ def test_only_due_epochs_are_validated_and_count_for_best(tmp_path):
     assert task.validated[:3] == [1, 3, 4]  # then finish() may validate again
     best = torch.load(tmp_path / "exp" / "weights" / "best.pt", weights_only=True)
     assert best["epoch"] in (1, 3, 4)
+
+
+class _FirstWeights(Hook):
+    def before_train(self, trainer):
+        self.weight = trainer.task.model.weight.detach().clone()
+
+
+def test_a_run_shorter_than_one_accumulation_still_steps(tmp_path):
+    """8 batches of 4 against a nominal batch of 64, ultralytics' warm-up (none in a one-epoch run): the
+    accumulation is capped at the run's length, as ultralytics caps it, so the run steps once."""
+    from utils.engine.config import CONFIG_DIR
+
+    hyp = (CONFIG_DIR / "hyp.classify_quick.yaml").read_text() + "\nwarmup: ultralytics\n"
+    (tmp_path / "hyp.yaml").write_text(hyp)
+    task, first = ToyTask(), _FirstWeights()
+    Trainer(_config(tmp_path, epochs=1, hyp=str(tmp_path / "hyp.yaml")), task, [first]).run()
+    assert not torch.equal(task.model.weight, first.weight)

@@ -1,4 +1,4 @@
-"""utils/detection/predictor.py: streaming frame by frame, ensembles, test-time augmentation, batches."""
+"""utils/detection/prediction.py: streaming frame by frame, ensembles, test-time augmentation, batches."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from utils.detection.predictor import Detector
+from utils.detection.prediction import Detector
 
 
 @pytest.fixture(scope="module")

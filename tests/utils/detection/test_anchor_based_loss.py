@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from models.yolo import DetectionModel
-from utils.detection.loss import LossGains, YoloLoss
+from utils.detection.anchor_based_loss import LossGains, YoloLoss
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_loss_on_cuda_equals_cpu(model):
 
 
 def test_loss_gradient_equals_plain_indexing_and_keeps_the_map_layout(model, monkeypatch):
-    import utils.detection.loss as loss_module
+    import utils.detection.anchor_based_loss as loss_module
 
     targets = torch.tensor([[0, 2, 0.5, 0.5, 0.2, 0.3], [1, 0, 0.1, 0.9, 0.05, 0.04], [1, 0, 0.1, 0.9, 0.05, 0.04]])
     # Maps laid out as the channels-last model hands them over: (B, H, W, na, no) memory, (B, na, H, W, no) view.

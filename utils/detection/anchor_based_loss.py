@@ -19,6 +19,7 @@ LEVEL_BALANCE = {3: [4.0, 1.0, 0.4], 4: [4.0, 1.0, 0.25, 0.06], 5: [4.0, 1.0, 0.
 
 @dataclass
 class LossGains:
+    """The YOLOv5 loss's gains and thresholds, from the hyp file."""
     box: float = 0.05
     obj: float = 1.0
     cls: float = 0.5

@@ -95,6 +95,7 @@ def average_precision(recall: np.ndarray, precision: np.ndarray, closed: bool = 
 
 @dataclass
 class ClassStats:
+    """Per-class precision, recall and AP (at ten IoU thresholds), and the curves they come from."""
     precision: np.ndarray  # (nc,) at the best-F1 confidence
     recall: np.ndarray
     ap: np.ndarray  # (nc, 10)

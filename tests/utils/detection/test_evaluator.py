@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from utils.detection.metrics import DetectionEvaluator, average_precision, match_predictions, run_cocoeval
+from utils.detection.evaluator import DetectionEvaluator, average_precision, match_predictions, run_cocoeval
 
 
 def _perfect_detections(labels, h, w):
@@ -76,7 +76,7 @@ def _gt_with_sides(sides):
 
 
 def test_tiny_bins_count_and_score_by_original_area():
-    from utils.detection.metrics import format_metric, tiny_bins_line
+    from utils.detection.evaluator import format_metric, tiny_bins_line
 
     gt = _gt_with_sides([5.0, 12.0, 20.0, 40.0])  # one object in each tiny bin, one medium
     found = [a for a in gt["annotations"] if a["area"] < 16**2]  # the <8² and 8-16² objects, exactly
@@ -95,7 +95,7 @@ def test_tiny_bins_count_and_score_by_original_area():
 def test_no_predictions_score_zero_only_where_there_are_objects():
     import math
 
-    from utils.detection.metrics import run_cocoeval
+    from utils.detection.evaluator import run_cocoeval
 
     truth = {"images": [{"id": 1, "width": 640, "height": 480}],
              "annotations": [{"id": 1, "image_id": 1, "category_id": 0, "bbox": [10, 10, 20, 20], "area": 400.0,
