@@ -27,7 +27,6 @@ def run(**options):
     (``stream=True`` returns a generator of per-frame Detections)."""
     from utils.detection.prediction import run_detection
 
-    options.setdefault("source", str(ROOT / "data" / "images"))
     return run_detection(**options)
 
 
@@ -76,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     from utils.faces import run_face
     from utils.memory import keep_freed_memory
 
-    keep_freed_memory()
+    run_face(keep_freed_memory)
     run_face(run, **vars(args))
 
 

@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     from utils.faces import run_face
     from utils.memory import keep_freed_memory
 
-    keep_freed_memory()
+    run_face(keep_freed_memory)
     if args.evolve is not None:
         run_face(_evolve, args)
         return

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     from utils.faces import run_face
     from utils.memory import keep_freed_memory
 
-    keep_freed_memory()
+    run_face(keep_freed_memory)
     run_face(run, **vars(args))
 
 

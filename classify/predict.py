@@ -81,8 +81,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    run_face(keep_freed_memory)
     args = parse_args(argv)
-    keep_freed_memory()
     run_face(run, **vars(args))
 
 

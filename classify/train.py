@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     generations, fitness_name = args.pop("evolve", None), args.pop("evolve_fitness")
     sampler = args.pop("evolve_sampler")
-    keep_freed_memory()
+    run_face(keep_freed_memory)
     if generations is not None:
         from utils.engine.evolve import evolve
 

@@ -37,8 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    run_face(keep_freed_memory)
     args = parse_args(argv)
-    keep_freed_memory()
     run_face(validate_classifier, **vars(args))
 
 

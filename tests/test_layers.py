@@ -147,3 +147,52 @@ def test_every_task_implements_every_protocol_member():
     for task in (DetectionTask(), ClassificationTask()):
         assert missing_task_members(task) == [], type(task).__name__
         assert not hasattr(task, "setup"), "the one-call setup(trainer) was split into build_model / build_data"
+
+
+def _library_trees() -> list[tuple[Path, ast.Module]]:
+    return [(p, ast.parse(p.read_text())) for p in sorted(_library_modules().values())]
+
+
+def test_no_library_function_takes_more_than_eight_parameters():
+    """A job takes its options object whole (ValidationOptions, PredictionOptions, ExportOptions ...)."""
+    for path, tree in _library_trees():
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = node.args
+                names = [x.arg for x in a.posonlyargs + a.args + a.kwonlyargs]
+                count = len(names) - (names[:1] in (["self"], ["cls"]))
+                assert count <= 8, f"{path.relative_to(ROOT)}:{node.lineno} {node.name} takes {count} parameters"
+
+
+def test_the_library_raises_and_only_the_face_wrapper_exits():
+    for path, tree in _library_trees():
+        if path == ROOT / "utils" / "faces.py":
+            continue
+        for node in ast.walk(tree):
+            text = ast.unparse(node) if isinstance(node, (ast.Raise, ast.Call)) else ""
+            exits = ("SystemExit" in text and isinstance(node, ast.Raise)) or (
+                isinstance(node, ast.Call) and text.startswith(("sys.exit(", "os._exit(", "exit(", "quit(")))
+            assert not exits, f"{path.relative_to(ROOT)}:{node.lineno} exits the process: raise an error instead"
+
+
+def test_no_process_global_is_written_in_the_library():
+    for path, tree in _library_trees():
+        for node in ast.walk(tree):
+            assert not isinstance(node, ast.Global), (f"{path.relative_to(ROOT)}:{node.lineno} writes a module "
+                                                      f"global; pass the setting in the job's options")
+
+
+def test_public_functions_and_classes_have_docstrings():
+    for path, tree in _library_trees():
+        for node in tree.body:
+            public = not getattr(node, "name", "_").startswith("_")
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and public:
+                assert ast.get_docstring(node), f"{path.relative_to(ROOT)}:{node.lineno} {node.name} has no docstring"
+
+
+def test_one_allow_list_unpickler():
+    subclasses = [f"{path.relative_to(ROOT)}:{node.name}" for path, tree in _library_trees()
+                  for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
+                  and any("Unpickler" in ast.unparse(base) for base in node.bases)]
+    assert subclasses == ["utils/checkpoints/unpickler.py:AllowListUnpickler",
+                          "utils/checkpoints/unpickler.py:SafeUnpickler"], subclasses

@@ -69,7 +69,8 @@ def test_a_user_project_with_its_own_utils_imports_the_api_and_keeps_its_own(ins
             "import yolov5_spd.train as train\n"
             "assert utils.OWNER == 'the user (utils)' and models.OWNER == 'the user (models)'\n"
             "assert Detector.__module__ == 'yolov5_spd.utils.detection.prediction'\n"
-            "from yolov5_spd.utils.engine.hooks import TRACKER_NAMES, hook_from_name\n"
+            "from yolov5_spd.utils.engine.config import TRACKER_NAMES\n"
+            "from yolov5_spd.utils.engine.hooks import hook_from_name\n"
             "for name in TRACKER_NAMES:  # trackers found by name inside the installed package\n"
             "    assert type(hook_from_name(name)).__module__.startswith('yolov5_spd.utils.tracking.')\n"
             "print('ok', train.run.__module__)\n")

@@ -1,4 +1,5 @@
 import copy
+import re
 import subprocess
 import sys
 
@@ -194,9 +195,10 @@ def test_official_yolov5n_into_space_depth_n_is_exact(yolov5n_weights, tmp_path,
     _assert_close(_outputs(official, x, False), _outputs(spd, x, False))
 
 
-def test_converter_refuses_an_unmappable_pair(yolov5n_weights, tmp_path):
-    with pytest.raises(SystemExit, match="layer .* differs"):
+def test_converter_refuses_an_unmappable_pair(yolov5n_weights, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
         convert_main([str(yolov5n_weights), str(tmp_path / "x.pt"), "--cfg", "space_depth_s.yaml"])
+    assert stopped.value.code == 1 and re.search("^error: .*layer .* differs", capsys.readouterr().err)
     assert not (tmp_path / "x.pt").exists()
 
 

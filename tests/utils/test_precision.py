@@ -47,7 +47,7 @@ def test_a_bf16_training_step_runs_and_keeps_fp32_weights(tmp_path, monkeypatch)
     monkeypatch.setattr(precision, "cpu_bf16_native", lambda: True)  # emulated where the CPU lacks it
     trainer = Trainer(_config(tmp_path, epochs=1), ToyTask())
     trainer.run()
-    assert trainer.amp_dtype == torch.bfloat16 and not trainer.scaler.is_enabled()
+    assert trainer.amp_dtype == torch.bfloat16 and not trainer.opt.scaler.is_enabled()
     assert all(p.dtype == torch.float32 for p in trainer.task.model.parameters())
     monkeypatch.setattr(precision, "cpu_bf16_native", lambda: False)
     fp32 = Trainer(_config(tmp_path, epochs=1, name="fp32"), ToyTask())

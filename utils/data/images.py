@@ -16,8 +16,12 @@ def is_truncated_jpeg(data: bytes) -> bool:
     return data[:2] == b"\xff\xd8" and data.rfind(b"\xff\xd9") < 0
 
 
-def check_image(path: Path) -> tuple[tuple[int, int] | None, str, str]:
-    """Returns ((h, w), '', '') or (None, kind, message)."""
+DEFAULT_MAX_PIXELS = 100_000_000  # a decompression bomb (a 389 KB PNG of 20000x20000) is refused before decoding
+
+
+def check_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[tuple[int, int] | None, str, str]:
+    """Returns ((h, w), '', '') or (None, kind, message); an image over ``max_pixels`` is refused from its
+    header, before decoding."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -27,8 +31,8 @@ def check_image(path: Path) -> tuple[tuple[int, int] | None, str, str]:
     if is_truncated_jpeg(data):
         return None, "truncated image", f"{path}: truncated JPEG (no end-of-image marker)"
     size = image_size_from_header(data)
-    if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
-        return None, "huge image", (f"{path}: {size[1]}x{size[0]} pixels, over the limit of {MAX_IMAGE_PIXELS:,} "
+    if size is not None and size[0] * size[1] > max_pixels:
+        return None, "huge image", (f"{path}: {size[1]}x{size[0]} pixels, over the limit of {max_pixels:,} "
                                     f"(raise it with --max-pixels)")
     image = decode_bgr(data)
     if image is None:
@@ -52,17 +56,6 @@ def read_bgr(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray | No
         return decode_bgr(np.fromfile(str(path), dtype=np.uint8), flags)
     except OSError:
         return None
-
-
-MAX_IMAGE_PIXELS = 100_000_000  # a decompression bomb (a 389 KB PNG of 20000x20000) is refused before decoding
-
-
-def set_max_pixels(limit: int) -> None:
-    """Raise or lower the decode limit (--max-pixels) for this process and the loader workers it forks."""
-    global MAX_IMAGE_PIXELS
-    if limit < 1:
-        raise ValueError(f"--max-pixels must be >= 1, got {limit}")
-    MAX_IMAGE_PIXELS = int(limit)
 
 
 def image_size_from_header(data: bytes) -> tuple[int, int] | None:
@@ -114,21 +107,21 @@ def read_rgb(path: str, reduction: int = 1) -> np.ndarray | None:
     return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """BGR uint8 image, or a ValueError naming the file."""
+def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """BGR uint8 image, or a ValueError naming the file (also for one over ``max_pixels``)."""
     data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
     if data is None:
         raise ValueError(f"{path}: not a readable image")
-    return image_from_bytes(data, path)
+    return image_from_bytes(data, path, max_pixels)
 
 
-def image_from_bytes(data: bytes | np.ndarray, name: str | Path) -> np.ndarray:
-    """Decode an encoded image (a file's or a URL's bytes) to BGR uint8 under the pixel limit, or a ValueError
-    naming ``name``."""
+def image_from_bytes(data: bytes | np.ndarray, name: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode an encoded image (a file's or a URL's bytes) to BGR uint8 if it has at most ``max_pixels``, else
+    a ValueError naming ``name``."""
     buffer = data if isinstance(data, np.ndarray) else np.frombuffer(data, np.uint8)
     size = image_size_from_header(buffer.tobytes()) if buffer.size else None
-    if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
-        raise ValueError(f"{name}: {size[1]}x{size[0]} pixels, over the limit of {MAX_IMAGE_PIXELS:,} "
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise ValueError(f"{name}: {size[1]}x{size[0]} pixels, over the limit of {max_pixels:,} "
                          f"(raise it with --max-pixels)")
     image = decode_bgr(buffer)
     if image is None:

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from utils.data import images
 from utils.data.formats import (
     DatasetError,
     cache_dir,
@@ -22,7 +21,7 @@ from utils.data.formats import (
     list_images,
     parse_label_text,
 )
-from utils.data.images import check_image
+from utils.data.images import DEFAULT_MAX_PIXELS, check_image
 from utils.data.label_files import LabelRead
 from utils.data.visdrone import read_visdrone_labels, visdrone_txt_path
 from utils.data.voc import read_voc_labels, voc_xml_path
@@ -102,16 +101,16 @@ class LabelSource:
         return LabelRead(labels, kind, message), duplicates
 
 
-def _check_pair(image: Path, nc: int, source: LabelSource) -> tuple[Any, ...]:
-    shape, kind, message = check_image(image)
+def _check_pair(image: Path, nc: int, source: LabelSource, max_pixels: int) -> tuple[Any, ...]:
+    shape, kind, message = check_image(image, max_pixels)
     if shape is None:
         return None, LabelRead(None, kind, message), 0
     found, duplicates = source.read(image, shape, nc)
     return (shape if found.labels is not None else None), found, duplicates
 
 
-def _fingerprint(files: list[Path], nc: int, source: LabelSource) -> str:
-    digest = hashlib.sha256(f"v{CACHE_VERSION} nc={nc} max_pixels={images.MAX_IMAGE_PIXELS} "
+def _fingerprint(files: list[Path], nc: int, source: LabelSource, max_pixels: int) -> str:
+    digest = hashlib.sha256(f"v{CACHE_VERSION} nc={nc} max_pixels={max_pixels} "
                             f"{source.label_format} {source.names} {source.difficult}".encode())
     for f in files:
         for p in (f, source.label_file(f)):
@@ -123,10 +122,11 @@ def _fingerprint(files: list[Path], nc: int, source: LabelSource) -> str:
     return digest.hexdigest()
 
 
-def scan_dataset(source: str | list[str], nc: int, workers: int = 8, use_cache: bool = True,
+def scan_dataset(source: str | list[str], nc: int, workers: int = 8, max_pixels: int = DEFAULT_MAX_PIXELS,
                  annotations: str | Path | None = None, label_format: str = "yolo",
                  names: list[str] | None = None, difficult: str = "keep") -> ScanResult:
-    """Check every image and label once; the result is cached as JSON keyed by files, sizes and times.
+    """Check every image and label once; the result is cached as JSON keyed by files, sizes and times (and
+    ``max_pixels``: images with more pixels are refused from their header, a decompression bomb's defence).
 
     ``annotations``: a COCO instances JSON to take the labels from when the images have no ``labels/``
     folder (a dataset given only as COCO JSON). ``label_format``: yolo (txt beside the images), voc (XML
@@ -145,12 +145,12 @@ def scan_dataset(source: str | list[str], nc: int, workers: int = 8, use_cache: 
         if json_nc > nc:
             raise DatasetError(f"{annotations}: {json_nc} categories but the dataset YAML names {nc} classes")
     labels_from = LabelSource(label_format, tuple(names or ()), difficult, json_labels)
-    key = _fingerprint(files, nc, labels_from) + (f"|{annotations}" if json_labels is not None else "")
+    key = _fingerprint(files, nc, labels_from, max_pixels) + (f"|{annotations}" if json_labels is not None else "")
     if json_labels is not None:
         st = Path(annotations).stat()
         key = hashlib.sha256(f"{key}{st.st_size}{st.st_mtime_ns}".encode()).hexdigest()
     cache_file = cache_dir() / f"{key[:32]}.json"
-    if use_cache and cache_file.is_file():
+    if cache_file.is_file():
         try:
             cached = json.loads(cache_file.read_text(encoding="utf-8"))
             if cached.get("key") == key:
@@ -166,7 +166,8 @@ def scan_dataset(source: str | list[str], nc: int, workers: int = 8, use_cache: 
     result.problems += [(ascii(str(f)), "bad file name", f"{ascii(str(f))}: file name is not valid UTF-8; rename it")
                         for f in misnamed]
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        for image, (shape, found, dups) in zip(files, pool.map(lambda f: _check_pair(f, nc, labels_from), files)):
+        checked = pool.map(lambda f: _check_pair(f, nc, labels_from, max_pixels), files)
+        for image, (shape, found, dups) in zip(files, checked):
             if shape is None:
                 result.problems.append((str(image), found.kind, found.message))
                 continue
@@ -179,17 +180,17 @@ def scan_dataset(source: str | list[str], nc: int, workers: int = 8, use_cache: 
             result.ignore.append(found.ignore)
     if json_labels is None and label_format == "yolo":
         _check_labels_exist([Path(p) for p in result.images], source)
-    if use_cache:
-        _write_json_atomic(cache_file, {
-            "key": key, "images": result.images, "shapes": result.shapes,
-            "labels": [x.tolist() for x in result.labels], "ignore": [x.tolist() for x in result.ignore],
-            "problems": result.problems, "warnings": result.warnings})
+    _write_json_atomic(cache_file, {
+        "key": key, "images": result.images, "shapes": result.shapes,
+        "labels": [x.tolist() for x in result.labels], "ignore": [x.tolist() for x in result.ignore],
+        "problems": result.problems, "warnings": result.warnings})
     return result
 
 
-def scan_split(config: dict[str, Any], split: str, workers: int = 8) -> ScanResult:
+def scan_split(config: dict[str, Any], split: str, workers: int = 8,
+               max_pixels: int = DEFAULT_MAX_PIXELS) -> ScanResult:
     """Scan one split of a dataset config from :func:`utils.data.formats.load_dataset_config`, in its format."""
-    return scan_dataset(config[split], config["nc"], workers=workers,
+    return scan_dataset(config[split], config["nc"], workers=workers, max_pixels=max_pixels,
                         annotations=config.get("annotations", {}).get(split),
                         label_format=config.get("format", "yolo"), names=config["names"],
                         difficult=config.get("difficult", "keep"))

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from utils.data.formats import IMAGE_SUFFIXES
-from utils.data.images import image_from_bytes, read_image
+from utils.data.images import DEFAULT_MAX_PIXELS, image_from_bytes, read_image
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpeg", ".mpg", ".wmv", ".webm", ".gif"}
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "rtmps://", "http://", "https://", "tcp://", "udp://")
@@ -218,18 +218,18 @@ def _is_camera(text: str) -> bool:
     return text.isdigit() and not Path(text).exists()
 
 
-def _file_frames(path: Path, vid_stride: int) -> Iterator[list[Frame]]:
+def _file_frames(path: Path, vid_stride: int, max_pixels: int) -> Iterator[list[Frame]]:
     if path.suffix.lower() in VIDEO_SUFFIXES:
         for frame in read_capture(open_capture(str(path)), str(path), "video", vid_stride):
             yield [frame]
     else:
-        yield [Frame(read_image(path), str(path), "image")]
+        yield [Frame(read_image(path, max_pixels), str(path), "image")]
 
 
-def _url_frames(url: str, vid_stride: int, timeout: float) -> Iterator[list[Frame]]:
+def _url_frames(url: str, vid_stride: int, timeout: float, max_pixels: int) -> Iterator[list[Frame]]:
     suffix = url_suffix(url)
     if suffix in IMAGE_SUFFIXES:
-        yield [Frame(image_from_bytes(fetch_url(url, timeout), url), url, "image")]
+        yield [Frame(image_from_bytes(fetch_url(url, timeout), url, max_pixels), url, "image")]
         return
     kind = "video" if suffix in VIDEO_SUFFIXES else "stream"
     for frame in read_capture(open_capture(url, timeout), url, kind, vid_stride):
@@ -270,10 +270,11 @@ def check_local_source(source: Any) -> None:
         raise FileNotFoundError(f"{source}: no images or videos found")
 
 
-def iterate_source(source: Any, numpy_order: str = "bgr", vid_stride: int = 1,
-                   timeout: float = DEFAULT_TIMEOUT_S, on_skip=None) -> Iterator[list[Frame]]:
+def iterate_source(source: Any, numpy_order: str = "bgr", vid_stride: int = 1, timeout: float = DEFAULT_TIMEOUT_S,
+                   on_skip=None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[list[Frame]]:
     """Batches of frames from any source (see the module docstring). ``on_skip(message)`` receives a file that
-    cannot be read (the iteration goes on); without it such a file raises."""
+    cannot be read (the iteration goes on); without it such a file raises. Image files and URLs over
+    ``max_pixels`` are refused from their header."""
     items = list(source) if isinstance(source, (list, tuple)) else [source]
     for position, item in enumerate(items):
         name = f"array {position}" if len(items) > 1 else "array"
@@ -285,7 +286,7 @@ def iterate_source(source: Any, numpy_order: str = "bgr", vid_stride: int = 1,
             for frame in read_capture(open_capture(int(text), timeout), f"camera {text}", "stream", vid_stride):
                 yield [frame]
         elif is_url(text):
-            yield from _url_frames(text, vid_stride, timeout)
+            yield from _url_frames(text, vid_stride, timeout, max_pixels)
         elif _is_screen(text):
             yield from _screen_frames(text, vid_stride)
         elif text.endswith(".streams") and Path(text).is_file():
@@ -293,7 +294,7 @@ def iterate_source(source: Any, numpy_order: str = "bgr", vid_stride: int = 1,
         else:
             for path in list_files(text):
                 try:
-                    yield from _file_frames(path, vid_stride)
+                    yield from _file_frames(path, vid_stride, max_pixels)
                 except (ValueError, OSError) as exc:  # SourceError is a ValueError
                     if on_skip is None:
                         raise

@@ -44,7 +44,7 @@ from utils.boxes import (
 from utils.checkpoints.files import newest_run_checkpoint, resolve_weights
 from utils.checkpoints.format import CheckpointError
 from utils.data.augmentations import box_mapping, letterbox
-from utils.data.images import set_max_pixels
+from utils.data.images import DEFAULT_MAX_PIXELS
 from utils.data.sources import Frame, check_local_source, iterate_source, output_stem
 from utils.data.tiles import Slicing, tile_origins
 from utils.deploy.backends import load_any
@@ -54,6 +54,7 @@ from utils.distributed import select_device
 from utils.image_size import check_image_size
 from utils.logging import LOGGER, increment_path
 from utils.options import ConfigurationError, JobOptions
+from utils.paths import PACKAGE_ROOT
 from utils.precision import half_inputs, inference_autocast, inference_half
 
 MERGES = ("nms", "nmm")
@@ -102,6 +103,7 @@ class Detector:
         self.merge_ios = nms.merge_ios  # the intersection-over-smaller of --merge nmm
         self.augment = augment
         self.numpy_order = numpy_order
+        self.max_pixels = DEFAULT_MAX_PIXELS  # image files and URLs with more pixels are refused (--max-pixels)
 
     def _checked_classes(self, classes: list[int] | None) -> list[int] | None:
         if classes is None:
@@ -206,7 +208,7 @@ class Detector:
                batches: bool = False) -> Iterator[Detections] | Iterator[list[Detections]]:
         """Detections frame by frame (each holding its image), read lazily from ``source``; with ``batches``
         one list per batch of the source (a ``.streams`` file: one frame of every stream)."""
-        for frames in iterate_source(source, self.numpy_order, vid_stride, timeout, on_skip):
+        for frames in iterate_source(source, self.numpy_order, vid_stride, timeout, on_skip, self.max_pixels):
             if slice_hw or len(frames) == 1:
                 dets = [self.predict_tensors(f.image, slice_hw, overlap, merge)[1] for f in frames]
             else:
@@ -375,7 +377,7 @@ class PredictionOptions(JobOptions):
     ``stream``: a generator of per-frame results instead of a list (Python callers)."""
 
     weights: str | list[str] = ""
-    source: Any = "data/images"
+    source: Any = str(PACKAGE_ROOT / "data" / "images")
     imgsz: int | list[int] = 640  # a size, or [h, w]
     conf_thres: float = 0.25
     iou_thres: float | None = None
@@ -405,6 +407,7 @@ class PredictionOptions(JobOptions):
     stream: bool = False
 
     def check(self) -> None:
+        self.weights = _one_or_several(self.weights)
         if isinstance(self.imgsz, (list, tuple)) and len(self.imgsz) == 1:
             self.imgsz = self.imgsz[0]
         check_image_size(self.imgsz, 1, quiet=True)  # rounded to the model's stride once it is loaded
@@ -428,16 +431,20 @@ class PredictionOptions(JobOptions):
         return Slicing(tuple(self.slice_hw), self.overlap, self.merge) if self.slice_hw else None
 
 
+def _one_or_several(weights: str | list[str]) -> str | list[str]:
+    """A list of one weights file is that file (the command line gives lists)."""
+    return weights[0] if isinstance(weights, (list, tuple)) and len(weights) == 1 else weights
+
+
 def run_detection(options: PredictionOptions | None = None,
                   **keywords) -> list[Detections] | Iterator[Detections]:
     """detect.py as a function (options as an object, or as keywords). Returns the Detections of every image and
     frame (frames without their images), or with ``stream`` a generator of them, one frame at a time."""
     o = options or PredictionOptions.from_dict(keywords, "run_detection")
-    if o.max_pixels is not None:
-        set_max_pixels(o.max_pixels)
     weights = weights_or_newest(o.weights)
     check_local_source(o.source)
     detector = Detector(weights, o.device, o.imgsz, o.nms(), o.half, augment=o.augment)
+    detector.max_pixels = o.max_pixels or DEFAULT_MAX_PIXELS
     shown = " + ".join(map(str, weights)) if isinstance(weights, list) else weights
     size = "x".join(map(str, detector.imgsz)) if detector.imgsz[0] != detector.imgsz[1] else detector.imgsz[0]
     LOGGER.info(f"model {shown}: {len(detector.names)} classes, image size {size}" + (", TTA" if o.augment else ""))

@@ -28,6 +28,7 @@ from utils.checkpoints.files import load_checkpoint, resolve_weights, write_slim
 from utils.data.augmentations import BoxRule
 from utils.data.dataset import YoloDataset
 from utils.data.formats import DatasetError, load_dataset_config
+from utils.data.images import DEFAULT_MAX_PIXELS
 from utils.data.loaders import create_dataloader
 from utils.data.scan import describe_problems, scan_split
 from utils.data.tiles import tile_scan
@@ -49,10 +50,6 @@ def train(config: TrainConfig | dict | None = None, callbacks: list | tuple = ()
     """Train a detector; ``config`` as a TrainConfig or dict, or options as keywords; ``callbacks``: hook
     objects. Returns the final metrics and ``save_dir``."""
     config = detection_config(config, **options)
-    if config.task_options.max_pixels is not None:
-        from utils.data.images import set_max_pixels
-
-        set_max_pixels(config.task_options.max_pixels)
     return Trainer(choose_finetune_recipe(config), DetectionTask(run_family(config)), callbacks).run()
 
 
@@ -148,8 +145,9 @@ class DetectionTask:
         config, options = ctx.config, ctx.options
         with dist_utils.main_process_first():
             self.data = load_dataset_config(config.data)
-            self.train_scan = scan_split(self.data, "train")
-            self.val_scan = scan_split(self.data, "val") if self.data.get("val") else None
+            limit = options.max_pixels or DEFAULT_MAX_PIXELS
+            self.train_scan = scan_split(self.data, "train", max_pixels=limit)
+            self.val_scan = scan_split(self.data, "val", max_pixels=limit) if self.data.get("val") else None
         self.names = ["object"] if options.single_cls else self.data["names"]
         self.fingerprint = scan_fingerprint(self.train_scan, self.val_scan)  # of the images, before any tiling
         self.image_counts = {"images": len(self.train_scan.images), "boxes": self.train_scan.n_boxes}

@@ -17,7 +17,7 @@ from utils.boxes import NmsSettings, check_max_det, non_max_suppression, unlette
 from utils.checkpoints.files import dataset_for, resolve_weights
 from utils.data.dataset import YoloDataset
 from utils.data.formats import load_dataset_config
-from utils.data.images import set_max_pixels
+from utils.data.images import DEFAULT_MAX_PIXELS
 from utils.data.loaders import create_dataloader
 from utils.data.scan import describe_problems, scan_split
 from utils.data.tiles import Slicing
@@ -176,7 +176,7 @@ def evaluate_sliced(detector, scan, full: DetectionEvaluator, sliced: DetectionE
     for path, shape, labels in tqdm(list(zip(scan.images, scan.shapes, scan.labels)), desc="sliced validation",
                                     disable=not progress, leave=False):
         try:
-            image = read_image(path)
+            image = read_image(path, detector.max_pixels)
         except ValueError as exc:
             LOGGER.info(f"skipped: {exc}")
             continue
@@ -223,6 +223,8 @@ class ValidationOptions(JobOptions):
     plots: bool = True
 
     def check(self) -> None:
+        if isinstance(self.weights, (list, tuple)) and len(self.weights) == 1:
+            self.weights = self.weights[0]  # the command line gives lists
         problems = [
             (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
             (self.task in ("val", "test", "speed"), f"--task {self.task}: val, test or speed"),
@@ -246,8 +248,6 @@ def run_validation(options: ValidationOptions | None = None, **keywords) -> dict
     """Evaluate ``options.weights`` on a split of ``options.data`` (options as an object, or as keywords);
     returns the metrics dict (also written as metrics.json in the run folder)."""
     o = options or ValidationOptions.from_dict(keywords, "run_validation")
-    if o.max_pixels is not None:
-        set_max_pixels(o.max_pixels)
     several = [resolve_weights(w) for w in (o.weights if isinstance(o.weights, (list, tuple)) else [o.weights])]
     weights = several if len(several) > 1 else several[0]
     data = dataset_for(several[0], o.data, purpose="validating on")
@@ -267,7 +267,7 @@ def run_validation(options: ValidationOptions | None = None, **keywords) -> dict
     names = ["object"] if o.single_cls else data_config["names"]
     if not o.single_cls and len(names) != model.nc:
         raise ConfigurationError(f"{weights}: model has {model.nc} classes but {data} names {len(names)}")
-    scan = scan_split(data_config, split, workers=max(o.workers, 4))
+    scan = scan_split(data_config, split, workers=max(o.workers, 4), max_pixels=o.max_pixels or DEFAULT_MAX_PIXELS)
     for line in describe_problems(scan, split):
         LOGGER.info(line)
     official = data_config["annotations"].get(split) if not o.single_cls else None
@@ -275,7 +275,9 @@ def run_validation(options: ValidationOptions | None = None, **keywords) -> dict
     if o.slice_hw:
         from utils.detection.prediction import Detector
 
-        detector = Detector(weights, o.device, imgsz, nms, agnostic=o.single_cls, half=half, model=model)
+        nms.agnostic = o.single_cls
+        detector = Detector(weights, o.device, imgsz, nms, half=half, model=model)
+        detector.max_pixels = o.max_pixels or DEFAULT_MAX_PIXELS
         return _run_sliced(detector, scan, names, official, Slicing(tuple(o.slice_hw), o.overlap, o.merge),
                            save_dir, o)
     dataset = YoloDataset(scan, imgsz, o.batch_size, augment=False, rect=fixed is None,

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from utils.engine.hooks import TRACKER_NAMES
 from utils.image_size import ImageSizeError, check_image_size
 from utils.logging import LOGGER
 from utils.options import ConfigurationError, nearest_hint
@@ -21,6 +20,16 @@ from utils.paths import PACKAGE_ROOT, find_named_file
 from utils.yaml_files import load_yaml_mapping
 
 OPTIMIZER_KERNELS = ("auto", "fused", "foreach", "loop")  # utils.engine.optim.build_optimizer's ``kernel``
+
+# Experiment trackers --loggers can name: plugins above the engine (utils.tracking imports the engine, never
+# the reverse), found by path and imported only when chosen, so nothing turns on because a package is installed.
+TRACKERS: dict[str, str] = {
+    "mlflow": "utils.tracking.mlflow_tracker:MlflowTracker",
+    "wandb": "utils.tracking.wandb_tracker:WandbTracker",
+    "clearml": "utils.tracking.clearml_tracker:ClearmlTracker",
+    "comet": "utils.tracking.comet_tracker:CometTracker",
+}
+TRACKER_NAMES = tuple(TRACKERS)
 
 CONFIG_DIR = PACKAGE_ROOT / "configs"
 DEFAULT_EPOCHS = 30

@@ -21,18 +21,34 @@ scale, which is why hyp files are per task.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
 from utils.engine.config import HypSchema, TrainConfig
 from utils.engine.phase_timer import PhaseTimer
+from utils.engine.results_log import ResultsLog
 
-if TYPE_CHECKING:
-    from utils.engine.results_log import ResultsLog
-    from utils.engine.trainer import LoopState
+
+@dataclass
+class LoopState:
+    """What changes while training (and is saved for an exact resume)."""
+
+    start_epoch: int = 0
+    epoch: int = 0
+    best_fitness: float = -math.inf  # not validated yet
+    best_epoch: int = 0
+    last_step: int = -1  # global batch index of the last optimiser step
+    batch_index: int = 0  # within the epoch
+    accumulate: int = 1
+    mean_loss: torch.Tensor | None = None
+    metrics: dict = field(default_factory=dict)
+    lrs: list[float] = field(default_factory=list)
+    interrupted: int | None = None  # the signal that stopped the run
+    row: dict = field(default_factory=dict)  # the last results.csv row, column -> value
 
 
 @dataclass
@@ -52,6 +68,8 @@ class RunContext:
     phases: PhaseTimer
     results: ResultsLog  # results.csv and TensorBoard (rank 0; add_image for pictures)
     progress: LoopState
+    model: torch.nn.Module | None = None  # the task's model (unwrapped), once built
+    result: dict = field(default_factory=dict)  # the final metrics, once the run has finished
 
     @property
     def main(self) -> bool:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +36,10 @@ from utils.checkpoints.format import FORMAT
 from utils.engine import autobatch
 from utils.engine.compilation import compiled
 from utils.engine.config import ENGINE_HYP, ConfigurationError, TrainConfig, load_hyp
-from utils.engine.contract import RunContext, Task
+from utils.engine.contract import LoopState, RunContext, Task
 from utils.engine.hooks import Hook, HookList, hook_from_name
-from utils.engine.optim import (
-    ModelEMA,
-    build_optimizer,
-    choose_optimizer,
-    freeze_batchnorm_statistics,
-    keep_step_kernel,
-    lr_lambda,
-    warmup,
-    warmup_iterations,
-)
+from utils.engine.optim import freeze_batchnorm_statistics
+from utils.engine.optimisation import Optimisation
 from utils.engine.phase_timer import PhaseTimer
 from utils.engine.results_log import ResultsLog
 from utils.engine.run_folder import RunFolder, find_latest_last, read_resumable, restore_rng_state, rng_state
@@ -64,24 +55,6 @@ class TrainingStopped(RuntimeError, UserFacingError):
 
 
 NOT_VALIDATED = -math.inf  # best_fitness before the first validation
-
-
-@dataclass
-class LoopState:
-    """What changes while training (and is saved for an exact resume)."""
-
-    start_epoch: int = 0
-    epoch: int = 0
-    best_fitness: float = -math.inf  # NOT_VALIDATED
-    best_epoch: int = 0
-    last_step: int = -1  # global batch index of the last optimiser step
-    batch_index: int = 0  # within the epoch
-    accumulate: int = 1
-    mean_loss: torch.Tensor | None = None
-    metrics: dict = field(default_factory=dict)
-    lrs: list[float] = field(default_factory=list)
-    interrupted: int | None = None  # the signal that stopped the run
-    row: dict = field(default_factory=dict)  # the last results.csv row, column -> value
 
 
 class Trainer:
@@ -103,6 +76,19 @@ class Trainer:
         self.state = LoopState()
         self.run_folder = RunFolder()
         self.phases = PhaseTimer()  # where the run's time goes, tabled at the end
+        # the run itself, filled in by setup(): where it runs, its folder and settings, its optimisation
+        self.device: torch.device | None = None
+        self.distributed, self.world, self.rank, self.main = False, 1, 0, True
+        self.amp_dtype: torch.dtype | None = None
+        self.nominal_batch = NOMINAL_BATCH
+        self.save_dir = self.weights_dir = Path()
+        self.hyp: dict = {}
+        self.resume_state: dict | None = None
+        self.results: ResultsLog | None = None
+        self.context: RunContext | None = None
+        self.opt: Optimisation | None = None
+        self.train_model: torch.nn.Module | None = None
+        self._started = 0.0
 
     # ----------------------------------------------------------------------------------------- run
     def run(self) -> dict:
@@ -114,7 +100,7 @@ class Trainer:
             self._loop()
             return self.finish()
         except BaseException as error:
-            self.hooks.fire("on_failure", self, error)
+            self.hooks.fire("on_failure", self.context, error)
             self.run_folder.discard_if_empty()
             raise
         finally:
@@ -123,17 +109,17 @@ class Trainer:
     def _loop(self) -> None:
         stop_flag = SignalFlag()
         try:
-            self.hooks.fire("before_train", self)
+            self.hooks.fire("before_train", self.context)
             for epoch in range(self.state.start_epoch, self.epochs):
                 self.state.epoch = epoch
-                self.hooks.fire("on_epoch_start", self, epoch)
+                self.hooks.fire("on_epoch_start", self.context, epoch)
                 if not self.train_one_epoch(epoch, stop_flag):
                     self.state.interrupted = stop_flag.raised
                     self._save_interrupted(epoch)
                     break
                 self.validate(epoch)
                 stop = self.save(epoch)
-                self.hooks.fire("after_epoch", self)
+                self.hooks.fire("after_epoch", self.context)
                 if stop:
                     break
         finally:
@@ -167,6 +153,7 @@ class Trainer:
             amp_dtype=self.amp_dtype, nominal_batch=self.nominal_batch, phases=self.phases, results=self.results,
             progress=self.state)
         self.task.build_model(self.context)
+        self.context.model = self.task.model
         self._resolve_batch_size()
         self.task.build_data(self.context, self.batch_size)
         self._setup_optimisation()
@@ -175,7 +162,7 @@ class Trainer:
     def _open_run(self) -> None:
         """The run folder, resumed or new, and the hyper-parameters (read back when resuming)."""
         config = self.config
-        self.resume_state: dict | None = None
+        self.resume_state = None
         if config.resume:
             last = Path(config.resume) if isinstance(config.resume, str) else find_latest_last(Path(config.project))
             self.resume_state = read_resumable(last)
@@ -228,40 +215,17 @@ class Trainer:
         return options
 
     def _setup_optimisation(self) -> None:
-        hyp, config, model = self.hyp, self.config, self.task.model
-        self.state.accumulate = max(round(self.nominal_batch / config.batch_size), 1)
-        weight_decay = hyp["weight_decay"] * config.batch_size * self.state.accumulate / self.nominal_batch
-        self.accumulate_target = self.nominal_batch / config.batch_size  # where the warm-up ramp ends
-        if hyp.get("warmup") == "ultralytics":  # no 100-iteration ramp: a run shorter than one accumulation steps
-            self.state.accumulate = min(self.state.accumulate, len(self.task.train_loader) * self.epochs)
-            self.accumulate_target = self.state.accumulate
-        name = choose_optimizer(config.optimizer or hyp.get("optimizer", "SGD"), hyp,
-                                self.task.train_loader, config.batch_size, self.epochs,
-                                int(getattr(model, "nc", 10)), quiet=not self.main)
-        self.optimizer = build_optimizer(model, name, hyp["lr0"], hyp["momentum"], weight_decay,
-                                         kernel=config.optimizer_kernel)
-        self.lf = lr_lambda(self.epochs, hyp["lrf"], cosine=not config.linear_lr and hyp.get("schedule") != "linear")
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda=self.lf)
-        self.ema = ModelEMA(model) if self.main else None
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)  # bf16 needs none
+        self.opt = Optimisation.build(self.task.model, self.hyp, self.config, self.task.train_loader, self.state,
+                                      self.amp_dtype, self.nominal_batch, self.main)
         if self.main:
-            LOGGER.info(precision.precision_line(self.device, self.amp_dtype, config.no_amp))
+            LOGGER.info(precision.precision_line(self.device, self.amp_dtype, self.config.no_amp))
         if self.resume_state is not None:
             self._restore(self.resume_state)
-        self.scheduler.last_epoch = self.state.start_epoch - 1
-        self.train_model = self._parallel(model)
+        self.opt.scheduler.last_epoch = self.state.start_epoch - 1
+        self.train_model = self._parallel(self.task.model)
 
     def _restore(self, ckpt: dict) -> None:
-        if ckpt.get("optimizer"):
-            keep_step_kernel(self.optimizer, ckpt["optimizer"])
-        else:  # a finished run's last.pt: its optimiser state was stripped
-            LOGGER.info(f"{self.config.resume}: a finished run (optimiser state stripped): weights, EMA and schedule "
-                        f"continue, SGD momentum starts again from zero")
-        if ckpt.get("scaler"):
-            self.scaler.load_state_dict(ckpt["scaler"])
-        if self.ema is not None and ckpt.get("ema"):
-            self.ema.ema.load_state_dict(ckpt["ema"])
-            self.ema.updates = int(ckpt["ema_updates"])
+        self.opt.restore(ckpt, str(self.config.resume))
         state = self.state
         state.start_epoch = state.best_epoch = int(ckpt["epoch"]) + 1
         state.best_fitness = float(ckpt["best_fitness"])
@@ -284,8 +248,6 @@ class Trainer:
         return compiled(model, self.device, self.amp_dtype) if self.config.compile else model
 
     def _setup_logs(self) -> None:
-        nb = len(self.task.train_loader)
-        self.warmup_iters = warmup_iterations(self.hyp, nb, self.epochs)
         self.results.start(None if self.resume_state is None else self.state.start_epoch)
         if self.main and self.config.val_first and self.resume_state is None:
             self._validate_start()
@@ -293,12 +255,12 @@ class Trainer:
     def _validate_start(self) -> None:
         """Where the starting weights stand (a pretrained model's figure), as row "-1" of results.csv."""
         rng = rng_state()  # loaders draw worker seeds: keep the run identical to one without this
-        metrics = self.task.validate(self.ema.ema, self.context)
+        metrics = self.task.validate(self.opt.ema.ema, self.context)
         restore_rng_state(rng)
         if metrics:
             LOGGER.info(f"before training: {self.task.describe(metrics)}")
             nan_loss = torch.full((len(self.task.loss_names) or 1,), math.nan)
-            lrs = [math.nan] * len(self.optimizer.param_groups)
+            lrs = [math.nan] * len(self.opt.optimizer.param_groups)
             self.results.row(-1, self.task.results_row(nan_loss, metrics, lrs))
 
     # ---------------------------------------------------------------------------------- one epoch
@@ -310,7 +272,7 @@ class Trainer:
         loader = self.task.train_loader
         loader.set_epoch(epoch)  # re-seeds the DistributedSampler and the augmentations
         self.state.mean_loss = None
-        self.optimizer.zero_grad(set_to_none=True)
+        self.opt.optimizer.zero_grad(set_to_none=True)
         batches = iter(loader)
         with tqdm(total=len(loader), disable=not self.main, bar_format="{l_bar}{bar:10}{r_bar}") as bar:
             for i in range(len(loader)):
@@ -318,20 +280,17 @@ class Trainer:
                     batch = next(batches)
                 self.step(epoch, i, len(loader), batch, bar)
                 bar.update(1)
-                self.hooks.fire("after_step", self, i, batch)
+                self.hooks.fire("after_step", self.context, i, batch)
                 if stop_flag.raised is not None:
                     return False
-        self.state.lrs = [g["lr"] for g in self.optimizer.param_groups]
-        self.scheduler.step()
+        self.opt.end_epoch(self.state)
         return True
 
     def step(self, epoch: int, i: int, nb: int, batch: Any, bar: tqdm) -> None:
         """Forward, backward and (every ``accumulate`` batches) an optimiser step with EMA update."""
         state, step = self.state, i + nb * epoch
         state.batch_index = i
-        if self.warmup_iters and step <= self.warmup_iters:
-            warmup(self.optimizer, step, self.warmup_iters, self.lf(epoch), self.hyp, self.hyp["lr0"])
-            state.accumulate = max(1, round(np.interp(step, [0, self.warmup_iters], [1, self.accumulate_target])))
+        self.opt.warm_up(step, epoch, state)
         with self.phases("forward"), precision.autocast(self.device, self.amp_dtype):
             loss, items, size = self.task.forward_loss(self.train_model, batch, self.context)
         if not torch.isfinite(loss):
@@ -341,26 +300,16 @@ class Trainer:
         if self.distributed:
             loss = loss * self.world  # DDP averages gradients over processes
         with self.phases("backward"):
-            self.scaler.scale(loss).backward()
+            self.opt.scaler.scale(loss).backward()
         if step - state.last_step >= state.accumulate:
             with self.phases("optimiser + EMA"):
-                self._optimiser_step()
+                self.opt.step(self.task.model)
             state.last_step = step
         state.mean_loss = items if state.mean_loss is None else (state.mean_loss * i + items) / (i + 1)
         if self.main:
             mem = f"{torch.cuda.memory_reserved() / 1e9:.2f}G" if self.device.type == "cuda" else "cpu"
             terms = " ".join(f"{name} {v:.4f}" for name, v in zip(self.task.loss_names, state.mean_loss.tolist()))
             bar.set_description(f"{epoch + 1}/{self.epochs} {mem} {terms} batch {size}")
-
-    def _optimiser_step(self) -> None:
-        model = self.task.model
-        self.scaler.unscale_(self.optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=10.0)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.ema is not None:
-            self.ema.update(model)
 
     # ---------------------------------------------------------------------------- validate, save
     def validate(self, epoch: int) -> None:
@@ -369,12 +318,12 @@ class Trainer:
         final = epoch + 1 == self.epochs
         due = not self.config.noval and (epoch + 1) % self.config.val_period == 0
         if self.main and (due or final):
-            self.state.metrics = self.task.validate(self.ema.ema, self.context)
+            self.state.metrics = self.task.validate(self.opt.ema.ema, self.context)
         else:
             self.state.metrics = {}
         if self.state.metrics:
             LOGGER.info(f"  val: {self.task.describe(self.state.metrics)}")
-            self.hooks.fire("after_validation", self, epoch, self.state.metrics)
+            self.hooks.fire("after_validation", self.context, epoch, self.state.metrics)
 
     def save(self, epoch: int) -> bool:
         """Log the epoch, write checkpoints (rank 0); True when training should stop early."""
@@ -417,14 +366,13 @@ class Trainer:
     def write_checkpoint(self, path: Path, completed_epoch: int, partial: bool = False, kind: str = "") -> None:
         """The full training state (weights_only-loadable): exact resume from it. ``kind`` (last, best,
         periodic, interrupted) is passed to the hooks' after_checkpoint."""
-        ema = self.ema
+        ema = self.opt.ema
         save_checkpoint({
             "format": FORMAT,
             "model": model_payload(self.task.model),
             "ema": {k: v.detach().cpu() for k, v in ema.ema.state_dict().items()} if ema else None,
             "ema_updates": ema.updates if ema else 0,
-            "optimizer": self.optimizer.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            **self.opt.state_dicts(),
             "epoch": completed_epoch,
             "partial_epoch": partial,
             "last_step": self.state.last_step,
@@ -435,7 +383,7 @@ class Trainer:
             **self.task.checkpoint_extras(),
         }, path)
         if kind:
-            self.hooks.fire("after_checkpoint", self, path, kind)
+            self.hooks.fire("after_checkpoint", self.context, path, kind)
 
     # -------------------------------------------------------------------------------------- finish
     def finish(self) -> dict:
@@ -457,8 +405,8 @@ class Trainer:
         result = {"save_dir": str(self.save_dir), **{k: v for k, v in metrics.items() if k != "curves"}}
         if state.interrupted is not None:
             result["signal"] = int(state.interrupted)  # train.py exits 128 + signal, as a shell does
-        self.result = result
-        self.hooks.fire("after_train", self)
+        self.result = self.context.result = result
+        self.hooks.fire("after_train", self.context)
         dist_utils.cleanup_distributed()
         return result
 

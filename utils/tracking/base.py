@@ -12,15 +12,12 @@ from __future__ import annotations
 import importlib
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import Any
 
+from utils.engine.contract import RunContext
 from utils.engine.hooks import Hook
 from utils.logging import LOGGER
-
-if TYPE_CHECKING:
-    from types import ModuleType
-
-    from utils.engine.trainer import Trainer
 
 
 class TrackerUnavailable(RuntimeError):
@@ -37,7 +34,7 @@ class Tracker(Hook):
         self.active = False
 
     # ----------------------------------------------------------------------------- backend interface
-    def open(self, trainer: Trainer, params: dict[str, str]) -> None:
+    def open(self, ctx: RunContext, params: dict[str, str]) -> None:
         raise NotImplementedError
 
     def log_metrics(self, metrics: dict[str, float], epoch: int) -> None:
@@ -50,22 +47,22 @@ class Tracker(Hook):
         raise NotImplementedError
 
     # --------------------------------------------------------------------------------------- events
-    def before_train(self, trainer: Trainer) -> None:
-        if trainer.main:
+    def before_train(self, ctx: RunContext) -> None:
+        if ctx.main:
             self.active = True
-            self._safely(self.open, trainer, run_parameters(trainer))
+            self._safely(self.open, ctx, run_parameters(ctx))
 
-    def after_epoch(self, trainer: Trainer) -> None:
-        if self.active and trainer.state.row:
-            self._safely(self.log_metrics, numeric_columns(trainer.state.row), int(trainer.state.row["epoch"]))
+    def after_epoch(self, ctx: RunContext) -> None:
+        if self.active and ctx.progress.row:
+            self._safely(self.log_metrics, numeric_columns(ctx.progress.row), int(ctx.progress.row["epoch"]))
 
-    def after_train(self, trainer: Trainer) -> None:
+    def after_train(self, ctx: RunContext) -> None:
         if self.active:
-            self._safely(self.log_files, *run_files(trainer.save_dir))
+            self._safely(self.log_files, *run_files(ctx.save_dir))
             self._safely(self.close, False)
             self.active = False
 
-    def on_failure(self, trainer: Trainer, error: BaseException) -> None:
+    def on_failure(self, ctx: RunContext | None, error: BaseException) -> None:
         if self.active:
             self._safely(self.close, True)
             self.active = False
@@ -90,11 +87,11 @@ class Tracker(Hook):
                            f"without it")
 
 
-def run_parameters(trainer: Trainer) -> dict[str, str]:
+def run_parameters(ctx: RunContext) -> dict[str, str]:
     """The run's options and hyp file as flat text parameters (hyp keys as ``hyp/<key>``)."""
-    params = {key: _text(value) for key, value in trainer.config.to_dict().items()}
-    params.update({f"hyp/{key}": _text(value) for key, value in trainer.hyp.items()})
-    params["save_dir"] = str(trainer.save_dir)
+    params = {key: _text(value) for key, value in ctx.config.to_dict().items()}
+    params.update({f"hyp/{key}": _text(value) for key, value in ctx.hyp.items()})
+    params["save_dir"] = str(ctx.save_dir)
     return params
 
 

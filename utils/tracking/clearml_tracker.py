@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from utils.engine.contract import RunContext
 from utils.tracking.base import Tracker, TrackerUnavailable
-
-if TYPE_CHECKING:
-    from utils.engine.trainer import Trainer
 
 
 def offline() -> bool:
@@ -28,14 +25,14 @@ class ClearmlTracker(Tracker):
     """A run in ClearML: parameters, metrics per epoch, pictures and the weights as artifacts."""
     name, package = "clearml", "clearml"
 
-    def open(self, trainer: Trainer, params: dict[str, str]) -> None:
+    def open(self, ctx: RunContext, params: dict[str, str]) -> None:
         clearml = self.library("clearml")
         if offline():
             clearml.Task.set_offline(offline_mode=True)
         elif not has_credentials():
             raise TrackerUnavailable("no ClearML credentials (run `clearml-init`, or set CLEARML_OFFLINE_MODE=1)")
         self.clearml = clearml
-        self.task = clearml.Task.init(project_name=trainer.save_dir.parent.name, task_name=trainer.save_dir.name,
+        self.task = clearml.Task.init(project_name=ctx.save_dir.parent.name, task_name=ctx.save_dir.name,
                                       reuse_last_task_id=False, auto_connect_frameworks=False,
                                       auto_connect_arg_parser=False, auto_resource_monitoring=False)
         self.task.connect(params, name="options")

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from utils.engine.contract import RunContext
 from utils.tracking.base import Tracker, TrackerUnavailable
-
-if TYPE_CHECKING:
-    from utils.engine.trainer import Trainer
 
 QUIET = dict(auto_metric_logging=False, auto_param_logging=False, auto_output_logging=False, log_code=False,
              log_graph=False, log_git_metadata=False, log_git_patch=False, log_env_details=False,
@@ -26,17 +23,17 @@ class CometTracker(Tracker):
     """A run in Comet: parameters, metrics per epoch, pictures and the weights."""
     name, package = "comet", "comet-ml"
 
-    def open(self, trainer: Trainer, params: dict[str, str]) -> None:
+    def open(self, ctx: RunContext, params: dict[str, str]) -> None:
         comet_ml = self.library("comet_ml")
-        project = os.environ.get("COMET_PROJECT_NAME") or trainer.save_dir.parent.name
+        project = os.environ.get("COMET_PROJECT_NAME") or ctx.save_dir.parent.name
         if os.environ.get("COMET_MODE", "").lower() == "offline":
-            folder = os.environ.get("COMET_OFFLINE_DIRECTORY") or str(trainer.save_dir / "comet")
+            folder = os.environ.get("COMET_OFFLINE_DIRECTORY") or str(ctx.save_dir / "comet")
             self.experiment = comet_ml.OfflineExperiment(project_name=project, offline_directory=folder, **QUIET)
         elif has_credentials():
             self.experiment = comet_ml.Experiment(project_name=project, **QUIET)
         else:
             raise TrackerUnavailable("no Comet credentials (set COMET_API_KEY, or COMET_MODE=offline)")
-        self.experiment.set_name(trainer.save_dir.name)
+        self.experiment.set_name(ctx.save_dir.name)
         self.experiment.log_parameters(params)
 
     def log_metrics(self, metrics: dict[str, float], epoch: int) -> None:

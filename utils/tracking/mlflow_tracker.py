@@ -10,13 +10,10 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from utils.engine.contract import RunContext
 from utils.logging import LOGGER
 from utils.tracking.base import Tracker
-
-if TYPE_CHECKING:
-    from utils.engine.trainer import Trainer
 
 _NOT_ALLOWED = re.compile(r"[^A-Za-z0-9_\-. :/]")  # MLflow's rule for metric and parameter names
 MAX_PARAM_LENGTH = 6000
@@ -38,7 +35,7 @@ class MlflowTracker(Tracker):
     """A run in MLflow: parameters, metrics per epoch, pictures and the weights as artifacts."""
     name, package = "mlflow", "mlflow"
 
-    def open(self, trainer: Trainer, params: dict[str, str]) -> None:
+    def open(self, ctx: RunContext, params: dict[str, str]) -> None:
         self.library("mlflow")
         from mlflow.entities import Param
         from mlflow.tracking import MlflowClient
@@ -48,13 +45,13 @@ class MlflowTracker(Tracker):
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
         uri, artifacts = os.environ.get("MLFLOW_TRACKING_URI"), None
         if not uri:
-            uri, artifacts = default_tracking_uri(trainer.save_dir.parent)
+            uri, artifacts = default_tracking_uri(ctx.save_dir.parent)
         self.client = MlflowClient(tracking_uri=uri)
-        experiment_name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or trainer.save_dir.parent.name
+        experiment_name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or ctx.save_dir.parent.name
         experiment = self.client.get_experiment_by_name(experiment_name)
         experiment_id = (experiment.experiment_id if experiment is not None
                          else self.client.create_experiment(experiment_name, artifact_location=artifacts))
-        self.run_id = self.client.create_run(experiment_id, run_name=trainer.save_dir.name).info.run_id
+        self.run_id = self.client.create_run(experiment_id, run_name=ctx.save_dir.name).info.run_id
         self.client.log_batch(self.run_id, params=[Param(metric_name(k), v[:MAX_PARAM_LENGTH])
                                                    for k, v in params.items()])
         LOGGER.info(f"mlflow: run {self.run_id} in experiment '{experiment_name}' at {uri}")

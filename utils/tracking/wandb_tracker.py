@@ -6,12 +6,9 @@ from __future__ import annotations
 import netrc
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from utils.engine.contract import RunContext
 from utils.tracking.base import Tracker, TrackerUnavailable
-
-if TYPE_CHECKING:
-    from utils.engine.trainer import Trainer
 
 OFFLINE_MODES = ("offline", "dryrun", "disabled")
 
@@ -30,13 +27,13 @@ class WandbTracker(Tracker):
     """A run in Weights & Biases: parameters, metrics per epoch, pictures and the weights."""
     name, package = "wandb", "wandb"
 
-    def open(self, trainer: Trainer, params: dict[str, str]) -> None:
+    def open(self, ctx: RunContext, params: dict[str, str]) -> None:
         wandb = self.library("wandb")
         if os.environ.get("WANDB_MODE", "").lower() not in OFFLINE_MODES and not has_credentials():
             raise TrackerUnavailable("no W&B credentials (run `wandb login`, or set WANDB_MODE=offline)")
         self.wandb = wandb
-        self.run = wandb.init(project=os.environ.get("WANDB_PROJECT") or trainer.save_dir.parent.name,
-                              name=trainer.save_dir.name, dir=str(trainer.save_dir), config=params,
+        self.run = wandb.init(project=os.environ.get("WANDB_PROJECT") or ctx.save_dir.parent.name,
+                              name=ctx.save_dir.name, dir=str(ctx.save_dir), config=params,
                               settings=wandb.Settings(init_timeout=60, console="off"))
 
     def log_metrics(self, metrics: dict[str, float], epoch: int) -> None:

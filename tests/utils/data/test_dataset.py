@@ -296,14 +296,11 @@ def test_images_without_any_label_file_are_an_error_naming_the_folder(tmp_path):
 
 
 def test_images_over_the_pixel_limit_are_skipped_before_decoding(tmp_path, monkeypatch):
-    import utils.data.images as images_module
-
     images = tmp_path / "images"
     _write_image(images / "big.png", h=64, w=80)
     _write_label(images / "big.png", "0 0.5 0.5 0.2 0.2\n")
     _write_image(images / "ok.jpg", h=20, w=20)
     _write_label(images / "ok.jpg", "0 0.5 0.5 0.2 0.2\n")
-    monkeypatch.setattr(images_module, "MAX_IMAGE_PIXELS", 1000)
     decode = cv2.imdecode
 
     def guarded(buffer, flags):
@@ -311,9 +308,11 @@ def test_images_over_the_pixel_limit_are_skipped_before_decoding(tmp_path, monke
         return decode(buffer, flags)
 
     monkeypatch.setattr(cv2, "imdecode", guarded)
-    scan = scan_dataset(str(images), nc=1)
+    scan = scan_dataset(str(images), nc=1, max_pixels=1000)
     assert [Path(p).name for p in scan.images] == ["ok.jpg"]
     assert scan.problems[0][1] == "huge image" and "80x64 pixels, over the limit of 1,000" in scan.problems[0][2]
+    monkeypatch.setattr(cv2, "imdecode", decode)
+    assert len(scan_dataset(str(images), nc=1).images) == 2  # the default limit: a fresh scan, not the cached one
 
 
 def test_jpeg_with_bytes_after_the_end_marker_is_valid(tmp_path):

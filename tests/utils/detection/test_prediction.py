@@ -69,3 +69,12 @@ def test_a_batch_of_frames_equals_frames_one_by_one(detector, shared):
     single = [detector._run(image), detector._run(image[:, ::-1].copy())]
     for b, s in zip(batch, single):
         assert b.shape == s.shape and torch.allclose(b, s, atol=1e-2)
+
+
+def test_the_pixel_limit_is_the_detectors_own(yolov5n_weights, shared):
+    """--max-pixels travels with the detector: one detector's limit never reaches another."""
+    strict = Detector(yolov5n_weights, device="cpu", imgsz=320)
+    strict.max_pixels = 1000
+    with pytest.raises(ValueError, match="over the limit of 1,000"):
+        strict(shared / "images" / "bus.jpg")
+    assert len(Detector(yolov5n_weights, device="cpu", imgsz=320)(shared / "images" / "bus.jpg")) == 1

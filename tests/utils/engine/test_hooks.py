@@ -12,26 +12,26 @@ class EventLog(Hook):
     def __init__(self):
         self.calls = []
 
-    def before_train(self, trainer):
+    def before_train(self, ctx):
         self.calls.append(("before_train",))
 
-    def on_epoch_start(self, trainer, epoch):
+    def on_epoch_start(self, ctx, epoch):
         self.calls.append(("on_epoch_start", epoch))
 
-    def after_validation(self, trainer, epoch, metrics):
+    def after_validation(self, ctx, epoch, metrics):
         self.calls.append(("after_validation", epoch, sorted(metrics)))
 
-    def after_epoch(self, trainer):
-        self.calls.append(("after_epoch", trainer.state.row["epoch"], sorted(trainer.state.row)))
+    def after_epoch(self, ctx):
+        self.calls.append(("after_epoch", ctx.progress.row["epoch"], sorted(ctx.progress.row)))
 
-    def after_checkpoint(self, trainer, path, kind):
+    def after_checkpoint(self, ctx, path, kind):
         assert path.is_file()
         self.calls.append(("after_checkpoint", kind, path.name))
 
-    def after_train(self, trainer):
-        self.calls.append(("after_train", sorted(trainer.result)))
+    def after_train(self, ctx):
+        self.calls.append(("after_train", sorted(ctx.result)))
 
-    def on_failure(self, trainer, error):
+    def on_failure(self, ctx, error):
         self.calls.append(("on_failure", type(error).__name__))
 
 
@@ -41,7 +41,7 @@ class Steps:
     def __init__(self):
         self.count = 0
 
-    def after_step(self, trainer, batch_index, batch):
+    def after_step(self, ctx, batch_index, batch):
         self.count += 1
 
 

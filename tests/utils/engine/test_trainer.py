@@ -74,13 +74,13 @@ class Recorder(Hook):
     def __init__(self):
         self.calls = []
 
-    def before_train(self, trainer):
+    def before_train(self, ctx):
         self.calls.append("before")
 
-    def after_epoch(self, trainer):
-        self.calls.append(f"epoch{trainer.state.epoch}")
+    def after_epoch(self, ctx):
+        self.calls.append(f"epoch{ctx.progress.epoch}")
 
-    def after_train(self, trainer):
+    def after_train(self, ctx):
         self.calls.append("after")
 
 
@@ -161,8 +161,8 @@ def test_only_due_epochs_are_validated_and_count_for_best(tmp_path):
 
 
 class _FirstWeights(Hook):
-    def before_train(self, trainer):
-        self.weight = trainer.task.model.weight.detach().clone()
+    def before_train(self, ctx):
+        self.weight = ctx.model.weight.detach().clone()
 
 
 def test_a_run_shorter_than_one_accumulation_still_steps(tmp_path):

@@ -10,7 +10,8 @@ import math
 import pytest
 
 from tests.utils.engine.test_trainer import ToyTask, _config
-from utils.engine.hooks import TRACKER_NAMES, hook_from_name
+from utils.engine.config import TRACKER_NAMES
+from utils.engine.hooks import hook_from_name
 from utils.engine.trainer import Trainer
 from utils.tracking.base import Tracker, numeric_columns
 from utils.tracking.mlflow_tracker import metric_name
@@ -127,7 +128,7 @@ def test_a_tracker_that_breaks_mid_run_warns_once_and_stops(isolated, caplog):
             super().__init__()
             self.epochs, self.closed = [], None
 
-        def open(self, trainer, params):
+        def open(self, ctx, params):
             assert params["hyp/lr0"] and params["epochs"] == "3"
 
         def log_metrics(self, metrics, epoch):
