@@ -23,5 +23,5 @@ def custom(path: str = "best.pt", device: str = "", conf: float = 0.25, iou: flo
     from utils.detection.hub import HubModel
     from utils.detection.prediction import Detector
 
-    nms = NmsSettings(conf, iou, None, multi_label=False)
+    nms = NmsSettings.prediction(conf, iou_thres=iou)
     return HubModel(Detector(resolve_weights(path), device=device, imgsz=imgsz, nms=nms))

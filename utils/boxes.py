@@ -76,6 +76,11 @@ class NmsSettings:
     agnostic: bool = False
     merge_ios: float = 0.5
 
+    @classmethod
+    def prediction(cls, conf_thres: float = 0.25, **changes) -> NmsSettings:
+        """detect.py's defaults: confidence 0.25, the model family's IoU and box count, the best class per box."""
+        return cls(conf_thres, None, None, multi_label=False, **changes)
+
     def __post_init__(self) -> None:
         if self.max_det is not None:
             check_max_det(self.max_det)

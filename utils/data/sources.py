@@ -14,6 +14,7 @@ A URL is fetched only because it was named, with ``timeout`` seconds to answer; 
 from __future__ import annotations
 
 import glob
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -87,11 +88,27 @@ def list_files(source: str | Path) -> list[Path]:
     return matches
 
 
-def fetch_url(url: str, timeout: float = DEFAULT_TIMEOUT_S) -> bytes:
-    """The bytes at an HTTP(S) URL, or a one-line SourceError (offline, refused, 404, too slow)."""
+MAX_URL_BYTES = 100 * 2**20  # an image larger than 100 MiB is not one a detector reads
+
+
+def fetch_url(url: str, timeout: float = DEFAULT_TIMEOUT_S, max_bytes: int = MAX_URL_BYTES) -> bytes:
+    """The bytes at an HTTP(S) URL, or a one-line SourceError (offline, refused, 404, too slow, too large).
+    ``timeout`` bounds the whole transfer, not only each read: a server trickling bytes cannot hold the run."""
+    deadline = time.monotonic() + timeout
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (the user named it)
-            return response.read()
+            declared = response.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise SourceError(f"{url}: {int(declared):,} bytes, over the limit of {max_bytes:,}")
+            chunks, size = [], 0
+            while chunk := response.read1(1 << 16):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise SourceError(f"{url}: more than {max_bytes:,} bytes; not fetched")
+                if time.monotonic() > deadline:
+                    raise SourceError(f"{url}: not fetched within {timeout:g} s")
+                chunks.append(chunk)
+            return b"".join(chunks)
     except urllib.error.HTTPError as exc:
         raise SourceError(f"{url}: HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, TimeoutError, OSError) as exc:

@@ -69,15 +69,15 @@ class Detector:
     source. ``imgsz`` is a size or (h, w), rounded up to the largest stride; ``augment`` is test-time
     augmentation (3 scales and a flip merged before NMS, PyTorch weights only)."""
 
-    def __init__(self, weights: str | Path | list, device: str = "", imgsz: int | tuple[int, int] = 640,
+    def __init__(self, weights: str | Path | list, device: str | torch.device = "", imgsz: int | tuple[int, int] = 640,
                  nms: NmsSettings | None = None, half: bool = False, model: torch.nn.Module | None = None,
                  augment: bool = False, numpy_order: str = "bgr") -> None:
         """``nms`` None: confidence 0.25, the model family's IoU and box count (YOLOv5 0.45 / 1000 as yolov5's
         detect.py, YOLOv8 / YOLO11 0.7 / 300 as ultralytics), best class per box. ``model``: the inference model
         of ``weights`` already loaded on ``device`` (val.py --slice), so it is not read twice; ``half`` is then
         taken as already decided."""
-        nms = nms or NmsSettings(0.25, None, None, multi_label=False)
-        self.device = select_device(device)
+        nms = nms or NmsSettings.prediction()
+        self.device = device if isinstance(device, torch.device) else select_device(device)
         self.weights = weights
         if model is None:
             self.model = load_any(weights, self.device).for_inference()

@@ -122,12 +122,14 @@ class DetectionTask:
         self.model.names = self.names
         self.model.to(ctx.device, memory_format=torch.channels_last)  # 1.2-1.3x faster CPU steps
         self._freeze(options.freeze)
-        if ctx.main:
-            LOGGER.info(self.model.info(config.imgsz))
         self.grid = max(int(self.model.stride.max()), 32)
         self.imgsz = check_image_size(config.imgsz, self.grid, batch_size=max(config.batch_size // ctx.world, 1),
                                       device=str(ctx.device) if ctx.device.type == "cuda" else None,
                                       quiet=not ctx.main)
+        if ctx.main:
+            LOGGER.info(self.model.info(self.imgsz))
+        if options.tile:  # windows scaled at the size the run trains at
+            self._tile(ctx)
 
     def build_data(self, ctx: RunContext, batch_size: int) -> None:
         """Loaders for this process's batch, AutoAnchor, the loss and labels.jpg."""
@@ -157,8 +159,6 @@ class DetectionTask:
             _report_scan(self.train_scan, "train", ctx.save_dir)
             if self.val_scan is not None:
                 _report_scan(self.val_scan, "val", ctx.save_dir)
-        if options.tile:
-            self._tile(ctx)
 
     def _tile(self, ctx: RunContext) -> None:
         """--tile: the training split (and with --val-tiles the validation split) as windows of the images."""
@@ -167,7 +167,7 @@ class DetectionTask:
         splits = [("train", "train_scan")] + ([("val", "val_scan")] if options.val_tiles and self.val_scan else [])
         for split, attribute in splits:
             tiled, summary = tile_scan(getattr(self, attribute), options.tile, options.tile_overlap,
-                                       options.tile_empty if split == "train" else 1.0, rule, config.imgsz,
+                                       options.tile_empty if split == "train" else 1.0, rule, self.imgsz,
                                        config.seed)
             setattr(self, attribute, tiled)
             if ctx.main:

@@ -276,7 +276,7 @@ def run_validation(options: ValidationOptions | None = None, **keywords) -> dict
         from utils.detection.prediction import Detector
 
         nms.agnostic = o.single_cls
-        detector = Detector(weights, o.device, imgsz, nms, half=half, model=model)
+        detector = Detector(weights, device, imgsz, nms, half=half, model=model)
         detector.max_pixels = o.max_pixels or DEFAULT_MAX_PIXELS
         return _run_sliced(detector, scan, names, official, Slicing(tuple(o.slice_hw), o.overlap, o.merge),
                            save_dir, o)

@@ -40,6 +40,31 @@ def server(tmp_path_factory):
             pass
 
         def do_GET(self):
+            if self.path.startswith("/trickle"):  # a byte every 0.5 s, for ever
+                self.send_response(200)
+                self.end_headers()
+                try:
+                    for _ in range(60):
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                        time.sleep(0.5)
+                except OSError:
+                    pass
+                return None
+            if self.path.startswith("/huge"):  # declares 10 GB
+                self.send_response(200)
+                self.send_header("Content-Length", str(10 * 2**30))
+                self.end_headers()
+                return None
+            if self.path.startswith("/endless"):  # no length, more bytes than any image
+                self.send_response(200)
+                self.end_headers()
+                try:
+                    for _ in range(200):
+                        self.wfile.write(bytes(2**20))
+                except OSError:
+                    pass
+                return None
             if not self.path.startswith("/live"):
                 return super().do_GET()
             self.send_response(200)
@@ -230,3 +255,15 @@ def test_deep_images_are_refused_not_flattened():
     with pytest.raises(SourceError, match="got torch.bool"):
         as_bgr(torch.ones((3, 8, 8), dtype=torch.bool))
     assert as_bgr(Image.fromarray(np.full((8, 8), 200, np.uint8))).max() == 200  # 8-bit grey still reads
+
+
+def test_url_reads_have_a_deadline_and_a_size_cap(server, monkeypatch):
+    base, _ = server
+    t0 = time.perf_counter()
+    with pytest.raises(SourceError, match="not fetched within 2 s"):
+        sources.fetch_url(f"{base}/trickle.jpg", timeout=2)
+    assert time.perf_counter() - t0 < 5
+    with pytest.raises(SourceError, match="10,737,418,240 bytes, over the limit"):
+        sources.fetch_url(f"{base}/huge.jpg")
+    with pytest.raises(SourceError, match="more than 1,048,576 bytes"):
+        sources.fetch_url(f"{base}/endless.jpg", max_bytes=2**20)
