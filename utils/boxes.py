@@ -79,7 +79,7 @@ class NmsSettings:
     @classmethod
     def prediction(cls, conf_thres: float = 0.25, **changes) -> NmsSettings:
         """detect.py's defaults: confidence 0.25, the model family's IoU and box count, the best class per box."""
-        return cls(conf_thres, None, None, multi_label=False, **changes)
+        return cls(**{"conf_thres": conf_thres, "iou_thres": None, "max_det": None, "multi_label": False, **changes})
 
     def __post_init__(self) -> None:
         if self.max_det is not None:

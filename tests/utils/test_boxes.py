@@ -146,3 +146,12 @@ def test_a_max_det_below_one_is_refused_everywhere():
         with pytest.raises(ValueError, match="max_det"):
             NmsSettings(max_det=bad)
     assert len(non_max_suppression(predictions, conf_thres=0.0, max_det=1)[0]) == 1
+
+
+def test_prediction_settings_leave_iou_and_box_count_to_the_family():
+    from utils.boxes import NmsSettings
+
+    default = NmsSettings.prediction()
+    assert (default.conf_thres, default.iou_thres, default.max_det, default.multi_label) == (0.25, None, None, False)
+    chosen = NmsSettings.prediction(0.4, iou_thres=0.5, max_det=10)
+    assert (chosen.conf_thres, chosen.iou_thres, chosen.max_det) == (0.4, 0.5, 10)
