@@ -34,6 +34,7 @@ class ClassificationModel(nn.Module):
 
     @property
     def nc(self) -> int:
+        """The number of classes (the head's outputs)."""
         return self.model[-1].linear.out_features
 
     def total_stride(self, probe: int = 64) -> int:

@@ -41,11 +41,13 @@ class Ensemble(nn.Module):
         return torch.cat([m(x) for m in self._members], 1)
 
     def forward_augmented(self, x: torch.Tensor) -> torch.Tensor:
+        """Test-time augmentation of every member, outputs concatenated before NMS."""
         if not all(hasattr(m, "forward_augmented") for m in self._members):
             raise ValueError("test-time augmentation needs PyTorch weights for every member of the ensemble")
         return torch.cat([m.forward_augmented(x) for m in self._members], 1)
 
     def for_inference(self) -> Ensemble:
+        """Every member fused and in eval mode; returns the ensemble."""
         self._members = [m.for_inference() for m in self._members]
         if self.members is not None:
             self.members = nn.ModuleList(self._members)

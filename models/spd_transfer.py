@@ -222,9 +222,11 @@ class TransferReport:
 
     @property
     def function_preserving(self) -> bool:
+        """Whether every tensor moved exactly (the SPD model computes what the source did)."""
         return self.mode in ("same graph", "spd") and not self.skipped
 
     def line(self, source: str) -> str:
+        """The one log line of the transfer, naming ``source``."""
         kind = {"same graph": "same graph", "spd": "strided -> SPD", "shared": "the layers both graphs share",
                 "partial": "structure-matched where possible"}[self.mode]
         if self.function_preserving:

@@ -44,6 +44,7 @@ class DetectionModel(nn.Module):
 
     @property
     def detect(self) -> Detect | AnchorFreeDetect:
+        """The detection head (the last layer)."""
         head = self.model[-1]
         if not isinstance(head, HEADS):
             raise TypeError("the last layer of a detection config must be Detect or AnchorFreeDetect")
@@ -56,10 +57,12 @@ class DetectionModel(nn.Module):
 
     @property
     def stride(self) -> torch.Tensor:
+        """The head's strides, one per output level."""
         return self.detect.stride
 
     @property
     def nc(self) -> int:
+        """The number of classes."""
         return self.detect.nc
 
     def _probe_strides(self, ch: int) -> torch.Tensor:
@@ -142,6 +145,7 @@ class DetectionModel(nn.Module):
         return self.to(memory_format=torch.channels_last)
 
     def info(self, imgsz: int = 640) -> str:
+        """One line: layers, parameters, gradients and GFLOPs at ``imgsz``."""
         from models.summary import model_summary
 
         return model_summary(self, imgsz)

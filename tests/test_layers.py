@@ -196,3 +196,22 @@ def test_one_allow_list_unpickler():
                   and any("Unpickler" in ast.unparse(base) for base in node.bases)]
     assert subclasses == ["utils/checkpoints/unpickler.py:AllowListUnpickler",
                           "utils/checkpoints/unpickler.py:SafeUnpickler"], subclasses
+
+
+def test_public_methods_have_docstrings_or_inherit_one():
+    """A method that implements a documented interface (nn.Module.forward, a Hook event, a tracker back-end)
+    inherits its docstring; every other public method has its own."""
+    import importlib
+    import inspect
+
+    for name, path in sorted(_library_modules().items()):
+        module = importlib.import_module(name)
+        for node in ast.parse(path.read_text()).body:
+            if not isinstance(node, ast.ClassDef) or node.name.startswith("_"):
+                continue
+            owner = getattr(module, node.name)
+            for method in node.body:
+                if isinstance(method, ast.FunctionDef) and not method.name.startswith("_") \
+                        and not ast.get_docstring(method):
+                    assert inspect.getdoc(getattr(owner, method.name, None)), \
+                        f"{path.relative_to(ROOT)}:{method.lineno} {node.name}.{method.name} has no docstring"

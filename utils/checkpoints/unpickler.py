@@ -26,6 +26,7 @@ class PickledObject:
         self.state = state
 
     def get(self, key: str, default: Any = None) -> Any:
+        """A key of the pickled state, as dict.get."""
         return self.state.get(key, default) if isinstance(self.state, dict) else default
 
 

@@ -258,6 +258,7 @@ class ClassificationDataset(Dataset):
         return len(self.split)
 
     def load_rgb(self, index: int) -> np.ndarray:
+        """Image ``index`` as RGB uint8, decoded or from memory."""
         images = self.split.images
         image = images[index] if isinstance(images, np.ndarray) else read_rgb(images[index])
         if image is None:
@@ -282,6 +283,7 @@ class EpochDataLoader(DataLoader):
                          generator=generator, drop_last=False, pin_memory=False)
 
     def set_epoch(self, epoch: int) -> None:
+        """Re-seed the shuffling (and the sampler under DDP) for ``epoch``."""
         if isinstance(self.sampler, DistributedSampler):
             self.sampler.set_epoch(epoch)
         self.generator.manual_seed(self.seed * 1_000_003 + epoch)

@@ -36,6 +36,7 @@ class Classifier:
 
     @torch.inference_mode()
     def predict_one(self, bgr: np.ndarray) -> list[tuple[str, float]]:
+        """Top-k (class name, probability) pairs of one image."""
         probabilities = self.model(self._tensor(bgr)).float().softmax(1)[0]
         values, indices = probabilities.topk(self.top)
         return [(self.names[int(i)], float(v)) for v, i in zip(values.cpu(), indices.cpu())]

@@ -64,6 +64,7 @@ class ClassificationTask:
     loss_names = ("loss",)
 
     def build_model(self, ctx: RunContext) -> None:
+        """The ResNet(-SPD) classifier (new, from --weights or resumed) on the device."""
         config = ctx.config
         with dist_utils.main_process_first():
             self.data = load_classification_data(config.data)
@@ -78,6 +79,7 @@ class ClassificationTask:
                         f"{count_gflops(self.model, self.imgsz):.2f} GFLOPs at {self.imgsz}, {len(self.names)} classes")
 
     def build_data(self, ctx: RunContext, batch_size: int) -> None:
+        """Train and val loaders for this process's batch."""
         config = ctx.config
         train_set = ClassificationDataset(self.data["train"], self.imgsz, augment=True)
         sampler = DistributedSampler(train_set, num_replicas=ctx.world, rank=ctx.rank, shuffle=True,
@@ -115,6 +117,7 @@ class ClassificationTask:
 
     # ------------------------------------------------------------------------------------ training
     def forward_loss(self, model: nn.Module, batch: Any, ctx: RunContext) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Cross-entropy of one batch, scaled to the nominal batch."""
         images, labels = batch
         images = images.to(ctx.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         logits = model(images)
@@ -125,22 +128,27 @@ class ClassificationTask:
 
     # ---------------------------------------------------------------------------------- evaluation
     def validate(self, model: nn.Module, ctx: RunContext) -> dict:
+        """Top-1 / top-5 accuracy and loss of ``model`` on the val split."""
         if self.val_loader is None:
             return {}
         with ctx.phases("val inference"):
             return evaluate_classifier(model, self.val_loader, len(self.names), ctx.device)
 
     def fitness(self, metrics: dict) -> float:
+        """Top-1 accuracy: what best.pt maximises."""
         return metrics.get("top1", 0.0)
 
     def results_row(self, mean_loss: torch.Tensor, metrics: dict, lrs: list[float]) -> list[Any]:
+        """One results.csv row: train loss, val loss, top-1, top-5, learning rates."""
         return [round(float(mean_loss[0]), 5), round(metrics.get("val_loss", math.nan), 5),
                 round(metrics.get("top1", math.nan), 5), round(metrics.get("top5", math.nan), 5), *lrs]
 
     def describe(self, metrics: dict) -> str:
+        """One log line of the metrics."""
         return f"top-1 {metrics['top1']:.4f} top-5 {metrics['top5']:.4f} loss {metrics['val_loss']:.4f}"
 
     def checkpoint_extras(self) -> dict:
+        """The dataset and the preprocessing, kept in every checkpoint."""
         return {"data": {"yaml": self.data["yaml_file"], "names": self.names},
                 "preprocess": {"imgsz": self.imgsz, "mean": list(MEAN), "std": list(STD)}}
 

@@ -83,6 +83,7 @@ class Hyp:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> Hyp:
+        """The augmentation hyper-parameters of a hyp dict (missing keys take the defaults)."""
         d = d or {}
         return cls(**{k: float(d[k]) for k in cls.__dataclass_fields__ if k in d})
 
@@ -176,6 +177,7 @@ class YoloDataset(Dataset):
         return dict(zip(DROP_REASONS, self.drops.sum(0).tolist()))
 
     def set_epoch(self, epoch: int) -> None:
+        """The epoch the next items belong to (seeds the augmentation; closes mosaic)."""
         self.epoch = epoch
 
     def _rng(self, index: int, epoch: int) -> np.random.Generator:
@@ -218,6 +220,7 @@ class YoloDataset(Dataset):
 
     def pixel_boxes(self, index: int, w: int, h: int, pad_x: float = 0, pad_y: float = 0
                      ) -> tuple[np.ndarray, np.ndarray]:
+        """Item ``index``'s boxes in pixels of its resized image, with classes."""
         labels = self.labels[index]
         boxes = xywh_to_xyxy(labels[:, 1:5].astype(np.float64)) * (w, h, w, h) + (pad_x, pad_y, pad_x, pad_y)
         return boxes, labels[:, 0].copy()
@@ -282,6 +285,7 @@ class YoloDataset(Dataset):
 
     @staticmethod
     def collate(batch: list) -> tuple[torch.Tensor, torch.Tensor, list[str], list]:
+        """Items -> one channels-last batch, labels with their image index, paths, metas."""
         images, labels, paths, metas = zip(*batch)
         for i, lb in enumerate(labels):
             lb[:, 0] = i

@@ -66,6 +66,7 @@ class ImageCache:
         return self.folder / f"{_file_key(self.files[index], self.extras[index])}.npy"
 
     def get(self, index: int) -> np.ndarray:
+        """Image ``index``: from memory or disk when cached, else decoded now."""
         if self.mode is None:
             return self.decode(index)
         image = self.ram[index]

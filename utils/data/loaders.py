@@ -83,6 +83,7 @@ class EpochLoader:
         return len(self.batch_sampler)
 
     def set_epoch(self, epoch: int) -> None:
+        """Re-seed the sampler and the augmentations for ``epoch``."""
         if self._iterator is None or not self._at_epoch_boundary or epoch != self._next_epoch:
             self._iterator = None  # its workers shut down when it is collected
             self.batch_sampler.start_epoch = self._next_epoch = epoch

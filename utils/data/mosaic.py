@@ -26,20 +26,25 @@ VISIBILITY_MARGIN = 3  # canvas pixels: a predicted size may be 1 px off, and bi
 
 class MosaicSource(Protocol):
     """What the mosaic loader reads from its dataset."""
+
     imgsz: int
     hyp: object
     box_rule: object
 
-    def drop_tally(self) -> np.ndarray | None: ...
+    def drop_tally(self) -> np.ndarray | None:
+        """The row of the dropped-box counts this worker adds to."""
 
     def __len__(self) -> int: ...
 
-    def resized_shape(self, index: int) -> tuple[int, int]: ...
+    def resized_shape(self, index: int) -> tuple[int, int]:
+        """(h, w) of image ``index`` after resizing."""
 
-    def read_resized(self, index: int) -> tuple[np.ndarray, tuple[int, int]]: ...
+    def read_resized(self, index: int) -> tuple[np.ndarray, tuple[int, int]]:
+        """Image ``index`` resized to the training size, and its original (h, w)."""
 
     def pixel_boxes(self, index: int, w: int, h: int, pad_x: float = 0, pad_y: float = 0
-                    ) -> tuple[np.ndarray, np.ndarray]: ...
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """Image ``index``'s boxes in pixels of a ``w`` x ``h`` placement offset by the pads, and classes."""
 
 
 class Mosaic:
@@ -49,6 +54,7 @@ class Mosaic:
         self.source = source
 
     def load(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A 4-image mosaic around image ``index``, randomly placed and cropped to the output size."""
         source, hyp = self.source, self.source.hyp
         s = source.imgsz
         xc, yc = (int(rng.uniform(s // 2, 2 * s - s // 2)) for _ in range(2))

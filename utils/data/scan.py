@@ -47,6 +47,7 @@ class ScanResult:
     source: str = ""
 
     def counts(self) -> dict[str, int]:
+        """Skipped images per reason."""
         out: dict[str, int] = {}
         for _, kind, _ in self.problems:
             out[kind] = out.get(kind, 0) + 1
@@ -54,6 +55,7 @@ class ScanResult:
 
     @property
     def n_boxes(self) -> int:
+        """The number of labelled boxes kept."""
         return int(sum(len(x) for x in self.labels))
 
 
@@ -67,6 +69,7 @@ class LabelSource:
     json_labels: dict[str, np.ndarray] | None = None
 
     def label_file(self, image: Path) -> Path:
+        """Where the labels of ``image`` are read from."""
         if self.label_format == "voc":
             return voc_xml_path(image)
         if self.label_format == "visdrone":

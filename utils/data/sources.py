@@ -50,6 +50,7 @@ class Frame:
 
     @property
     def stem(self) -> str:
+        """A file-name stem for this frame's outputs."""
         return output_stem(self.source)
 
 

@@ -53,6 +53,7 @@ class TileSummary:
     dropped_at_borders: int
 
     def line(self, split: str, tile: int, overlap: float, empty_rate: float) -> str:
+        """The one log line of a tiled split."""
         return (f"{split} tiles: {self.images} images -> {self.tiles} windows of {tile} px (overlap {overlap:g}): "
                 f"{self.with_boxes} with boxes, {self.empty_kept} of {self.empty_total} empty ones kept "
                 f"(--tile-empty {empty_rate:g}); {self.boxes_before} boxes -> {self.boxes_after} in windows, "

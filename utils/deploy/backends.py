@@ -150,15 +150,19 @@ class OnnxModel:
         return self.session.run(None, {self.input_name: chunk})[0]
 
     def eval(self) -> OnnxModel:
+        """Nothing to switch: an export is always in inference mode."""
         return self
 
     def fuse(self) -> OnnxModel:
+        """Nothing to fuse: the export is already fused."""
         return self
 
     def for_inference(self) -> OnnxModel:
+        """The export itself (already fused and in inference mode)."""
         return self
 
     def parameters(self):
+        """A placeholder tensor on the device, for code that asks a model for its device."""
         yield torch.zeros(0, device=self.device)
 
 

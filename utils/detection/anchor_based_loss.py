@@ -33,6 +33,7 @@ class LossGains:
 
     @classmethod
     def from_hyp(cls, hyp: dict, label_smoothing: float = 0.0) -> LossGains:
+        """The gains of a hyp dict, with label smoothing."""
         fields = {k: float(hyp[k]) for k in cls.__dataclass_fields__ if k in hyp}
         fields["label_smoothing"] = label_smoothing or fields.get("label_smoothing", 0.0)
         return cls(**fields)

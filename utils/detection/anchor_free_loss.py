@@ -29,6 +29,7 @@ class AnchorFreeGains:
 
     @classmethod
     def from_hyp(cls, hyp: dict) -> AnchorFreeGains:
+        """The box / cls / dfl gains and assigner settings of a hyp dict."""
         fields = {k: float(hyp[k]) for k in ("box", "cls", "dfl", "tal_alpha", "tal_beta") if k in hyp}
         gains = cls(**{k.removeprefix("tal_"): v for k, v in fields.items()})
         if "tal_topk" in hyp:

@@ -140,6 +140,7 @@ class ConfusionMatrix:
         self.nc, self.conf, self.iou = nc, conf, iou
 
     def process(self, detections: torch.Tensor, gt_boxes: torch.Tensor, gt_cls: torch.Tensor) -> None:
+        """Count one image's detections against its labels (the last row and column: background)."""
         det = detections[detections[:, 4] > self.conf]
         gt_c = gt_cls.long().numpy()
         det_c = det[:, 5].long().numpy()
@@ -323,6 +324,7 @@ class DetectionEvaluator:
         self.reset()
 
     def reset(self) -> None:
+        """Forget every processed image."""
         self.stats: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self.coco_predictions: list[dict[str, Any]] = []
         self.gt_images: list[dict[str, Any]] = []
@@ -369,6 +371,7 @@ class DetectionEvaluator:
                 for b, s, c in zip(boxes, scores, categories)]
 
     def ground_truth(self) -> dict[str, Any]:
+        """The COCO-format ground truth scored against (official JSON, or built from the labels)."""
         if self.official is not None:
             return self.official
         return coco_ground_truth(self.gt_images, self.names)

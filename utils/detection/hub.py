@@ -60,6 +60,7 @@ class HubResults:
                          for i, d in enumerate(self.detections))
 
     def print(self) -> None:
+        """Print each image's summary line, as yolov5's hub does."""
         LOGGER.info(str(self))
 
     def render(self) -> list[np.ndarray]:
@@ -67,6 +68,7 @@ class HubResults:
         return [d.plot() for d in self.detections]
 
     def save(self, save_dir: str | Path = "runs/detect/exp", exist_ok: bool = False) -> Path:
+        """Write the annotated images into a new folder ``save_dir`` (numbered exp2, exp3 ... when it exists)."""
         folder = increment_path(Path(save_dir), exist_ok=exist_ok)
         for i, d in enumerate(self.detections):
             d.save(folder / (d.file if Path(d.file).suffix else f"image{i}.jpg"))
@@ -74,6 +76,7 @@ class HubResults:
         return folder
 
     def crop(self, save_dir: str | Path = "runs/detect/exp", exist_ok: bool = False) -> list[Path]:
+        """Write one crop per box into ``<save_dir>/crops/<class>/``; returns the paths."""
         folder = increment_path(Path(save_dir), exist_ok=exist_ok)
         return [p for i, d in enumerate(self.detections)
                 for p in d.crop(folder / "crops", Path(d.file).stem or f"image{i}")]
@@ -83,6 +86,7 @@ class HubResults:
         return _Tables(self.detections)
 
     def to_json(self) -> list[str]:
+        """Each image's records as a JSON string."""
         return [d.to_json() for d in self.detections]
 
 

@@ -117,6 +117,7 @@ class Detector:
 
     @property
     def augment(self) -> bool:
+        """Whether test-time augmentation is on (PyTorch weights only)."""
         return self._augment
 
     @augment.setter
@@ -302,6 +303,7 @@ class OutputWriter:
         return output_stem(det.source) if det.source else "image"
 
     def write(self, det: Detections, fps: float = 30.0) -> None:
+        """Write one frame's outputs (annotated image or video frame, labels, crops, records)."""
         o, stem = self.options, self._stem(det)
         in_video = det.frame is not None
         self.frames += in_video
@@ -335,6 +337,7 @@ class OutputWriter:
         return self.videos[stem]
 
     def close(self) -> None:
+        """Finish the videos and write predictions.json."""
         for writer in self.videos.values():
             writer.release()
         self.videos.clear()

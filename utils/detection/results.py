@@ -52,6 +52,7 @@ class Detections:
 
     @property
     def xyxy(self) -> np.ndarray:
+        """(n, 4) x1, y1, x2, y2 in pixels of the original image."""
         return self.boxes
 
     @property
@@ -61,15 +62,18 @@ class Detections:
 
     @property
     def xyxyn(self) -> np.ndarray:
+        """(n, 4) x1, y1, x2, y2 as fractions of the image's width and height."""
         h, w = self.image_shape
         return (self.boxes / np.array([w, h, w, h], dtype=np.float32)).reshape(-1, 4)
 
     @property
     def xywhn(self) -> np.ndarray:
+        """(n, 4) centre x, centre y, width, height as fractions of the image."""
         h, w = self.image_shape
         return (self.xywh / np.array([w, h, w, h], dtype=np.float32)).reshape(-1, 4)
 
     def names_of(self) -> list[str]:
+        """The class name of every box."""
         return [self.names[int(c)] for c in self.classes]
 
     def summary(self) -> str:
@@ -81,6 +85,7 @@ class Detections:
 
     @property
     def file(self) -> str:
+        """The image's file name (a URL's without its query), or an empty string."""
         return Path(self.source.split("?")[0]).name if self.source else ""
 
     # ------------------------------------------------------------------------------------------------ pictures
@@ -136,6 +141,7 @@ class Detections:
         return self.to_records()
 
     def to_json(self, indent: int | None = None) -> str:
+        """The records as a JSON string."""
         return json.dumps(self.to_records(), indent=indent)
 
     def to_rows(self) -> list[dict]:
@@ -148,6 +154,7 @@ class Detections:
         return rows
 
     def to_csv(self, header: bool = True) -> str:
+        """The table rows as CSV text (header optional)."""
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, TABLE_COLUMNS, lineterminator="\n")
         if header:

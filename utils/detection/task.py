@@ -257,6 +257,7 @@ class DetectionTask:
     # ------------------------------------------------------------------------------------ training
     def forward_loss(self, model: torch.nn.Module, batch: Any, ctx: RunContext
                      ) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """The head family's loss of one batch (sum over the batch), its terms and the batch size."""
         images, targets, _paths, _ = batch
         state = ctx.progress
         images = prepare_images(images, ctx.device)
@@ -279,6 +280,7 @@ class DetectionTask:
 
     # ---------------------------------------------------------------------------------- evaluation
     def validate(self, model: torch.nn.Module, ctx: RunContext) -> dict:
+        """The EMA model's metrics on the val split (a fused copy, the run's precision)."""
         if self.val_loader is None:
             return {}
         self.evaluator.use_pycocotools = not ctx.options.fast_val
@@ -287,9 +289,11 @@ class DetectionTask:
         return evaluate(inference, self.val_loader, self.evaluator, settings, loss_fn=self.loss_fn, phases=ctx.phases)
 
     def fitness(self, metrics: dict) -> float:
+        """0.1 mAP50 + 0.9 mAP50-95: what best.pt maximises."""
         return fitness(metrics)
 
     def results_row(self, mean_loss: torch.Tensor, metrics: dict, lrs: list[float]) -> list[Any]:
+        """One results.csv row: losses, P R mAP, val losses, learning rates, COCO figures."""
         if self.family.has_anchors and float(mean_loss[0]) == 0.0 and self.train_scan.n_boxes:  # no box met an anchor
             raise TrainingStopped(
                 f"no target was assigned to any anchor in a whole epoch ({self.train_scan.n_boxes} training boxes): "
@@ -303,6 +307,7 @@ class DetectionTask:
                  *[round(float(coco.get(k, math.nan)), 5) for k in COCO_KEYS + TINY_KEYS]])
 
     def describe(self, metrics: dict) -> str:
+        """One log line: P, R, mAP and the COCO AP / AP_S."""
         coco = metrics.get("coco", {})
         line = (f"P {metrics['P']:.3f} R {metrics['R']:.3f} mAP50 {metrics['mAP50']:.3f} mAP50-95 "
                 f"{metrics['mAP50_95']:.3f} | COCO " + " ".join(f"{k} {format_metric(coco.get(k))}"
@@ -310,6 +315,7 @@ class DetectionTask:
         return line + (f"\n  tiny objects: {tiny_bins_line(coco)}" if "n_vt" in coco else "")
 
     def checkpoint_extras(self) -> dict:
+        """The dataset (names, fingerprint) kept in every checkpoint."""
         return {"data": {"yaml": self.data["yaml_file"], "names": self.data["names"], "fingerprint": self.fingerprint,
                          "counts": self.image_counts}}
 

@@ -85,6 +85,7 @@ class TrainConfig:
 
     @property
     def total_epochs(self) -> int:
+        """The run's length: --epochs, else 30."""
         return DEFAULT_EPOCHS if self.epochs is None else self.epochs
 
     def check(self) -> None:
@@ -135,6 +136,7 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, task_options: type | None = None) -> TrainConfig:
+        """Options from an opt.yaml-style file (dashes or underscores)."""
         values = load_yaml_mapping(path, ConfigurationError)
         return cls.from_dict({k.replace("-", "_"): v for k, v in values.items()}, str(path),
                              task_options=task_options)

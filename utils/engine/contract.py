@@ -78,6 +78,7 @@ class RunContext:
 
     @property
     def weights_dir(self) -> Path:
+        """Where the run's checkpoints go."""
         return self.save_dir / "weights"
 
     @property

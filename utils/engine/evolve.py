@@ -235,6 +235,7 @@ class EvolveTable:
                                          f"another --name or remove it")
 
     def append(self, row: dict[str, Any]) -> None:
+        """Add one generation's row to evolve.csv."""
         self.rows.append({k: str(v) for k, v in row.items()})
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         with open(tmp, "w", newline="") as f:

@@ -41,21 +41,29 @@ EVENTS = ("before_train", "on_epoch_start", "after_step", "after_validation", "a
 class Hook:
     """Override the events you need; every default does nothing."""
 
-    def before_train(self, ctx: RunContext) -> None: ...
+    def before_train(self, ctx: RunContext) -> None:
+        """Setup is done: model, data, optimiser and run folder exist."""
 
-    def on_epoch_start(self, ctx: RunContext, epoch: int) -> None: ...
+    def on_epoch_start(self, ctx: RunContext, epoch: int) -> None:
+        """Before the first batch of ``epoch`` (0-based)."""
 
-    def after_step(self, ctx: RunContext, batch_index: int, batch: Any) -> None: ...
+    def after_step(self, ctx: RunContext, batch_index: int, batch: Any) -> None:
+        """After each batch's forward and backward (and optimiser step)."""
 
-    def after_validation(self, ctx: RunContext, epoch: int, metrics: dict) -> None: ...
+    def after_validation(self, ctx: RunContext, epoch: int, metrics: dict) -> None:
+        """On rank 0 after each validation, with the task's metrics."""
 
-    def after_epoch(self, ctx: RunContext) -> None: ...
+    def after_epoch(self, ctx: RunContext) -> None:
+        """The epoch's results row is written (``ctx.progress.row``)."""
 
-    def after_checkpoint(self, ctx: RunContext, path: Path, kind: str) -> None: ...
+    def after_checkpoint(self, ctx: RunContext, path: Path, kind: str) -> None:
+        """A checkpoint file was written; ``kind``: last, best, periodic or interrupted."""
 
-    def after_train(self, ctx: RunContext) -> None: ...
+    def after_train(self, ctx: RunContext) -> None:
+        """The run ended normally or by a signal; ``ctx.result`` holds the final metrics."""
 
-    def on_failure(self, ctx: RunContext, error: BaseException) -> None: ...
+    def on_failure(self, ctx: RunContext, error: BaseException) -> None:
+        """The run raised ``error`` (re-raised afterwards); ``ctx`` is None before setup."""
 
 
 class HookList:
@@ -69,6 +77,7 @@ class HookList:
                 raise TypeError(f"{hook!r} is not a hook: it has none of the events {', '.join(EVENTS)}")
 
     def fire(self, event: str, ctx: RunContext | None, *args: Any) -> None:
+        """Call ``event`` on every hook that has it, in order."""
         if event not in EVENTS:
             raise ValueError(f"unknown hook event {event!r}; events: {', '.join(EVENTS)}")
         for hook in self.hooks:

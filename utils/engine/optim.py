@@ -143,10 +143,12 @@ class ModelEMA:
             p.requires_grad_(False)
 
     def decay(self) -> float:
+        """This update's decay: ramps to ``decay`` as updates accumulate."""
         return self.decay_max * (1 - math.exp(-self.updates / self.tau))
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
+        """Move the averaged weights towards ``model``'s."""
         self.updates += 1
         d = self.decay()
         averaged, current = self._tensors(model)

@@ -34,6 +34,7 @@ class ResultsLog:
             drop_rows_from(self.csv, resume_epoch)
 
     def row(self, epoch: int, values: list[Any]) -> None:
+        """Append one epoch's values to results.csv (and TensorBoard)."""
         with open(self.csv, "a", newline="") as f:
             csv.writer(f).writerow([epoch, *values])
         for key, value in zip(self.keys, values):
@@ -45,6 +46,7 @@ class ResultsLog:
             self.writer.add_image(tag, image_rgb, epoch, dataformats="HWC")
 
     def close(self) -> None:
+        """Flush and close TensorBoard."""
         if self.writer is not None:
             self.writer.close()
 

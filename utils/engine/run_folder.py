@@ -21,6 +21,7 @@ class RunFolder:
         self._lock = None
 
     def open(self, path: Path, main: bool) -> Path:
+        """Create (or reopen) the run folder and take its lock."""
         self.path = path
         if not main:
             return path
@@ -43,11 +44,13 @@ class RunFolder:
         return path
 
     def discard_if_empty(self) -> None:
+        """Remove a run folder that never got its first checkpoint."""
         if self.created and self.path is not None and not any((self.path / "weights").glob("*.pt")):
             self.release()
             shutil.rmtree(self.path, ignore_errors=True)
 
     def release(self) -> None:
+        """Give up the lock."""
         if self._lock is not None:
             self._lock.close()
             self._lock = None

@@ -23,5 +23,6 @@ class SignalFlag:
         self.raised = signum
 
     def restore(self) -> None:
+        """Put back the signal handlers that were there before."""
         for sig, handler in self._old.items():
             signal.signal(sig, handler)

@@ -206,6 +206,7 @@ class Trainer:
 
     @property
     def epochs(self) -> int:
+        """The run's total number of epochs."""
         return self.config.total_epochs
 
     def _saved_options(self) -> dict:

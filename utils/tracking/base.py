@@ -35,34 +35,42 @@ class Tracker(Hook):
 
     # ----------------------------------------------------------------------------- backend interface
     def open(self, ctx: RunContext, params: dict[str, str]) -> None:
+        """Start a run in the service, with the options and hyp as parameters."""
         raise NotImplementedError
 
     def log_metrics(self, metrics: dict[str, float], epoch: int) -> None:
+        """Log one epoch's numeric results.csv columns at step ``epoch``."""
         raise NotImplementedError
 
     def log_files(self, weights: list[Path], tables: list[Path], pictures: list[Path]) -> None:
+        """Upload the weights, tables and pictures of the run."""
         raise NotImplementedError
 
     def close(self, failed: bool) -> None:
+        """End the service's run (``failed``: the training raised)."""
         raise NotImplementedError
 
     # --------------------------------------------------------------------------------------- events
     def before_train(self, ctx: RunContext) -> None:
+        """Open the service's run (rank 0 only)."""
         if ctx.main:
             self.active = True
             self._safely(self.open, ctx, run_parameters(ctx))
 
     def after_epoch(self, ctx: RunContext) -> None:
+        """Log the epoch's row."""
         if self.active and ctx.progress.row:
             self._safely(self.log_metrics, numeric_columns(ctx.progress.row), int(ctx.progress.row["epoch"]))
 
     def after_train(self, ctx: RunContext) -> None:
+        """Upload the run's files and close."""
         if self.active:
             self._safely(self.log_files, *run_files(ctx.save_dir))
             self._safely(self.close, False)
             self.active = False
 
     def on_failure(self, ctx: RunContext | None, error: BaseException) -> None:
+        """Close the service's run as failed."""
         if self.active:
             self._safely(self.close, True)
             self.active = False
