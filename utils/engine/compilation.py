@@ -13,7 +13,7 @@ import shutil
 
 import torch
 
-from utils.engine.config import ConfigurationError
+from utils.engine.config import ConfigurationError, TrainConfig
 from utils.logging import LOGGER
 
 
@@ -29,3 +29,19 @@ def compiled(model: torch.nn.Module, device: torch.device, amp_dtype: torch.dtyp
         LOGGER.info("--compile under CPU bf16 autocast: measured no faster than eager, or slower, on the CPUs tried "
                     "(README, 'torch.compile for training'); it gains 3-30 % in float32 (--no-amp)")
     return torch.compile(model)
+
+
+def training_model(model: torch.nn.Module, config: TrainConfig, device: torch.device, distributed: bool,
+                   amp_dtype: torch.dtype | None) -> torch.nn.Module:
+    """What the training steps run: ``model`` with SyncBatchNorm (--sync-bn, several CUDA processes), wrapped in
+    DDP when distributed, and compiled with --compile; checkpoints keep the plain model."""
+    if config.sync_bn:
+        if distributed and device.type == "cuda":
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        else:
+            LOGGER.info("--sync-bn ignored: SyncBatchNorm needs several CUDA processes "
+                        "(PyTorch has no CPU kernel for it); training goes on with plain BatchNorm")
+    if distributed:
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    return compiled(model, device, amp_dtype) if config.compile else model

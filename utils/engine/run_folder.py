@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from utils.checkpoints.files import load_checkpoint, newest_run_checkpoint, remove_stale_temporaries
+from utils.checkpoints.files import load_checkpoint, newest_run_checkpoint, remove_stale_temporaries, save_checkpoint
 from utils.logging import LOGGER
 
 
@@ -90,3 +90,19 @@ def restore_rng_state(state: dict) -> None:
         torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def strip_finished_last(last: Path, keep_optimizer: bool) -> None:
+    """A finished run's last.pt keeps weights, EMA, schedule and RNG (so --resume --epochs N extends it) but
+    not the optimiser state, which is most of its size (kept with --keep-optimizer)."""
+    if not last.is_file() or keep_optimizer:
+        if last.is_file():
+            LOGGER.info(f"{last}: keeps its optimiser state (--keep-optimizer): --resume --epochs N continues "
+                        f"exactly")
+        return
+    before = last.stat().st_size
+    ckpt = load_checkpoint(last)
+    ckpt.update(optimizer=None, scaler=None, finished=True)
+    save_checkpoint(ckpt, last)
+    LOGGER.info(f"{last}: optimiser state stripped now that the run is finished ({before / 1e6:.1f} -> "
+                f"{last.stat().st_size / 1e6:.1f} MB); --resume {last} --epochs N still extends the run")

@@ -31,10 +31,10 @@ from tqdm import tqdm
 
 from utils import distributed as dist_utils
 from utils import precision
-from utils.checkpoints.files import load_checkpoint, model_payload, save_checkpoint
+from utils.checkpoints.files import model_payload, save_checkpoint
 from utils.checkpoints.format import FORMAT
 from utils.engine import autobatch
-from utils.engine.compilation import compiled
+from utils.engine.compilation import training_model
 from utils.engine.config import ENGINE_HYP, ConfigurationError, TrainConfig, load_hyp
 from utils.engine.contract import LoopState, RunContext, Task
 from utils.engine.hooks import Hook, HookList, hook_from_name
@@ -42,7 +42,14 @@ from utils.engine.optim import freeze_batchnorm_statistics
 from utils.engine.optimisation import Optimisation
 from utils.engine.phase_timer import PhaseTimer
 from utils.engine.results_log import ResultsLog
-from utils.engine.run_folder import RunFolder, find_latest_last, read_resumable, restore_rng_state, rng_state
+from utils.engine.run_folder import (
+    RunFolder,
+    find_latest_last,
+    read_resumable,
+    restore_rng_state,
+    rng_state,
+    strip_finished_last,
+)
 from utils.engine.signals import SignalFlag
 from utils.faces import UserFacingError
 from utils.logging import LOGGER, get_logger, increment_path
@@ -223,7 +230,8 @@ class Trainer:
         if self.resume_state is not None:
             self._restore(self.resume_state)
         self.opt.scheduler.last_epoch = self.state.start_epoch - 1
-        self.train_model = self._parallel(self.task.model)
+        self.train_model = training_model(self.task.model, self.config, self.device, self.distributed,
+                                          self.amp_dtype)
 
     def _restore(self, ckpt: dict) -> None:
         self.opt.restore(ckpt, str(self.config.resume))
@@ -235,18 +243,6 @@ class Trainer:
         if state.start_epoch >= self.epochs:
             raise ValueError(f"{self.config.resume}: already trained {state.start_epoch} epochs; "
                              f"add --epochs N (N > {state.start_epoch}) to extend it")
-
-    def _parallel(self, model: torch.nn.Module) -> torch.nn.Module:
-        if self.config.sync_bn:
-            if self.distributed and self.device.type == "cuda":
-                model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-            else:
-                LOGGER.info("--sync-bn ignored: SyncBatchNorm needs several CUDA processes "
-                            "(PyTorch has no CPU kernel for it); training goes on with plain BatchNorm")
-        if self.distributed:
-            model = torch.nn.parallel.DistributedDataParallel(
-                model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        return compiled(model, self.device, self.amp_dtype) if self.config.compile else model
 
     def _setup_logs(self) -> None:
         self.results.start(None if self.resume_state is None else self.state.start_epoch)
@@ -397,7 +393,7 @@ class Trainer:
             if not self.config.noplots:
                 with self.phases("plots"):
                     plot_results(self.results.csv)
-            self._strip_finished_last()
+            strip_finished_last(self.weights_dir / "last.pt", self.config.keep_optimizer)
             with self.phases("final evaluation"):
                 out = self.task.finish(self.context)
             LOGGER.info(f"{state.epoch - state.start_epoch + 1} epochs completed; results in {self.save_dir}")
@@ -411,22 +407,6 @@ class Trainer:
         dist_utils.cleanup_distributed()
         return result
 
-
-    def _strip_finished_last(self) -> None:
-        """A finished run's last.pt keeps weights, EMA, schedule and RNG (so --resume --epochs N extends it) but
-        not the optimiser state, which is most of its size."""
-        last = self.weights_dir / "last.pt"
-        if not last.is_file() or self.config.keep_optimizer:
-            if last.is_file():
-                LOGGER.info(f"{last}: keeps its optimiser state (--keep-optimizer): --resume --epochs N continues "
-                            f"exactly")
-            return
-        before = last.stat().st_size
-        ckpt = load_checkpoint(last)
-        ckpt.update(optimizer=None, scaler=None, finished=True)
-        save_checkpoint(ckpt, last)
-        LOGGER.info(f"{last}: optimiser state stripped now that the run is finished ({before / 1e6:.1f} -> "
-                    f"{last.stat().st_size / 1e6:.1f} MB); --resume {last} --epochs N still extends the run")
 
     def _report_phases(self) -> None:
         table = self.phases.table(time.perf_counter() - self._started)
