@@ -85,8 +85,11 @@ class NmsSettings:
         if self.max_det is not None:
             check_max_det(self.max_det)
         iou = 0.5 if self.iou_thres is None else self.iou_thres
-        if not 0 <= self.conf_thres <= 1 or not 0 <= iou <= 1:
-            raise ValueError(f"--conf-thres and --iou-thres must be in [0, 1], got {self.conf_thres}, {self.iou_thres}")
+        numbers = all(isinstance(v, (int, float, np.floating)) and not isinstance(v, bool)
+                      for v in (self.conf_thres, iou))
+        if not numbers or not 0 <= self.conf_thres <= 1 or not 0 <= iou <= 1:
+            raise ValueError(f"--conf-thres and --iou-thres must be numbers in [0, 1], got {self.conf_thres!r}, "
+                             f"{self.iou_thres!r}")
         if not 0 < self.merge_ios <= 1:
             raise ValueError(f"merge_ios must be in (0, 1], got {self.merge_ios}")
 

@@ -98,6 +98,17 @@ class _Tables:
         self.columns = TABLE_COLUMNS
 
 
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _threshold(name: str, value: Any) -> float:
+    """A hub threshold: a real number in [0, 1] (a string such as "0.5" is refused, not compared as text)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0 <= value <= 1:
+        raise ValueError(f"model.{name} must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
 class HubModel:
     """A :class:`Detector` with yolov5's hub attributes and calling convention."""
 
@@ -117,7 +128,13 @@ class HubModel:
         if name not in _SETTABLE:
             raise AttributeError(f"model.{name}: not a setting of this hub model (it would have no effect); "
                                  f"settable: {', '.join(sorted(_SETTABLE))}")
+        if name in ("conf", "iou"):
+            value = _threshold(name, value)
+        if name == "agnostic" and not isinstance(value, bool):
+            raise ValueError(f"model.agnostic must be True or False, got {value!r}")
         if name == "classes" and value is not None:
+            if isinstance(value, (str, bytes)) or not all(_is_whole(c) for c in value):
+                raise ValueError(f"model.classes must be class ids (ints, e.g. [0, 2]), got {value!r}")
             value = self.detector._checked_classes(list(value))
         if name == "max_det":
             value = check_max_det(value)

@@ -80,3 +80,15 @@ def test_hub_and_detector_refuse_max_det_below_one(tmp_path):
     assert hub.max_det == 5
     with pytest.raises(ValueError, match="max_det"):
         Detector(tmp_path / "m.pt", imgsz=64, nms=NmsSettings(max_det=0))
+
+
+def test_hub_settings_given_as_text_are_refused(hub):
+    saved = hub.conf, hub.iou
+    for name, value in (("conf", "0.5"), ("iou", 1.5), ("conf", float("nan")), ("agnostic", "no"),
+                        ("classes", "car"), ("classes", [0.5])):
+        with pytest.raises(ValueError, match=f"model.{name}"):
+            setattr(hub, name, value)
+    hub.conf, hub.iou, hub.agnostic, hub.classes = 0.4, 0.5, True, [0, 2]
+    assert (hub.conf, hub.iou, hub.agnostic, hub.classes) == (0.4, 0.5, True, [0, 2])
+    hub.agnostic, hub.classes = False, None
+    hub.conf, hub.iou = saved
