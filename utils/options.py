@@ -20,6 +20,11 @@ def nearest_hint(key: str, known: list[str]) -> str:
     return f" (did you mean '{near[0]}'?)" if near else ""
 
 
+def one_or_several(value: Any) -> Any:
+    """A list of one (as the command line gives a multi-value flag) is that one value; anything else as is."""
+    return value[0] if isinstance(value, (list, tuple)) and len(value) == 1 else value
+
+
 @dataclasses.dataclass
 class JobOptions:
     """Base of a job's options: checked when made (:meth:`check`), made from keywords with unknown names refused

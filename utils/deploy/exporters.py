@@ -25,7 +25,7 @@ from utils.deploy.backends import ENGINE_HEADER, METADATA_KEY, OPENVINO_METADATA
 from utils.distributed import select_device
 from utils.image_size import check_image_size
 from utils.logging import LOGGER
-from utils.options import ConfigurationError, JobOptions
+from utils.options import ConfigurationError, JobOptions, one_or_several
 
 FORMATS = ("onnx", "torchscript", "openvino", "engine")
 
@@ -54,8 +54,7 @@ class ExportOptions(JobOptions):
     def check(self) -> None:
         if not self.weights:
             raise ConfigurationError("--weights: name the checkpoint to export")
-        if isinstance(self.imgsz, (list, tuple)) and len(self.imgsz) == 1:
-            self.imgsz = self.imgsz[0]
+        self.imgsz = one_or_several(self.imgsz)
         _check_options(self)
         _check_nms_options(self)
         check_image_size(self.imgsz, 1, batch_size=self.batch_size, quiet=True)  # rounded once loaded

@@ -53,7 +53,7 @@ from utils.detection.results import Detections
 from utils.distributed import select_device
 from utils.image_size import check_image_size
 from utils.logging import LOGGER, increment_path
-from utils.options import ConfigurationError, JobOptions
+from utils.options import ConfigurationError, JobOptions, one_or_several
 from utils.paths import PACKAGE_ROOT
 from utils.precision import half_inputs, inference_autocast, inference_half
 
@@ -410,9 +410,7 @@ class PredictionOptions(JobOptions):
     stream: bool = False
 
     def check(self) -> None:
-        self.weights = _one_or_several(self.weights)
-        if isinstance(self.imgsz, (list, tuple)) and len(self.imgsz) == 1:
-            self.imgsz = self.imgsz[0]
+        self.weights, self.imgsz = one_or_several(self.weights), one_or_several(self.imgsz)
         check_image_size(self.imgsz, 1, quiet=True)  # rounded to the model's stride once it is loaded
         problems = [(self.vid_stride >= 1, f"--vid-stride must be >= 1, got {self.vid_stride}"),
                     (self.max_pixels is None or self.max_pixels >= 1, f"--max-pixels must be >= 1, got "
@@ -432,11 +430,6 @@ class PredictionOptions(JobOptions):
     def slicing(self) -> Slicing | None:
         """The tiles of --slice, or None."""
         return Slicing(tuple(self.slice_hw), self.overlap, self.merge) if self.slice_hw else None
-
-
-def _one_or_several(weights: str | list[str]) -> str | list[str]:
-    """A list of one weights file is that file (the command line gives lists)."""
-    return weights[0] if isinstance(weights, (list, tuple)) and len(weights) == 1 else weights
 
 
 def run_detection(options: PredictionOptions | None = None,

@@ -28,7 +28,7 @@ from utils.distributed import select_device
 from utils.engine.phase_timer import NO_TIMER, PhaseTimer
 from utils.image_size import check_image_size
 from utils.logging import LOGGER, increment_path
-from utils.options import ConfigurationError, JobOptions
+from utils.options import ConfigurationError, JobOptions, one_or_several
 from utils.plots import plot_validation, validation_batch_plotter
 from utils.precision import half_inputs, inference_autocast, inference_half
 
@@ -223,8 +223,7 @@ class ValidationOptions(JobOptions):
     plots: bool = True
 
     def check(self) -> None:
-        if isinstance(self.weights, (list, tuple)) and len(self.weights) == 1:
-            self.weights = self.weights[0]  # the command line gives lists
+        self.weights = one_or_several(self.weights)
         problems = [
             (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
             (self.task in ("val", "test", "speed"), f"--task {self.task}: val, test or speed"),
