@@ -34,16 +34,19 @@ def color(index: int) -> tuple[int, int, int]:
 
 def draw_boxes(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, names: list[str],
                scores: np.ndarray | None = None, thickness: int = 2, hide_labels: bool = False,
-               hide_conf: bool = False) -> np.ndarray:
-    """Draw xyxy pixel boxes with 'name score' tags on a BGR image, in place."""
+               hide_conf: bool = False, track_ids: np.ndarray | None = None) -> np.ndarray:
+    """Draw xyxy pixel boxes with 'name score' tags on a BGR image, in place; with ``track_ids`` each box is
+    coloured by its track and tagged 'id:7 name score'."""
     for k, (box, cls) in enumerate(zip(np.asarray(boxes).reshape(-1, 4), np.asarray(classes).reshape(-1))):
-        c = color(int(cls))
+        c = color(int(cls) if track_ids is None else int(track_ids[k]))
         p1, p2 = (int(box[0]), int(box[1])), (int(box[2]), int(box[3]))
         cv2.rectangle(image, p1, p2, c, thickness, cv2.LINE_AA)
         if hide_labels:
             continue
         name = names[int(cls)] if int(cls) < len(names) else str(int(cls))
         text = name if (scores is None or hide_conf) else f"{name} {float(scores[k]):.2f}"
+        if track_ids is not None:
+            text = f"id:{int(track_ids[k])} {text}"
         scale = max(thickness / 3, 0.35)
         (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, max(thickness - 1, 1))
         top = p1[1] - th - 3 if p1[1] - th - 3 >= 0 else p1[1] + th + 3

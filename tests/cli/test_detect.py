@@ -34,9 +34,9 @@ def test_detections_match_reference(detector, shared, image):
 def test_api_accepts_arrays_and_lists(detector, shared):
     image = cv2.imread(str(shared / "images" / "zidane.jpg"))
     from_array, from_path = detector.predict([image, shared / "images" / "zidane.jpg"])
-    assert np.allclose(from_array.boxes, from_path.boxes)
+    assert np.allclose(from_array.xyxy, from_path.xyxy)
     assert from_array.image_shape == image.shape[:2]
-    assert (from_array.boxes[:, 2] <= image.shape[1]).all()
+    assert (from_array.xyxy[:, 2] <= image.shape[1]).all()
 
 
 def test_slicing_merges_tiles(detector, shared):

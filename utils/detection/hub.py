@@ -3,7 +3,7 @@
     model = torch.hub.load("path/to/yolov5-spd", "custom", path="best.pt", source="local")
     model.conf, model.iou, model.classes, model.max_det, model.agnostic = 0.5, 0.45, [0, 2], 100, False
     results = model(["bus.jpg", rgb_array, pil_image], size=640, augment=False)
-    results.print(); results.save(); results.crop(); df = results.pandas().xyxy[0]
+    results.print(); results.save(); results.crop(save=True); df = results.pandas().xyxy[0]  # xmin ... name
     results.xyxy[0]     # (n, 6) tensor: x1 y1 x2 y2 conf class, as yolov5's hub
 
 Numpy arrays given to the hub are **RGB**, as yolov5's hub expects (``model.numpy_order = "bgr"`` for
@@ -16,14 +16,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 
-from utils.boxes import check_max_det
+from utils.boxes import NmsSettings, check_max_det
+from utils.checkpoints.files import WEIGHTS_DIR, resolve_weights
+from utils.checkpoints.format import CheckpointError
 from utils.detection.prediction import Detector
-from utils.detection.results import TABLE_COLUMNS, Detections
+from utils.detection.results import Detections
+from utils.distributed import select_device
 from utils.image_size import check_image_size
 from utils.logging import LOGGER, increment_path
+from utils.paths import safe_path_component
 
 _SETTABLE = {"conf": "conf_thres", "iou": "iou_thres", "max_det": "max_det", "agnostic": "agnostic",
              "classes": "classes", "numpy_order": "numpy_order"}
@@ -75,14 +80,52 @@ class HubResults:
         LOGGER.info(f"saved {len(self)} images to {folder}")
         return folder
 
-    def crop(self, save_dir: str | Path = "runs/detect/exp", exist_ok: bool = False) -> list[Path]:
-        """Write one crop per box into ``<save_dir>/crops/<class>/``; returns the paths."""
-        folder = increment_path(Path(save_dir), exist_ok=exist_ok)
-        return [p for i, d in enumerate(self.detections)
-                for p in d.crop(folder / "crops", Path(d.file).stem or f"image{i}")]
+    def crop(self, save: bool = True, save_dir: str | Path = "runs/detect/exp", exist_ok: bool = False) -> list[dict]:
+        """yolov5's crops: one dict per box (``box``, ``conf``, ``cls``, ``label``, ``im``: the BGR crop); with
+        ``save`` each is also written to ``<save_dir>/crops/<class>/<image stem>[_k].jpg`` (``file`` in the dict)."""
+        folder = increment_path(Path(save_dir), exist_ok=exist_ok) if save else None
+        crops = []
+        for i, d in enumerate(self.detections):
+            image = d._require_image()
+            stem = Path(d.file).stem or f"image{i}"
+            for k, (box, conf, cls) in enumerate(zip(d.xyxy, d.scores, d.classes)):
+                x1, y1, x2, y2 = (int(round(float(v))) for v in box)
+                crop = {"box": [float(v) for v in box], "conf": float(conf), "cls": int(cls),
+                        "label": f"{d.names[int(cls)]} {float(conf):.2f}",
+                        "im": image[max(y1, 0):max(y2, 0), max(x1, 0):max(x2, 0)]}
+                if folder is not None and crop["im"].size:
+                    path = folder / "crops" / safe_path_component(d.names[int(cls)]) / f"{stem}_{k}.jpg"
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    cv2.imwrite(str(path), crop["im"])
+                    crop["file"] = path
+                crops.append(crop)
+        if folder is not None:
+            LOGGER.info(f"saved {sum('file' in c for c in crops)} crops to {folder / 'crops'}")
+        return crops
+
+    def show(self) -> None:
+        """Show each annotated image in a window (one line where there is no display)."""
+        for d in self.detections:
+            d.show()
+
+    def tolist(self) -> list[HubResults]:
+        """One HubResults per image, as yolov5's ``Detections.tolist``."""
+        return [HubResults([d], self.names) for d in self.detections]
+
+    @property
+    def files(self) -> list[str]:
+        """The image file names (yolov5's ``files``)."""
+        return [d.file or f"image{i}.jpg" for i, d in enumerate(self.detections)]
+
+    @property
+    def ims(self) -> list[np.ndarray | None]:
+        """The BGR images detected on."""
+        return [d.image for d in self.detections]
 
     def pandas(self) -> _Tables:
-        """``.xyxy[i]`` etc. as DataFrames with our record columns (pandas needed)."""
+        """``.xyxy[i]``, ``.xyxyn[i]``, ``.xywh[i]``, ``.xywhn[i]``: one DataFrame per image with yolov5's hub
+        columns (``xmin ymin xmax ymax`` or ``xcenter ycenter width height``, then ``confidence class name``).
+        pandas is optional: one line when it is missing."""
         return _Tables(self.detections)
 
     def to_json(self) -> list[str]:
@@ -90,12 +133,27 @@ class HubResults:
         return [d.to_json() for d in self.detections]
 
 
+CORNER_COLUMNS = ["xmin", "ymin", "xmax", "ymax", "confidence", "class", "name"]
+CENTRE_COLUMNS = ["xcenter", "ycenter", "width", "height", "confidence", "class", "name"]
+
+
 class _Tables:
+    """yolov5's ``results.pandas()``: a list of DataFrames per box form."""
+
     def __init__(self, detections: list[Detections]) -> None:
-        frames = [d.to_df() for d in detections]
-        self.xyxy = [f.drop(columns=["cx", "cy", "w", "h"]) for f in frames]
-        self.xywhn = [f.drop(columns=["x1", "y1", "x2", "y2"]) for f in frames]
-        self.columns = TABLE_COLUMNS
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("results.pandas() needs pandas (pip install pandas); results.to_json() and each "
+                              "image's to_csv() give the same table without it") from None
+
+        def frames(form: str, columns: list[str]) -> list:
+            return [pd.DataFrame([[*map(float, box), float(conf), int(cls), d.names[int(cls)]]
+                                  for box, conf, cls in zip(getattr(d, form), d.scores, d.classes)],
+                                 columns=columns) for d in detections]
+
+        self.xyxy, self.xyxyn = frames("xyxy", CORNER_COLUMNS), frames("xyxyn", CORNER_COLUMNS)
+        self.xywh, self.xywhn = frames("xywh", CENTRE_COLUMNS), frames("xywhn", CENTRE_COLUMNS)
 
 
 def _is_whole(value: Any) -> bool:
@@ -160,3 +218,57 @@ class HubModel:
             return HubResults(detector.predict(images), detector.names)
         finally:
             detector.imgsz, detector.augment = saved
+
+
+def hub_model(path: str, device: str = "", conf: float = 0.25, iou: float | None = None, imgsz: int = 640,
+              autoshape: bool = True) -> HubModel:
+    """hubconf's ``custom``: any supported weights file as a hub model."""
+    _require_autoshape(autoshape)
+    nms = NmsSettings.prediction(conf, iou_thres=iou)
+    return HubModel(Detector(resolve_weights(path), device=device, imgsz=imgsz, nms=nms))
+
+
+def _require_autoshape(autoshape: bool) -> None:
+    if not autoshape:
+        raise ValueError("autoshape=False (a raw model) is not offered: the hub model letterboxes, runs NMS and "
+                         "returns results; load the checkpoint with models.loading.load_model for the raw module")
+
+
+def local_weights(config: str, weights: str | None) -> Path:
+    """``weights`` as given, else ``<config>.pt`` in ./weights/, the package's weights/ or the current folder;
+    one line saying where it looked when there is none (nothing is downloaded)."""
+    if weights:
+        return resolve_weights(weights)
+    for place in (Path("weights") / f"{config}.pt", WEIGHTS_DIR / f"{config}.pt", Path(f"{config}.pt")):
+        if place.is_file():
+            return place
+    raise CheckpointError(f"{config}: pretrained weights are read from a local file and never downloaded, and "
+                          f"there is no {config}.pt in ./weights/, {WEIGHTS_DIR} or the current folder; pass "
+                          f"weights='path/to/{config}.pt', or pretrained=False for the untrained model")
+
+
+def named_hub_model(config: str, pretrained: bool = True, weights: str | None = None, classes: int = 80,
+                    **settings: Any) -> HubModel:
+    """A named hub entry point: the ``config`` graph, pretrained from a local file checked to be that graph, or
+    untrained with ``classes`` classes. ``settings``: device, conf, iou, imgsz and autoshape, as ``custom``."""
+    from models.yolo import DetectionModel
+
+    _require_autoshape(settings.pop("autoshape", True))
+    device, imgsz = select_device(settings.pop("device", "")), settings.pop("imgsz", 640)
+    nms = NmsSettings.prediction(settings.pop("conf", 0.25), iou_thres=settings.pop("iou", None))
+    if settings:
+        raise TypeError(f"{config}: unknown settings {', '.join(settings)}")
+    if not pretrained:
+        model = DetectionModel(f"{config}.yaml", nc=classes).to(device)
+        return HubModel(Detector(f"{config}.yaml", device, imgsz, nms, model=model.for_inference()))
+    path = local_weights(config, weights)
+    detector = Detector(path, device=device, imgsz=imgsz, nms=nms)
+    expected = DetectionModel(f"{config}.yaml", nc=len(detector.names)).for_inference()
+    if _shapes(expected) != _shapes(detector.model):
+        raise CheckpointError(f"{path}: not a {config} model (its layers differ from {config}.yaml); load it with "
+                              f"torch.hub.load(..., 'custom', path='{path}')")
+    return HubModel(detector)
+
+
+def _shapes(model: torch.nn.Module) -> list[tuple]:
+    return [tuple(p.shape) for p in model.state_dict().values()]

@@ -21,7 +21,6 @@ yolov5), with ``--save-crop`` ``crops/<class>/<stem>[_<frame>]_<k>.jpg`` and wit
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ from utils.data.images import DEFAULT_MAX_PIXELS
 from utils.data.sources import Frame, check_local_source, iterate_source, output_stem
 from utils.data.tiles import Slicing, tile_origins
 from utils.deploy.backends import load_any
+from utils.detection.display import display_available
 from utils.detection.head_families import family_of
 from utils.detection.results import Detections
 from utils.distributed import select_device
@@ -275,18 +275,6 @@ def weights_or_newest(weights: str | list[str]) -> Path | list[Path]:
     return resolve_weights(weights)
 
 
-def display_available() -> bool:
-    """Whether a window can be shown: a display server, and an OpenCV built with its GUI."""
-    if os.name != "nt" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        return False
-    try:
-        cv2.namedWindow("yolov5-spd probe", cv2.WINDOW_NORMAL)
-        cv2.destroyWindow("yolov5-spd probe")
-        return True
-    except cv2.error:
-        return False
-
-
 class OutputWriter:
     """Writes one run's files as the frames come; counts what it saw."""
 
@@ -319,7 +307,7 @@ class OutputWriter:
         if o.save_txt:
             path = o.save_dir / "labels" / f"{label_stem}.txt"
             path.parent.mkdir(parents=True, exist_ok=True)
-            lines = yolo_label_rows(det.classes, det.boxes, det.image_shape, det.scores if o.save_conf else None)
+            lines = yolo_label_rows(det.classes, det.xyxy, det.image_shape, det.scores if o.save_conf else None)
             path.write_text("\n".join(lines) + ("\n" if lines else ""))
         if o.save_crop:
             det.crop(o.save_dir / "crops", label_stem)

@@ -60,7 +60,7 @@ def test_val_on_onnx_equals_pytorch(exported, shared, tmp_path):
 
 def test_detector_runs_exported_models(exported, shared):
     weights, paths = exported
-    boxes = [Detector(p, device="cpu", imgsz=320).predict(shared / "images" / "zidane.jpg")[0].boxes
+    boxes = [Detector(p, device="cpu", imgsz=320).predict(shared / "images" / "zidane.jpg")[0].xyxy
              for p in (weights, paths[".onnx"])]
     assert np.allclose(boxes[0], boxes[1], atol=1e-2)
 
@@ -98,7 +98,7 @@ def test_static_onnx_serves_any_batch_letterboxed_to_its_size(yolov5n_weights, s
     on_torch = val.run(data=data, weights=str(weights), imgsz=256, project=str(tmp_path), plots=False, device="cpu")
     assert json.loads((tmp_path / "exp" / "metrics.json").read_text())["imgsz"] == 256
     assert on_static["coco"]["AP"] == pytest.approx(on_torch["coco"]["AP"], abs=0.01)  # square vs rect padding
-    found = Detector(static, device="cpu", imgsz=640).predict(shared / "images" / "bus.jpg")[0].boxes
+    found = Detector(static, device="cpu", imgsz=640).predict(shared / "images" / "bus.jpg")[0].xyxy
     assert Detector(static, device="cpu").imgsz == (256, 256) and len(found) >= 3
 
 
@@ -110,10 +110,10 @@ def test_int8_export_keeps_the_detections(yolov5n_weights, shared, tmp_path):
     assert int8.name == "yolov5n_int8.onnx" and int8.stat().st_size < fp32.stat().st_size / 2
     found = [Detector(p, device="cpu").predict(shared / "images" / "bus.jpg")[0] for p in (fp32, int8)]
     assert load_any(int8, torch.device("cpu")).names == load_any(fp32, torch.device("cpu")).names
-    assert len(found[0].boxes) >= 4 and len(found[1].boxes) >= len(found[0].boxes) - 1
+    assert len(found[0].xyxy) >= 4 and len(found[1].xyxy) >= len(found[0].xyxy) - 1
     from torchvision.ops import box_iou
 
-    iou = box_iou(torch.as_tensor(found[0].boxes), torch.as_tensor(found[1].boxes))
+    iou = box_iou(torch.as_tensor(found[0].xyxy), torch.as_tensor(found[1].xyxy))
     same_class = torch.as_tensor(found[0].classes)[:, None] == torch.as_tensor(found[1].classes)[None]
     assert (iou * same_class).max(1).values.min() > 0.85  # every FP32 detection has an INT8 twin
 
@@ -221,7 +221,7 @@ def test_openvino_int8_export_keeps_the_detections(yolov5n_weights, shared, tmp_
     assert {"person", "bus"} <= set(found[1].names_of())
     from torchvision.ops import box_iou
 
-    iou = box_iou(torch.as_tensor(found[0].boxes), torch.as_tensor(found[1].boxes))
+    iou = box_iou(torch.as_tensor(found[0].xyxy), torch.as_tensor(found[1].xyxy))
     same_class = torch.as_tensor(found[0].classes)[:, None] == torch.as_tensor(found[1].classes)[None]
     assert (iou * same_class).max(1).values.min() > 0.85  # every FP32 detection has an INT8 twin
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import cv2
+import numpy as np
 import pytest
 
 from utils.boxes import NmsSettings
@@ -56,7 +57,10 @@ def test_size_and_results_accessors(hub, shared, tmp_path):
     assert small.xyxy[0].shape[1] == 6 and (small.xywhn[0][:, :4] <= 1).all()
     assert "person" in str(small)
     folder = small.save(tmp_path / "exp")
-    assert (folder / "bus.jpg").is_file() and small.crop(tmp_path / "crops")
+    assert (folder / "bus.jpg").is_file()
+    crops = small.crop(save=True, save_dir=tmp_path / "crops")
+    assert crops and all(c["file"].is_file() and c["im"].size and c["label"].split()[0] in small.names
+                         for c in crops)
     with pytest.raises(TypeError, match="size= and augment="):
         hub(image, imgsz=320)
 
@@ -92,3 +96,32 @@ def test_hub_settings_given_as_text_are_refused(hub):
     assert (hub.conf, hub.iou, hub.agnostic, hub.classes) == (0.4, 0.5, True, [0, 2])
     hub.agnostic, hub.classes = False, None
     hub.conf, hub.iou = saved
+
+
+def test_pandas_tables_have_yolov5s_hub_columns(hub, shared):
+    pandas = pytest.importorskip("pandas")
+    results = hub([shared / "images" / "bus.jpg", shared / "images" / "zidane.jpg"])
+    tables = results.pandas()
+    corner = tables.xyxy[0]
+    assert isinstance(corner, pandas.DataFrame)
+    assert list(corner.columns) == ["xmin", "ymin", "xmax", "ymax", "confidence", "class", "name"]
+    assert list(tables.xywhn[1].columns) == ["xcenter", "ycenter", "width", "height", "confidence", "class", "name"]
+    assert len(corner) == len(results[0]) and corner["confidence"].tolist() == pytest.approx(results[0].scores)
+    assert corner["name"].tolist() == results[0].names_of() and (tables.xyxyn[0][["xmin", "xmax"]] <= 1).all().all()
+    parts = results.tolist()
+    assert len(parts) == 2 and len(parts[1]) == 1 and len(parts[1][0]) == len(results[1])
+
+
+def test_named_entry_points_build_their_config_from_local_weights_only(yolov5n_weights, tmp_path, monkeypatch):
+    import hubconf
+    from utils.checkpoints.format import CheckpointError
+
+    monkeypatch.chdir(tmp_path)
+    model = hubconf.yolov5n(weights=str(yolov5n_weights), device="cpu", imgsz=320)
+    assert len(model.names) == 80 and model.detector.imgsz == (320, 320)
+    with pytest.raises(CheckpointError, match="not a space_depth_n model"):
+        hubconf.space_depth_n(weights=str(yolov5n_weights), device="cpu")
+    with pytest.raises(CheckpointError, match="never downloaded"):
+        hubconf.yolov5n(device="cpu")
+    untrained = hubconf.space_depth_n(pretrained=False, classes=3, device="cpu", imgsz=64)
+    assert untrained.names == ["0", "1", "2"] and len(untrained(np.zeros((64, 64, 3), np.uint8))) == 1

@@ -34,14 +34,14 @@ def test_videos_stream_frame_by_frame(detector, clip):
     assert [d.frame for d in rest] == [1, 2, 3]
     listed = detector(clip)
     assert len(listed) == 4 and all(d.image is None for d in listed)  # a list never holds the frames
-    assert np.allclose(listed[0].boxes, first.boxes) and len(first) > 0
+    assert np.allclose(listed[0].xyxy, first.xyxy) and len(first) > 0
 
 
 def test_an_ensemble_of_a_model_with_itself_changes_nothing(yolov5n_weights, shared, detector):
     twice = Detector([yolov5n_weights, yolov5n_weights], device="cpu", imgsz=320)
     image = shared / "images" / "zidane.jpg"
     one, two = detector(image)[0], twice(image)[0]
-    assert len(one) == len(two) and np.allclose(one.boxes, two.boxes, atol=1e-3)  # NMS drops the copies
+    assert len(one) == len(two) and np.allclose(one.xyxy, two.xyxy, atol=1e-3)  # NMS drops the copies
 
 
 def test_ensemble_members_must_share_their_classes(yolov5n_weights, tmp_path):

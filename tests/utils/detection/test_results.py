@@ -63,3 +63,48 @@ def test_a_frame_without_its_image_says_how_to_get_it(det):
     with pytest.raises(ValueError, match="stream=True"):
         det.plot()
     assert det.to_records()[0]["frame"] == 7 and "frame 7" in repr(det)
+
+
+def test_boxes_give_ultralytics_tensors_equal_to_the_arrays(det):
+    import torch
+
+    boxes = det.boxes
+    assert isinstance(boxes.xyxy, torch.Tensor) and torch.allclose(boxes.xyxy, torch.as_tensor(det.xyxy))
+    assert torch.allclose(boxes.xywh, torch.as_tensor(det.xywh)) and torch.allclose(boxes.xywhn,
+                                                                                      torch.as_tensor(det.xywhn))
+    assert torch.allclose(boxes.xyxyn, torch.as_tensor(det.xyxyn))
+    assert boxes.conf.tolist() == pytest.approx([0.9, 0.4]) and boxes.cls.tolist() == [1.0, 0.0]
+    assert boxes.id is None and not boxes.is_track and boxes.data.shape == (2, 6) and len(boxes) == 2
+    first = boxes[0]
+    assert first.xyxy.shape == (1, 4) and first.cls.item() == 1.0
+    assert [b.conf.item() for b in boxes] == pytest.approx([0.9, 0.4])
+    assert det.orig_img is det.image and det.orig_shape == (100, 200) and det.path == "/data/pic.jpg"
+    assert det.verbose() == "1 cat, 1 dog, "
+
+
+def test_track_ids_reach_boxes_records_and_tables(det):
+    det.track_ids = np.array([7, 3])
+    assert det.boxes.is_track and det.boxes.id.tolist() == [7.0, 3.0] and det.boxes.data.shape == (2, 7)
+    assert det.boxes.conf.tolist() == pytest.approx([0.9, 0.4]) and det.boxes.cls.tolist() == [1.0, 0.0]
+    assert [r["track_id"] for r in det.to_records()] == [7, 3]
+    header = det.to_csv().splitlines()[0].split(",")
+    assert header[header.index("conf") + 1] == "track_id"
+    assert not np.array_equal(det.plot(), det.image)
+
+
+def test_save_txt_and_show_without_a_display(det, tmp_path, monkeypatch, caplog):
+    path = det.save_txt(tmp_path / "labels" / "pic.txt", save_conf=True)
+    rows = [line.split() for line in path.read_text().splitlines()]
+    assert rows[0][0] == "1" and [float(v) for v in rows[0][1:5]] == pytest.approx([0.15, 0.4, 0.2, 0.4])
+    assert float(rows[0][5]) == pytest.approx(0.9, abs=1e-3)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    from utils.detection import display
+
+    monkeypatch.setattr(display, "_PROBED", {})
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        assert det.show() is False
+    assert "no display" in caplog.text
+    assert [p.parent.name for p in det.save_crop(tmp_path / "crops", "x.jpg")] == ["dog", "cat"]
