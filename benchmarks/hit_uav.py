@@ -297,14 +297,14 @@ def comparison_picture(first: str, second: str, image_name: str, out: Path) -> P
     import numpy as np
 
     from utils.detection.prediction import Detector
-    from utils.plots import draw_boxes
+    from utils.plots import THIN, draw_boxes
 
     image = cv2.imread(str(SHARED / "data" / "hit_uav" / "images" / "val" / image_name))
     panels = []
     for name in (first, second):
         detector = Detector(OUT / name / "weights" / "best.pt", device="cpu", imgsz=320)
         det = detector.predict_one(image, image_name)
-        panel = draw_boxes(image.copy(), det.xyxy, det.classes, det.names, det.scores, thickness=1)
+        panel = draw_boxes(image.copy(), det.xyxy, det.classes, det.names, det.scores, THIN)
         cv2.putText(panel, f"{name}: {len(det)} boxes", (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 255, 255), 2)
         panels.append(panel)
     cv2.imwrite(str(out), np.concatenate(panels, 1), [cv2.IMWRITE_JPEG_QUALITY, 85])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -32,11 +33,24 @@ def color(index: int) -> tuple[int, int, int]:
     return palette[int(index) % len(palette)]
 
 
+@dataclass(frozen=True)
+class BoxStyle:
+    """How boxes are drawn: line width in pixels, and whether the tags show the name and the score."""
+
+    thickness: int = 2
+    hide_labels: bool = False
+    hide_conf: bool = False
+
+
+THIN = BoxStyle(thickness=1)
+
+
 def draw_boxes(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, names: list[str],
-               scores: np.ndarray | None = None, thickness: int = 2, hide_labels: bool = False,
-               hide_conf: bool = False, track_ids: np.ndarray | None = None) -> np.ndarray:
+               scores: np.ndarray | None = None, style: BoxStyle = BoxStyle(),
+               track_ids: np.ndarray | None = None) -> np.ndarray:
     """Draw xyxy pixel boxes with 'name score' tags on a BGR image, in place; with ``track_ids`` each box is
     coloured by its track and tagged 'id:7 name score'."""
+    thickness, hide_labels, hide_conf = style.thickness, style.hide_labels, style.hide_conf
     for k, (box, cls) in enumerate(zip(np.asarray(boxes).reshape(-1, 4), np.asarray(classes).reshape(-1))):
         c = color(int(cls) if track_ids is None else int(track_ids[k]))
         p1, p2 = (int(box[0]), int(box[1])), (int(box[2]), int(box[3]))
@@ -70,10 +84,10 @@ def plot_batch(images: torch.Tensor, targets: torch.Tensor, path: Path, names: l
         if detections is not None:
             det = detections[i].cpu().numpy()
             det = det[det[:, 4] > 0.25]  # validation keeps everything above 0.001: draw the confident ones
-            draw_boxes(tile, det[:, :4], det[:, 5], names, det[:, 4], thickness=1)
+            draw_boxes(tile, det[:, :4], det[:, 5], names, det[:, 4], style=THIN)
         else:
             t = targets[targets[:, 0] == i]
-            draw_boxes(tile, xywh_to_xyxy(t[:, 2:6]) * (w, h, w, h), t[:, 1], names, thickness=1)
+            draw_boxes(tile, xywh_to_xyxy(t[:, 2:6]) * (w, h, w, h), t[:, 1], names, style=THIN)
         r, c = divmod(i, cols)
         canvas[r * h:(r + 1) * h, c * w:(c + 1) * w] = tile
     scale = min(1.0, 1920 / max(canvas.shape[:2]))

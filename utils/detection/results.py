@@ -31,7 +31,7 @@ import torch
 
 from utils.boxes import xyxy_to_xywh, yolo_label_rows
 from utils.paths import safe_path_component
-from utils.plots import draw_boxes
+from utils.plots import BoxStyle, draw_boxes
 
 TABLE_COLUMNS = ["file", "source", "frame", "class_id", "class", "conf", "x1", "y1", "x2", "y2", "cx", "cy", "w", "h"]
 TRACK_COLUMN = "track_id"  # added after "conf" when the boxes carry track ids
@@ -209,8 +209,7 @@ class Detections:
     def plot(self, thickness: int = 2, hide_labels: bool = False, hide_conf: bool = False) -> np.ndarray:
         """An annotated BGR copy of the image."""
         return draw_boxes(self._require_image().copy(), self.box_array, self.classes, self.names, self.scores,
-                          thickness=thickness, hide_labels=hide_labels, hide_conf=hide_conf,
-                          track_ids=self.track_ids)
+                          BoxStyle(thickness, hide_labels, hide_conf), track_ids=self.track_ids)
 
     def show(self, **style) -> bool:
         """Show the annotated image in a window; where there is no display, one line says so and nothing is
