@@ -8,6 +8,7 @@
     python detect.py --weights best.pt --source "screen 1 0 0 640 480" # a screen region (pip install mss)
     python detect.py --weights best.pt --source aerial.jpg --slice 512 512 --overlap 0.2   # tiny objects
     python detect.py --weights a.pt b.pt --augment --imgsz 384 640     # ensemble, TTA, rectangular size
+    python detect.py --weights best.pt --source clip.mp4 --track       # ByteTrack ids (--track botsort)
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--overlap", type=float, default=0.2, help="tile overlap ratio for --slice")
     p.add_argument("--merge", default="nms", choices=["nms", "nmm"], help="how --slice merges tiles: class-aware "
                    "NMS, or non-maximum merging with intersection-over-smaller >= 0.5 (sahi's NMM)")
+    p.add_argument("--track", nargs="?", const="bytetrack", default=None, metavar="TRACKER",
+                   help="follow objects across video, stream and image-sequence frames with persistent ids: "
+                   "bytetrack (the default when given alone), botsort (camera-motion compensated) or a tracker "
+                   "YAML; ids drawn on the frames and written as tracks/<stem>.txt (MOT challenge rows)")
     return p.parse_args(argv)
 
 

@@ -33,6 +33,19 @@ def namespaced(source: str) -> str:
     return _HINT.sub(lambda m: f"{m[1]}{PACKAGE}.{m[2]}.", source)
 
 
+INIT = f'''"""YOLOv5-SPD, installed: ``from {PACKAGE} import YOLO`` (the model object), {PACKAGE}.train / val /
+detect / export, and the {PACKAGE}.utils and {PACKAGE}.models packages."""
+
+
+def __getattr__(name):
+    if name == "YOLO":  # imported on first use: `import {PACKAGE}` stays light
+        from {PACKAGE}.utils.detection.model_api import YOLO
+
+        return YOLO
+    raise AttributeError(f"module {PACKAGE!r} has no attribute {{name!r}}")
+'''
+
+
 class NamespacedBuildPy(build_py):
     def find_package_modules(self, package, package_dir):
         modules = super().find_package_modules(package, package_dir)
@@ -52,8 +65,7 @@ class NamespacedBuildPy(build_py):
         super().run()
         init = f"{self.build_lib}/{PACKAGE}/__init__.py"  # the checkout root has none: it is not a package there
         with open(init, "w", encoding="utf-8") as f:
-            f.write('"""YOLOv5-SPD, installed: yolov5_spd.train / val / detect / export and the yolov5_spd.utils and '
-                    'yolov5_spd.models packages."""\n')
+            f.write(INIT)
 
 
 setup(cmdclass={"build_py": NamespacedBuildPy})

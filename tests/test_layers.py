@@ -15,8 +15,10 @@ MAY_IMPORT = {
     "models": {PRIMITIVE, "utils.checkpoints"},
     "utils.engine": {PRIMITIVE, "utils.checkpoints"},
     "utils.data": {PRIMITIVE},
+    "utils.object_tracking": {PRIMITIVE},  # trackers over plain boxes; utils.detection applies them
     "utils.deploy": {PRIMITIVE, "utils.checkpoints", "models", "utils.data"},
-    "utils.detection": {PRIMITIVE, "utils.checkpoints", "models", "utils.data", "utils.engine", "utils.deploy"},
+    "utils.detection": {PRIMITIVE, "utils.checkpoints", "models", "utils.data", "utils.engine", "utils.deploy",
+                        "utils.object_tracking"},
     "utils.classification": {PRIMITIVE, "utils.checkpoints", "models", "utils.data", "utils.engine"},
     "utils.tracking": {PRIMITIVE, "utils.engine"},  # trackers are hooks; the engine finds them by name only
 }

@@ -69,6 +69,8 @@ def test_a_user_project_with_its_own_utils_imports_the_api_and_keeps_its_own(ins
             "import yolov5_spd.train as train\n"
             "assert utils.OWNER == 'the user (utils)' and models.OWNER == 'the user (models)'\n"
             "assert Detector.__module__ == 'yolov5_spd.utils.detection.prediction'\n"
+            "from yolov5_spd import YOLO\n"
+            "assert YOLO.__module__ == 'yolov5_spd.utils.detection.model_api' and YOLO.__name__ == 'YOLO'\n"
             "from yolov5_spd.utils.engine.config import TRACKER_NAMES\n"
             "from yolov5_spd.utils.engine.hooks import hook_from_name\n"
             "for name in TRACKER_NAMES:  # trackers found by name inside the installed package\n"
@@ -93,3 +95,12 @@ def test_commands_run_from_a_user_project_and_write_only_where_they_run(installe
     assert "runs/train/exp/weights/best.pt" in detect.stdout + detect.stderr  # found here, not in the install
     assert (project / "runs" / "detect" / "exp").is_dir()
     assert _listing(installed) == before, "something was written into the installed package"
+
+
+def test_every_code_package_of_the_checkout_is_in_the_wheel():
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {"yolov5_spd." + ".".join(p.parent.relative_to(ROOT).parts)
+             for top in ("models", "utils", "classify") for p in (ROOT / top).rglob("__init__.py")}
+    assert found - listed == set()

@@ -178,3 +178,21 @@ def test_unreadable_video_is_counted_and_classes_outside_the_model_are_refused(t
     assert summary.startswith("1 images done, 1 unreadable files skipped")
     with pytest.raises(ValueError, match=r"--classes 7: .* has classes 0..1 \(a, b\); \[7\] not among them"):
         detect.run(weights=str(weights), source=str(source), imgsz=64, classes=[7], project=str(tmp_path / "o2"))
+
+
+def test_detect_track_keeps_ids_through_a_pan_and_writes_mot_rows(yolov5n_weights, shared, tmp_path):
+    image = cv2.imread(str(shared / "images" / "bus.jpg"))
+    video = tmp_path / "pan.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (640, 480))
+    for f in range(8):  # the camera pans 8 px per frame over the two people at the front
+        writer.write(np.ascontiguousarray(image[100:580, 20 + 8 * f:660 + 8 * f]))
+    writer.release()
+    detect.main(["--weights", str(yolov5n_weights), "--source", str(video), "--track", "botsort", "--classes", "0",
+                 "--conf-thres", "0.5", "--project", str(tmp_path / "runs"), "--name", "t", "--imgsz", "640"])
+    rows = [line.split(",") for line in (tmp_path / "runs" / "t" / "tracks" / "pan.txt").read_text().splitlines()]
+    by_frame: dict[int, set[int]] = {}
+    for row in rows:
+        assert len(row) == 10 and row[7:] == ["-1", "-1", "-1"]
+        by_frame.setdefault(int(row[0]), set()).add(int(row[1]))
+    assert sorted(by_frame) == list(range(1, 9)) and all(ids == {1, 2} for ids in by_frame.values()), by_frame
+    assert (tmp_path / "runs" / "t" / "pan.mp4").is_file()

@@ -334,10 +334,17 @@ class OutputWriter:
 
 
 def detect_stream(detector: Detector, source, options: OutputOptions, slicing: Slicing | None = None,
-                  vid_stride: int = 1, failures: list[str] | None = None) -> Iterator[Detections]:
+                  vid_stride: int = 1, failures: list[str] | None = None, tracker=None) -> Iterator[Detections]:
     """Detect frame by frame, writing the outputs of ``options``; yields each frame's Detections. Unreadable
-    files are skipped with a line (and appended to ``failures``)."""
+    files are skipped with a line (and appended to ``failures``). ``tracker``: a
+    :class:`utils.detection.tracking.SequenceTrackers`; each frame then holds its tracked boxes and
+    their ids, also written to ``tracks/<sequence stem>.txt``."""
     failures = [] if failures is None else failures
+    tracks = None
+    if tracker is not None:
+        from utils.detection.tracking import MotWriter
+
+        tracks = MotWriter(options.save_dir / "tracks")
 
     def skipped(message: str) -> None:
         failures.append(message)
@@ -348,6 +355,10 @@ def detect_stream(detector: Detector, source, options: OutputOptions, slicing: S
         t0 = time.perf_counter()
         tiles = (slicing.tile_hw, slicing.overlap, slicing.merge) if slicing else (None, 0.2, "nms")
         for det in detector.stream(source, *tiles, vid_stride, on_skip=skipped):
+            if tracker is not None:
+                det = tracker.update_detections(det)
+                stem = "images" if det.frame is None else output_stem(det.source)
+                tracks.write(stem, tracker.frame_number(det), det)
             ms = 1000 * (time.perf_counter() - t0)
             where = f"{det.source}" + (f" frame {det.frame + 1}" if det.frame is not None else "")
             LOGGER.info(f"{where} {det.image_shape[1]}x{det.image_shape[0]}: {det.summary()} ({ms:.0f} ms)")
@@ -395,10 +406,15 @@ class PredictionOptions(JobOptions):
     slice_hw: list[int] | None = None
     overlap: float = 0.2
     merge: str = "nms"
+    track: str | None = None  # a tracker: bytetrack, botsort or a tracker YAML
     stream: bool = False
 
     def check(self) -> None:
         self.weights, self.imgsz = one_or_several(self.weights), one_or_several(self.imgsz)
+        if self.track is not None:
+            from utils.object_tracking.settings import tracker_settings
+
+            tracker_settings(self.track)
         check_image_size(self.imgsz, 1, quiet=True)  # rounded to the model's stride once it is loaded
         problems = [(self.vid_stride >= 1, f"--vid-stride must be >= 1, got {self.vid_stride}"),
                     (self.max_pixels is None or self.max_pixels >= 1, f"--max-pixels must be >= 1, got "
@@ -435,7 +451,13 @@ def run_detection(options: PredictionOptions | None = None,
     save_dir = increment_path(Path(o.project) / o.name, exist_ok=o.exist_ok)
     outputs = OutputOptions(save_dir, o.nosave, o.save_txt, o.save_conf, o.save_crop, o.save_json, o.view_img,
                             dict(thickness=o.line_thickness, hide_labels=o.hide_labels, hide_conf=o.hide_conf))
-    frames = detect_stream(detector, o.source, outputs, o.slicing(), o.vid_stride)
+    tracker = None
+    if o.track is not None:
+        from utils.detection.tracking import make_tracker
+
+        tracker = make_tracker(o.track, frame_rate=30.0 / o.vid_stride)
+        LOGGER.info(f"tracking with {tracker.settings.tracker_type}")
+    frames = detect_stream(detector, o.source, outputs, o.slicing(), o.vid_stride, tracker=tracker)
     if o.stream:
         return frames
     results = []
