@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from utils.checkpoints.files import resolve_weights
-from utils.detection.prediction import Detector, PredictionOptions, run_detection
+from utils.detection.prediction import Detector, PredictionOptions, collected, run_detection
 from utils.detection.results import Detections
 from utils.distributed import select_device
 from utils.logging import LOGGER
@@ -215,14 +215,7 @@ class YOLO:
         state = self._trackers[key]
         frames = self.predict(source, stream=True, **options)
         tracked = (state.update_detections(det) for det in frames)
-        if stream:
-            return tracked
-        out = []
-        for det in tracked:
-            if det.frame is not None:
-                det.image = None  # a long video's frames would fill the memory
-            out.append(det)
-        return out
+        return tracked if stream else collected(tracked)
 
     def export(self, format: str | list[str] = "onnx", **options: Any) -> Path | list[Path]:  # noqa: A002
         """export.py with its options (keywords) on these weights; ``format`` one or several of its

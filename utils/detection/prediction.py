@@ -64,6 +64,17 @@ def _memory_of(device: torch.device) -> str | None:
     return str(device) if device.type == "cuda" else None
 
 
+def collected(frames: Iterator[Detections]) -> list[Detections]:
+    """Every frame's Detections in a list; video and stream frames without their images (a long video's would
+    fill the memory), image files with theirs."""
+    out = []
+    for det in frames:
+        if det.frame is not None:
+            det.image = None
+        out.append(det)
+    return out
+
+
 class Detector:
     """Load weights once (one file, or several: an ensemble whose outputs are merged before NMS); detect on any
     source. ``imgsz`` is a size or (h, w), rounded up to the largest stride; ``augment`` is test-time
@@ -226,14 +237,7 @@ class Detector:
         """One Detections per image or frame. A list (video and stream frames in it without their images, so a
         long video does not fill the memory), or with ``stream=True`` a generator of complete ones."""
         frames = self.stream(source, slice_hw, overlap, merge, vid_stride, timeout=timeout)
-        if stream:
-            return frames
-        out = []
-        for det in frames:
-            if det.frame is not None:
-                det.image = None
-            out.append(det)
-        return out
+        return frames if stream else collected(frames)
 
     def __call__(self, source: Any, **kwargs) -> list[Detections] | Iterator[Detections]:
         """``detector(source)`` is :meth:`predict`."""
@@ -458,11 +462,4 @@ def run_detection(options: PredictionOptions | None = None,
         tracker = make_tracker(o.track, frame_rate=30.0 / o.vid_stride)
         LOGGER.info(f"tracking with {tracker.settings.tracker_type}")
     frames = detect_stream(detector, o.source, outputs, o.slicing(), o.vid_stride, tracker=tracker)
-    if o.stream:
-        return frames
-    results = []
-    for det in frames:
-        if det.frame is not None:
-            det.image = None  # a long video's frames would fill the memory
-        results.append(det)
-    return results
+    return frames if o.stream else collected(frames)
