@@ -1,4 +1,5 @@
-"""Pictures for a run folder: labels, training mosaics, validation batches, PR/F1 curves, results."""
+"""Pictures for a run folder: boxes drawn on images, labels, training and validation mosaics, results.png and
+the evolution plot (the curves and confusion matrices of an evaluation: :mod:`utils.validation_plots`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import torch
 from utils.boxes import xywh_to_xyxy
 
 
-def _pyplot():
+def pyplot():
     """matplotlib.pyplot on the file-only Agg backend, imported on first use (a run with --noplots, and
     every import of this module, skips its ~0.7 s import)."""
     import matplotlib
@@ -70,14 +71,26 @@ def draw_boxes(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, names:
     return image
 
 
+EMPTY_TILE = 114  # the letterbox grey: a cell of the mosaic without an image reads as padding, not as a picture
+
+
+def _file_tag(tile: np.ndarray, text: str) -> None:
+    """The image's file name on a dark strip at the top of its tile."""
+    scale = 0.4 if tile.shape[1] >= 256 else 0.3
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    cv2.rectangle(tile, (0, 0), (min(tw + 4, tile.shape[1]), th + 6), (40, 40, 40), -1)
+    cv2.putText(tile, text, (2, th + 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+
+
 def plot_batch(images: torch.Tensor, targets: torch.Tensor, path: Path, names: list[str],
-               detections: list[torch.Tensor] | None = None, max_images: int = 16) -> None:
-    """A mosaic of a batch (uint8 RGB) with label boxes, or predicted boxes when ``detections`` given."""
-    images = images[:max_images].cpu().numpy()
+               detections: list[torch.Tensor] | None = None, paths: list[str] | None = None) -> None:
+    """A mosaic of up to 16 images of a batch (uint8 RGB) with label boxes, or predicted boxes when
+    ``detections`` given, each tile tagged with its file name (``paths``); tiles are split by white lines."""
+    images = images[:16].cpu().numpy()
     n, _, h, w = images.shape
     cols = int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / cols))
-    canvas = np.full((rows * h, cols * w, 3), 255, dtype=np.uint8)
+    canvas = np.full((rows * h, cols * w, 3), EMPTY_TILE, dtype=np.uint8)
     targets = targets.cpu().numpy()
     for i in range(n):
         tile = np.ascontiguousarray(images[i].transpose(1, 2, 0)[..., ::-1])
@@ -88,79 +101,80 @@ def plot_batch(images: torch.Tensor, targets: torch.Tensor, path: Path, names: l
         else:
             t = targets[targets[:, 0] == i]
             draw_boxes(tile, xywh_to_xyxy(t[:, 2:6]) * (w, h, w, h), t[:, 1], names, style=THIN)
+        if paths is not None and i < len(paths):
+            _file_tag(tile, Path(str(paths[i])).name[:40])
         r, c = divmod(i, cols)
         canvas[r * h:(r + 1) * h, c * w:(c + 1) * w] = tile
+    for r in range(1, rows):
+        canvas[r * h - 1:r * h + 1] = 255
+    for c in range(1, cols):
+        canvas[:, c * w - 1:c * w + 1] = 255
     scale = min(1.0, 1920 / max(canvas.shape[:2]))
     if scale < 1:
         canvas = cv2.resize(canvas, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     cv2.imwrite(str(path), canvas)
 
 
+LABEL_CLASSES = 30  # more classes: the histogram shows the most frequent ones
+
+
 def plot_labels(labels: list[np.ndarray], names: list[str], path: Path) -> None:
-    """Instances per class and the distributions of box centres and sizes."""
-    plt = _pyplot()
-    all_labels = np.concatenate([x for x in labels if len(x)] or [np.zeros((0, 5))], 0)
-    fig, ax = plt.subplots(1, 3, figsize=(15, 4.5))
-    counts = np.bincount(all_labels[:, 0].astype(int), minlength=len(names))
-    ax[0].bar(range(len(names)), counts)
-    ax[0].set_xlabel("class")
-    ax[0].set_ylabel("instances")
-    if len(names) <= 30:
-        ax[0].set_xticks(range(len(names)), names, rotation=90, fontsize=7)
-    ax[1].hist2d(all_labels[:, 1], all_labels[:, 2], bins=50, cmap="Blues")
-    ax[1].set_xlabel("x centre")
-    ax[1].set_ylabel("y centre")
-    ax[2].hist2d(all_labels[:, 3], all_labels[:, 4], bins=50, cmap="Blues")
-    ax[2].set_xlabel("width")
-    ax[2].set_ylabel("height")
-    fig.tight_layout()
+    """``path`` (labels.jpg): instances per class by name, an overlay of box shapes, and the distributions of
+    box centres and sizes; beside it ``labels_correlogram.jpg``: every pair of x, y, width, height."""
+    plt = pyplot()
+    boxes = np.concatenate([x for x in labels if len(x)] or [np.zeros((0, 5))], 0)
+    fig, ax = plt.subplots(2, 2, figsize=(10, 9), tight_layout=True)
+    counts = np.bincount(boxes[:, 0].astype(int), minlength=len(names))
+    shown = np.sort(np.argsort(-counts, kind="stable")[:LABEL_CLASSES])
+    ax[0, 0].bar(range(len(shown)), counts[shown], color=[np.array(color(c)[::-1]) / 255 for c in shown])
+    ax[0, 0].set_xticks(range(len(shown)), [names[c] for c in shown], rotation=90, fontsize=8)
+    ax[0, 0].set_ylabel("instances")
+    more = f" (the {len(shown)} most frequent of {len(names)})" if len(shown) < len(names) else ""
+    ax[0, 0].set_title(f"{len(boxes)} boxes in {len(labels)} images{more}", fontsize=10)
+    ax[0, 1].imshow(_box_overlay(boxes))
+    ax[0, 1].set_title("box shapes (up to 1000, centred)", fontsize=10)
+    ax[0, 1].axis("off")
+    for a, (i, j, xlabel, ylabel) in zip((ax[1, 0], ax[1, 1]), ((1, 2, "x", "y"), (3, 4, "width", "height"))):
+        a.hist2d(boxes[:, i], boxes[:, j], bins=50, range=[[0, 1], [0, 1]], cmap="Blues", cmin=1)
+        a.set(xlabel=xlabel, ylabel=ylabel, xlim=(0, 1), ylim=(0, 1))
+    ax[1, 0].invert_yaxis()  # image rows grow downwards
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    _correlogram(boxes[:, 1:5], path.with_name("labels_correlogram.jpg"))
 
 
-def plot_pr_curves(curves: dict, names: list[str], save_dir: Path) -> None:
-    """Mean precision-recall and F1-confidence curves."""
-    plt = _pyplot()
-    grid = curves["grid"]
-    fig, ax = plt.subplots(1, 2, figsize=(12, 5))
-    ax[0].plot(curves["recall"].mean(0), curves["precision"].mean(0), lw=2)
-    ax[0].set_xlabel("recall")
-    ax[0].set_ylabel("precision")
-    ax[0].set_title("precision-recall (all classes)")
-    ax[1].plot(grid, curves["f1"].mean(0), lw=2)
-    ax[1].set_xlabel("confidence")
-    ax[1].set_ylabel("F1")
-    ax[1].set_title("F1-confidence (all classes)")
-    for a in ax:
+def _box_overlay(boxes: np.ndarray, size: int = 1000) -> np.ndarray:
+    canvas = np.full((size, size, 3), 255, np.uint8)
+    for cls, _, _, w, h in boxes[:1000]:
+        half = np.array([w, h]) * size / 2
+        cv2.rectangle(canvas, tuple((size / 2 - half).astype(int)), tuple((size / 2 + half).astype(int)),
+                      color(int(cls))[::-1], 1)
+    return canvas
+
+
+def _correlogram(values: np.ndarray, path: Path) -> None:
+    plt = pyplot()
+    keys = ["x", "y", "width", "height"]
+    fig, axes = plt.subplots(4, 4, figsize=(9, 9), tight_layout=True)
+    for (r, c), a in np.ndenumerate(axes):
+        if r == c:
+            a.hist(values[:, c], bins=50, range=(0, 1), color="steelblue")
+        else:
+            a.hist2d(values[:, c], values[:, r], bins=50, range=[[0, 1], [0, 1]], cmap="Blues", cmin=1)
         a.set_xlim(0, 1)
-        a.set_ylim(0, 1)
-        a.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(save_dir / "PR_F1_curves.png", dpi=120)
-    plt.close(fig)
-
-
-def plot_confusion_matrix(matrix: np.ndarray, names: list[str], path: Path, background: bool = True) -> None:
-    """Columns are true classes, rows predictions, each column normalised; detection adds a background class."""
-    plt = _pyplot()
-    normalised = matrix / (matrix.sum(0, keepdims=True) + 1e-9)
-    fig, ax = plt.subplots(figsize=(10, 8))
-    im = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
-    labels = names + (["background"] if background else [])
-    if len(labels) <= 30:
-        ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
-        ax.set_yticks(range(len(labels)), labels, fontsize=7)
-    ax.set_xlabel("true")
-    ax.set_ylabel("predicted")
-    fig.colorbar(im)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+        if r == 3:
+            a.set_xlabel(keys[c])
+        if c == 0:
+            a.set_ylabel(keys[r])
+        a.tick_params(labelsize=7)
+    fig.suptitle("label correlogram (fractions of the image)", fontsize=10)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
 def plot_results(csv_path: Path) -> None:
     """One small plot per column of results.csv against the epoch."""
-    plt = _pyplot()
+    plt = pyplot()
     with open(csv_path, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
@@ -190,21 +204,14 @@ def validation_batch_plotter(save_dir: Path, names: list[str], batches: int = 3)
     """An ``evaluate(on_batch=...)`` callback drawing the first batches' labels and predictions."""
     def on_batch(i, images, targets, paths, detections) -> None:
         if i < batches:
-            plot_batch(images, targets, save_dir / f"val_batch{i}_labels.jpg", names)
-            plot_batch(images, targets, save_dir / f"val_batch{i}_pred.jpg", names, detections)
+            plot_batch(images, targets, save_dir / f"val_batch{i}_labels.jpg", names, paths=paths)
+            plot_batch(images, targets, save_dir / f"val_batch{i}_pred.jpg", names, detections, paths)
     return on_batch
-
-
-def plot_validation(result: dict, confusion_matrix: np.ndarray, names: list[str], save_dir: Path) -> None:
-    """The PR / F1 / P / R curves and the confusion matrix of one evaluation."""
-    if result.get("curves") is not None:
-        plot_pr_curves(result["curves"], names, save_dir)
-        plot_confusion_matrix(confusion_matrix, names, save_dir / "confusion_matrix.png")
 
 
 def plot_evolution(csv_path: Path, keys: list[str], path: Path) -> None:
     """--evolve: each hyp key against fitness (one point per generation, the fittest as a cross)."""
-    plt = _pyplot()
+    plt = pyplot()
     with open(csv_path, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows or not keys:

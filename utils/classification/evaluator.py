@@ -35,7 +35,7 @@ def evaluate_classifier(model: nn.Module, loader, nc: int, device: torch.device)
 
 def save_classification_report(metrics: dict, names: list[str], save_dir: Path, plots: bool = True) -> None:
     """Per-class accuracy in the log and (``plots``) the confusion matrix picture (columns: true class)."""
-    from utils.plots import plot_confusion_matrix
+    from utils.validation_plots import plot_confusion_matrix
 
     for name, accuracy in zip(names[:50], metrics["per_class"]):
         LOGGER.info(f"{name:>24} {accuracy:.4f}")

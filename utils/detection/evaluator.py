@@ -129,7 +129,8 @@ def ap_per_class(tp: np.ndarray, conf: np.ndarray, pred_cls: np.ndarray, target_
     f1 = 2 * p_curve * r_curve / (p_curve + r_curve + 1e-16)
     best = int(_smooth(f1.mean(0), 0.1).argmax()) if nc else 0
     return ClassStats(p_curve[:, best], r_curve[:, best], ap, classes.astype(int),
-                      {"grid": grid, "precision": p_curve, "recall": r_curve, "f1": f1})
+                      {"grid": grid, "precision": p_curve, "recall": r_curve, "f1": f1,
+                       "classes": classes.astype(int), "ap50": ap[:, 0]})
 
 
 class ConfusionMatrix:

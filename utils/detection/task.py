@@ -43,7 +43,8 @@ from utils.engine.run_folder import find_latest_last
 from utils.engine.trainer import Trainer, TrainingStopped
 from utils.image_size import check_image_size
 from utils.logging import LOGGER
-from utils.plots import plot_batch, plot_labels, plot_validation, validation_batch_plotter
+from utils.plots import plot_batch, plot_labels, validation_batch_plotter
+from utils.validation_plots import plot_validation
 
 
 def train(config: TrainConfig | dict | None = None, callbacks: list | tuple = (), **options: Any) -> dict:
@@ -258,7 +259,7 @@ class DetectionTask:
     def forward_loss(self, model: torch.nn.Module, batch: Any, ctx: RunContext
                      ) -> tuple[torch.Tensor, torch.Tensor, int]:
         """The head family's loss of one batch (sum over the batch), its terms and the batch size."""
-        images, targets, _paths, _ = batch
+        images, targets, paths, _ = batch
         state = ctx.progress
         images = prepare_images(images, ctx.device)
         if ctx.options.multi_scale:
@@ -268,14 +269,15 @@ class DetectionTask:
         with ctx.phases("loss"):
             loss, items = self.loss_fn(maps, targets.to(ctx.device))
         with ctx.phases("plots"):
-            self._picture_first_batches(ctx, images, targets)
+            self._picture_first_batches(ctx, images, targets, paths)
         return loss, items, images.shape[0]
 
-    def _picture_first_batches(self, ctx: RunContext, images: torch.Tensor, targets: torch.Tensor) -> None:
+    def _picture_first_batches(self, ctx: RunContext, images: torch.Tensor, targets: torch.Tensor,
+                               paths: list[str]) -> None:
         state, i = ctx.progress, ctx.progress.batch_index
         if ctx.main and state.epoch == state.start_epoch and i < 3 and not ctx.config.noplots:
             picture = ctx.save_dir / f"train_batch{i}.jpg"
-            plot_batch(images.mul(255).byte(), targets, picture, self.names)
+            plot_batch(images.mul(255).byte(), targets, picture, self.names, paths=paths)
             ctx.results.add_image(f"train_batch{i}", cv2.imread(str(picture))[..., ::-1].copy(), state.epoch)
 
     # ---------------------------------------------------------------------------------- evaluation

@@ -29,8 +29,9 @@ from utils.engine.phase_timer import NO_TIMER, PhaseTimer
 from utils.image_size import check_image_size
 from utils.logging import LOGGER, increment_path
 from utils.options import ConfigurationError, JobOptions, one_or_several
-from utils.plots import plot_validation, validation_batch_plotter
+from utils.plots import validation_batch_plotter
 from utils.precision import half_inputs, inference_autocast, inference_half
+from utils.validation_plots import plot_validation
 
 
 def prepare_images(images: torch.Tensor, device: torch.device, half: bool = False) -> torch.Tensor:

@@ -163,7 +163,8 @@ def evolve(train: Callable[..., dict], config: TrainConfig, generations: int, fi
     _same_fitness(folder / "fitness.txt", fitness_name)
     LOGGER.info(f"evolve: {generations} generations from {found} into {folder} (fitness {fitness_name}, {sampler}; "
                 f"{len(table.rows)} done)")
-    for generation in range(len(table.rows), generations):
+    start = len(table.rows)
+    for generation in range(start, generations):
         rng = np.random.default_rng([int(config.seed), generation])
         hyp = base if not table.rows else _next_hyp(table.rows, base, sampler, rng, int(config.seed), generation)
         hyp_file = folder / "runs" / f"gen{generation:03d}.hyp.yaml"
@@ -179,6 +180,8 @@ def evolve(train: Callable[..., dict], config: TrainConfig, generations: int, fi
                                      f"evolution needs a finite fitness: choose another (e.g. AP or yolov5) and a new "
                                      f"--name")
         table.append({**fitness_terms(result), "fitness": score, **hyp})
+        if generation == start:  # the schedule is the same for every generation: said once
+            _warn_if_only_warm_up(result.get("schedule"))
         best = table.best()
         LOGGER.info(f"evolve: gen{generation:03d} ({generation + 1} of {generations}) fitness {score:.5f}; best so far "
                     f"{float(best['fitness']):.5f} in gen{table.rows.index(best):03d}")
@@ -188,6 +191,15 @@ def evolve(train: Callable[..., dict], config: TrainConfig, generations: int, fi
     plot_evolution(folder / "evolve.csv", _evolving(base), folder / "evolve.png")
     LOGGER.info(f"evolve: the fittest hyp file is {folder / 'hyp_evolve.yaml'} (evolve.csv, evolve.png beside it)")
     return folder
+
+
+def _warn_if_only_warm_up(schedule: dict | None) -> None:
+    """One line when a generation ends inside the warm-up: its learning rate never reached the hyp's lr0, so
+    generations differing in lr0, momentum or the schedule train alike and the fitness cannot tell them apart."""
+    if schedule and schedule["iterations"] <= schedule["warmup_iterations"]:
+        LOGGER.info(f"evolve: each generation trains {schedule['iterations']} iterations, all inside the "
+                    f"{schedule['warmup_iterations']}-iteration warm-up: the learning rate never leaves warm-up, so "
+                    f"the fitness cannot separate the candidates; train more epochs (or lower warmup_epochs)")
 
 
 def _finite_or_lowest(value: float) -> float:

@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
-from tqdm import tqdm
 
 from utils import distributed as dist_utils
 from utils import precision
@@ -41,6 +40,7 @@ from utils.engine.hooks import Hook, HookList, hook_from_name
 from utils.engine.optim import freeze_batchnorm_statistics
 from utils.engine.optimisation import Optimisation
 from utils.engine.phase_timer import PhaseTimer
+from utils.engine.progress import EpochProgress
 from utils.engine.results_log import ResultsLog
 from utils.engine.run_folder import (
     RunFolder,
@@ -271,19 +271,22 @@ class Trainer:
         self.state.mean_loss = None
         self.opt.optimizer.zero_grad(set_to_none=True)
         batches = iter(loader)
-        with tqdm(total=len(loader), disable=not self.main, bar_format="{l_bar}{bar:10}{r_bar}") as bar:
+        columns = ["epoch", "memory", *self.task.loss_names, "images"]
+        bar = EpochProgress(len(loader), columns, enabled=self.main)
+        try:
             for i in range(len(loader)):
                 with self.phases("data"):
                     batch = next(batches)
                 self.step(epoch, i, len(loader), batch, bar)
-                bar.update(1)
                 self.hooks.fire("after_step", self.context, i, batch)
                 if stop_flag.raised is not None:
                     return False
+        finally:
+            bar.close()
         self.opt.end_epoch(self.state)
         return True
 
-    def step(self, epoch: int, i: int, nb: int, batch: Any, bar: tqdm) -> None:
+    def step(self, epoch: int, i: int, nb: int, batch: Any, bar: EpochProgress) -> None:
         """Forward, backward and (every ``accumulate`` batches) an optimiser step with EMA update."""
         state, step = self.state, i + nb * epoch
         state.batch_index = i
@@ -305,8 +308,8 @@ class Trainer:
         state.mean_loss = items if state.mean_loss is None else (state.mean_loss * i + items) / (i + 1)
         if self.main:
             mem = f"{torch.cuda.memory_reserved() / 1e9:.2f}G" if self.device.type == "cuda" else "cpu"
-            terms = " ".join(f"{name} {v:.4f}" for name, v in zip(self.task.loss_names, state.mean_loss.tolist()))
-            bar.set_description(f"{epoch + 1}/{self.epochs} {mem} {terms} batch {size}")
+            bar.update([f"{epoch + 1}/{self.epochs}", mem, *(f"{v:.4f}" for v in state.mean_loss.tolist()),
+                        str(size)])
 
     # ---------------------------------------------------------------------------- validate, save
     def validate(self, epoch: int) -> None:
@@ -400,6 +403,9 @@ class Trainer:
             self._report_phases()
         metrics = out or state.metrics
         result = {"save_dir": str(self.save_dir), **{k: v for k, v in metrics.items() if k != "curves"}}
+        if getattr(self, "opt", None) is not None:  # the schedule, for callers comparing runs (evolve)
+            result["schedule"] = {"warmup_iterations": self.opt.warmup_iters,
+                                  "iterations": len(self.task.train_loader) * self.epochs}
         if state.interrupted is not None:
             result["signal"] = int(state.interrupted)  # train.py exits 128 + signal, as a shell does
         self.result = self.context.result = result

@@ -199,7 +199,8 @@ def test_results_csv_has_yolov5_columns_and_the_run_ends_with_validation_picture
     with open(run / "results.csv") as f:
         row = next(csv.DictReader(f))
     assert float(row["val/box_loss"]) > 0 and row["coco/AP_L"] == "nan"  # no large objects: n/a, not 0
-    for name in ("PR_F1_curves.png", "confusion_matrix.png", "val_batch0_labels.jpg", "val_batch0_pred.jpg"):
+    for name in ("PR_curve.png", "F1_curve.png", "P_curve.png", "R_curve.png", "confusion_matrix.png",
+                 "confusion_matrix_normalized.png", "val_batch0_labels.jpg", "val_batch0_pred.jpg"):
         assert (run / name).is_file(), name
 
 

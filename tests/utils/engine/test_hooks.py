@@ -55,7 +55,7 @@ def test_events_fire_in_order_with_their_arguments(tmp_path):
         ("after_checkpoint", "best", "best.pt"), ("after_epoch", 0, columns),
         ("on_epoch_start", 1), ("after_validation", 1, ["mse"]), ("after_checkpoint", "last", "last.pt"),
         ("after_checkpoint", "best", "best.pt"), ("after_epoch", 1, columns),
-        ("after_train", ["mse", "save_dir"]),
+        ("after_train", ["mse", "save_dir", "schedule"]),
     ]
     assert steps.count == 2 * 8  # 8 batches per epoch
 
