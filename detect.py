@@ -27,8 +27,9 @@ def run(**options):
     """detect.py from Python with its options as keywords; see utils.detection.prediction.run_detection
     (``stream=True`` returns a generator of per-frame Detections)."""
     from utils.detection.prediction import run_detection
+    from utils.options import our_names
 
-    return run_detection(**options)
+    return run_detection(**our_names(options, "plots"))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

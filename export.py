@@ -23,7 +23,9 @@ def run(**options) -> list:
     """export.py from Python with its options as keywords (``include`` a list of FORMATS, default onnx); returns
     the paths written. See utils.deploy.exporters.export."""
     from utils.deploy.exporters import export as export_model
+    from utils.options import our_names
 
+    options = our_names(options, "plots")
     options.setdefault("include", ["onnx"])
     return export_model(**options)
 

@@ -36,7 +36,9 @@ def train(options, callbacks: list | tuple = ()) -> dict:
 def run(callbacks: list | tuple = (), **options) -> dict:
     """Train from Python with train.py's options as keywords (like ``val.run`` and ``detect.run``);
     ``callbacks`` are hook objects observing the run (see utils/engine/hooks.py for the events)."""
-    return train(options, callbacks=callbacks)
+    from utils.options import our_names
+
+    return train(our_names(options, "noplots"), callbacks=callbacks)
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:

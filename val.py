@@ -14,10 +14,12 @@ prefer_sleeping_threads()  # before PyTorch loads
 
 
 def run(**options) -> dict:
-    """val.py from Python with its options as keywords; see utils.detection.validation.run_validation."""
+    """val.py from Python with its options as keywords (ultralytics' names such as conf, iou, batch and plots are
+    accepted too); see utils.detection.validation.run_validation."""
     from utils.detection.validation import run_validation
+    from utils.options import our_names
 
-    return run_validation(**options)
+    return run_validation(**our_names(options, "plots"))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

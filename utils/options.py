@@ -53,3 +53,28 @@ class JobOptions:
     def replace(self: T, **changes: Any) -> T:
         """A checked copy with ``changes``."""
         return type(self).from_dict({**dataclasses.asdict(self), **changes})
+
+
+RENAMED = {"conf": "conf_thres", "iou": "iou_thres", "batch": "batch_size", "show": "view_img",
+           "line_width": "line_thickness", "format": "include"}  # ultralytics' name -> ours
+NEGATED = {"show_labels": "hide_labels", "show_conf": "hide_conf"}  # ultralytics' switch -> ours, inverted
+
+
+def our_names(options: dict[str, Any], plots_name: str) -> dict[str, Any]:
+    """``options`` with ultralytics' names turned into ours; ``plots`` / ``noplots`` become ``plots_name``
+    (train.py says ``noplots``, val.py ``plots``)."""
+    out: dict[str, Any] = {}
+    given: dict[str, str] = {}  # our name -> the name the caller used
+    for key, value in options.items():
+        if key in RENAMED:
+            ours, value = RENAMED[key], value
+        elif key in NEGATED:
+            ours, value = NEGATED[key], not value
+        elif key in ("plots", "noplots"):
+            ours, value = plots_name, value if key == plots_name else not value
+        else:
+            ours = key
+        if ours in given:
+            raise ConfigurationError(f"{given[ours]} and {key} name the same option: give one")
+        given[ours], out[ours] = key, value
+    return out

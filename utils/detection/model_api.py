@@ -31,30 +31,11 @@ from utils.detection.prediction import Detector, PredictionOptions, collected, r
 from utils.detection.results import Detections
 from utils.distributed import select_device
 from utils.logging import LOGGER
-from utils.options import ConfigurationError
+from utils.options import ConfigurationError, our_names
 from utils.precision import inference_half
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
-RENAMED = {"conf": "conf_thres", "iou": "iou_thres", "batch": "batch_size", "show": "view_img",
-           "line_width": "line_thickness", "format": "include"}  # ultralytics' name -> ours
-NEGATED = {"show_labels": "hide_labels", "show_conf": "hide_conf"}  # ultralytics' switch -> ours, inverted
 WRITES = ("save_txt", "save_conf", "save_crop", "save_json", "view_img")  # prediction outputs that need files
-
-
-def our_names(options: dict[str, Any], plots_name: str) -> dict[str, Any]:
-    """``options`` with ultralytics' names turned into ours; ``plots`` / ``noplots`` become ``plots_name``
-    (train.py says ``noplots``, val.py ``plots``)."""
-    out = {}
-    for key, value in options.items():
-        if key in RENAMED:
-            out[RENAMED[key]] = value
-        elif key in NEGATED:
-            out[NEGATED[key]] = not value
-        elif key in ("plots", "noplots"):
-            out[plots_name] = value if key == plots_name else not value
-        else:
-            out[key] = value
-    return out
 
 
 class YOLO:

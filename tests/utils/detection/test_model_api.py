@@ -1,5 +1,5 @@
 """utils/detection/model_api.py: the one model object's round trip through its methods (train one epoch at
-64 px, val, predict, track, export) and ultralytics' option names."""
+64 px, val, predict, track, export), with ultralytics' option names."""
 
 from __future__ import annotations
 
@@ -8,14 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from utils.detection.model_api import YOLO, our_names
+from utils.detection.model_api import YOLO
 from utils.options import ConfigurationError
-
-
-def test_ultralytics_names_become_ours():
-    assert our_names({"conf": 0.5, "iou": 0.6, "batch": 8, "show_labels": False, "plots": False}, "noplots") == \
-        {"conf_thres": 0.5, "iou_thres": 0.6, "batch_size": 8, "hide_labels": True, "noplots": True}
-    assert our_names({"noplots": True}, "plots") == {"plots": False}
 
 
 def test_round_trip_train_val_predict_track_export(tmp_path, monkeypatch):
