@@ -320,8 +320,8 @@ def _mean_spread(values: list[float], digits: int = 4) -> str:
 
 
 def report(names: list[str], seeds: list[int]) -> str:
-    """The README table, one row per arm over the seeds found (mean ± half the range); arms without a run folder
-    are read from benchmarks/results/hit_uav."""
+    """The HIT-UAV table (docs/benchmarks/hit-uav.md), one row per arm over the seeds found (mean ± half the
+    range); arms without a run folder are read from benchmarks/results/hit_uav."""
     header = ("| arm | seeds | AP | AP50 | AP_S | AP_vt / AP_t / AP_s16 | Person / Car / Bicycle / OtherVehicle "
               "mAP50-95 | params (M) | GFLOPs | CPU ms | train min |")
     rows = [header, "|---|---|---:|---:|---:|---|---|---:|---:|---:|---:|"]

@@ -1,4 +1,4 @@
-"""CPU inference latency of every model config (fused, eval, float32, batch 1): the README's model table.
+"""CPU inference latency of every model config (fused, eval, float32, batch 1): the model table of docs/models.md.
 
     scripts/env.sh python benchmarks/latency.py --imgsz 640 --threads 2
     scripts/env.sh python benchmarks/latency.py --configs yolo11n yolo11n_spd --ultralytics yolo11n --rounds 3

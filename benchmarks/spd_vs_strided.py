@@ -33,7 +33,7 @@ def run_one(cfg: str, imgsz: int, epochs: int, seed: int, project: Path) -> dict
     name = f"{cfg}_{imgsz}_s{seed}"
     args = train.parse_args(["--cfg", f"{cfg}.yaml", "--imgsz", str(imgsz), "--epochs", str(epochs), "--seed",
                              str(seed), "--project", str(project), "--name", name, "--exist-ok", "--device", "cpu",
-                             "--patience", "0", "--no-amp"])  # fp32 on every CPU: the README's figures
+                             "--patience", "0", "--no-amp"])  # fp32 on every CPU (docs/benchmarks/spd-vs-strided.md)
     t0 = time.time()
     result = train.train(args)
     minutes = (time.time() - t0) / 60

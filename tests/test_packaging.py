@@ -70,6 +70,8 @@ def test_a_user_project_with_its_own_utils_imports_the_api_and_keeps_its_own(ins
             "assert utils.OWNER == 'the user (utils)' and models.OWNER == 'the user (models)'\n"
             "assert Detector.__module__ == 'yolov5_spd.utils.detection.prediction'\n"
             "from yolov5_spd import YOLO\n"
+            "from yolov5_spd.utils.wording import face_command, install_hint\n"
+            "assert face_command('val') == 'yolov5-spd-val' and 'yolov5-spd[export]' in install_hint('export')\n"
             "assert YOLO.__module__ == 'yolov5_spd.utils.detection.model_api' and YOLO.__name__ == 'YOLO'\n"
             "from yolov5_spd.utils.engine.config import TRACKER_NAMES\n"
             "from yolov5_spd.utils.engine.hooks import hook_from_name\n"

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from utils.wording import install_hint
+
 METADATA_KEY = "yolov5_spd"
 OPENVINO_METADATA = "yolov5_spd.json"  # beside the .xml/.bin of an OpenVINO export
 ENGINE_HEADER = 4  # an .engine file starts with the length of its JSON metadata (little-endian), then the JSON
@@ -50,7 +52,7 @@ class OnnxModel:
         try:
             import onnxruntime as ort
         except ImportError:
-            raise ImportError(f"{path}: running ONNX models needs onnxruntime (pip install '.[export]')") from None
+            raise ImportError(f"{path}: running ONNX models needs onnxruntime ({install_hint('export')})") from None
         providers = ["CPUExecutionProvider"]
         if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
@@ -196,7 +198,7 @@ class OpenVinoModel(OnnxModel):
         try:
             import openvino as ov
         except ImportError:
-            raise ImportError(f"{path}: running OpenVINO models needs openvino (pip install '.[openvino]')") from None
+            raise ImportError(f"{path}: running OpenVINO models needs openvino ({install_hint('openvino')})") from None
         path = Path(path)
         xml = next(iter(sorted(path.glob("*.xml"))), None) if path.is_dir() else path
         meta_file = (path if path.is_dir() else path.parent) / OPENVINO_METADATA

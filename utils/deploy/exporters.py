@@ -26,6 +26,7 @@ from utils.distributed import select_device
 from utils.image_size import check_image_size
 from utils.logging import LOGGER
 from utils.options import ConfigurationError, JobOptions, one_or_several
+from utils.wording import face_command, install_hint
 
 FORMATS = ("onnx", "torchscript", "openvino", "engine")
 
@@ -112,7 +113,7 @@ def export(options: ExportOptions | None = None, **keywords) -> list[Path]:
         outputs.append(_torchscript(model, x, path.with_suffix(".torchscript"), meta))
     for out in outputs:
         size = sum(f.stat().st_size for f in out.rglob("*")) if out.is_dir() else out.stat().st_size
-        LOGGER.info(f"{out} ({size / 1e6:.1f} MB): validate with python val.py --weights {out}"
+        LOGGER.info(f"{out} ({size / 1e6:.1f} MB): validate with {face_command('val')} --weights {out}"
                     + (f" --data {o.data}" if o.data else ""))
     return outputs
 
@@ -186,7 +187,7 @@ def _onnx(model: torch.nn.Module, x: torch.Tensor, out: Path, meta: dict, opset:
         import onnx
     except ImportError:
         raise ValueError("ONNX export (also the first step of OpenVINO and TensorRT) needs the onnx package: "
-                         "pip install '.[export]'") from None
+                         + install_hint("export")) from None
     images_axes = {0: "batch", 2: "height", 3: "width"}
     if meta.get("nms"):
         inputs = (x, torch.tensor([0.45]), torch.tensor([0.25]))
@@ -280,7 +281,7 @@ def _openvino(onnx_path: Path, weights: Path, meta: dict, half: bool) -> Path:
     try:
         import openvino as ov
     except ImportError:
-        raise ValueError("--include openvino needs the openvino package: pip install '.[openvino]'") from None
+        raise ValueError(f"--include openvino needs the openvino package: {install_hint('openvino')}") from None
     folder = weights.with_name(f"{weights.stem}_openvino_model")
     folder.mkdir(exist_ok=True)
     xml = folder / f"{weights.stem}.xml"
@@ -335,7 +336,7 @@ def _openvino_int8(fp32_folder: Path, weights: Path, calibration: list, head: in
         import nncf
         import openvino as ov
     except ImportError:
-        raise ValueError("--int8 with --include openvino needs NNCF: pip install '.[openvino]'") from None
+        raise ValueError(f"--int8 with --include openvino needs NNCF: {install_hint('openvino')}") from None
     fp32_xml = next(fp32_folder.glob("*.xml"))
     nncf.set_log_level(logging.WARNING)  # not one INFO line per operation of the ignored head
     quantized = nncf.quantize(ov.Core().read_model(str(fp32_xml)), nncf.Dataset(calibration),

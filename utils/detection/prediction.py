@@ -56,6 +56,7 @@ from utils.logging import LOGGER, increment_path
 from utils.options import ConfigurationError, JobOptions, one_or_several
 from utils.paths import PACKAGE_ROOT
 from utils.precision import half_inputs, inference_autocast, inference_half
+from utils.wording import face_command
 
 MERGES = ("nms", "nmm")
 
@@ -273,7 +274,7 @@ def weights_or_newest(weights: str | list[str]) -> Path | list[Path]:
         newest = newest_trained_weights()
         if newest is None:
             raise CheckpointError("no --weights given and no trained model in runs/train/*/weights/best.pt: "
-                                  "train one with 'python train.py' or pass --weights")
+                                  f"train one with '{face_command('train')}' or pass --weights")
         weights = str(newest)
         LOGGER.info(f"--weights not given: the newest trained model, {weights}")
     return resolve_weights(weights)

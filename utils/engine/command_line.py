@@ -16,7 +16,7 @@ def prefer_sleeping_threads() -> None:
     for long loses the core to a loader worker or another process and stalls every parallel operator (beside a
     training run one SGD step took 576-615 ms spinning, 6 ms sleeping); sleeping at once pays a wake-up for each
     of a step's thousands of small operators (the main job's 3 epochs: 29.0-30.3 s sleeping, 25.6-26.6 s with
-    the brief spin). README, "Threads that wait".
+    the brief spin). docs, benchmarks/time-per-phase.md, "Threads that wait".
     """
     if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
         return
@@ -30,7 +30,7 @@ def add_execution_arguments(p: argparse.ArgumentParser) -> None:
                    help="how an optimiser step runs (default auto: foreach, the loop's weights bit for bit; "
                         "fused: faster, within float rounding of them)")
     p.add_argument("--compile", action="store_true", help="train through torch.compile (inductor): about a "
-                   "minute of compilation first; pays back only on long float32 runs (README, 'torch.compile')")
+                   "minute of compilation first; pays back only on long float32 runs (docs: time per phase)")
 
 
 def add_tracking_arguments(p: argparse.ArgumentParser, default_fitness: str = "yolov5") -> None:
@@ -48,4 +48,4 @@ def add_tracking_arguments(p: argparse.ArgumentParser, default_fitness: str = "y
                    "yolov5 (0.1 mAP50 + 0.9 mAP50-95), AP, AP_S (detection); top1 (classification)")
     p.add_argument("--evolve-sampler", default="tpe", choices=("tpe", "genetic"), help="how --evolve draws the "
                    "next hyp file: optuna's TPE (default; found 2.6x the genetic pick's AP_S on the embedded set, "
-                   "README) or yolov5's genetic mutation")
+                   "docs/training.md) or yolov5's genetic mutation")

@@ -1,9 +1,9 @@
 """--compile: the training forward through ``torch.compile`` (inductor), opt-in.
 
-Measured (README, "torch.compile for training"): under bf16 autocast, the default on CPUs that have bf16, a
-compiled step is at most 10 % faster than eager on a 2-core AMX Xeon and 6-20 % slower on a 2-core AVX-512 bf16
-AMD EPYC, after 40-100 s of compilation; in float32 it is 3-30 % faster and pays back after 50-2000 steps. So
-it stays off unless asked for, and asking for it under CPU bf16 says so in the log.
+Measured (docs/benchmarks/time-per-phase.md, "torch.compile for training"): under bf16 autocast, the default on
+CPUs that have bf16, a compiled step is at most 10 % faster than eager on a 2-core AMX Xeon and 6-20 % slower
+on a 2-core AVX-512 bf16 AMD EPYC, after 40-100 s of compilation; in float32 it is 3-30 % faster and pays back
+after 50-2000 steps. So it stays off unless asked for, and asking for it under CPU bf16 says so in the log.
 Checkpoints, the EMA and validation keep using the plain model: only the training forward is compiled.
 """
 
@@ -27,7 +27,7 @@ def compiled(model: torch.nn.Module, device: torch.device, amp_dtype: torch.dtyp
                 "it (about a minute on 2 CPU cores) and a new batch shape compiles again")
     if device.type == "cpu" and amp_dtype == torch.bfloat16:
         LOGGER.info("--compile under CPU bf16 autocast: measured no faster than eager, or slower, on the CPUs tried "
-                    "(README, 'torch.compile for training'); it gains 3-30 % in float32 (--no-amp)")
+                    "(docs/benchmarks/time-per-phase.md); it gains 3-30 % in float32 (--no-amp)")
     return torch.compile(model)
 
 

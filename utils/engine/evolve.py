@@ -35,6 +35,7 @@ from utils.engine.tuners import SAMPLERS, tpe_child
 from utils.logging import LOGGER
 from utils.paths import find_named_file
 from utils.plots import plot_evolution
+from utils.wording import face_command
 from utils.yaml_files import load_yaml_mapping
 
 # key -> (mutation scale, lower limit, upper limit): yolov5's table, for the keys our hyp files share with it
@@ -264,7 +265,7 @@ class EvolveTable:
 def write_best(path: Path, row: dict[str, Any], hyp_keys: list[str], fitness_name: str, generations: int) -> None:
     """Write the fittest generation's hyp file (atomically), headed by its fitness and the command to train it."""
     header = (f"# the fittest of {generations} generations of --evolve: {fitness_name} fitness {row['fitness']}\n"
-              f"# train with: python train.py --hyp {path}\n")
+              f"# train with: {face_command('train')} --hyp {path}\n")
     hyp = {k: _number(row[k]) for k in hyp_keys}
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(header + yaml.safe_dump(hyp, sort_keys=False))

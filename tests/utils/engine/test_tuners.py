@@ -73,7 +73,7 @@ def test_train_py_passes_the_sampler_to_evolution(monkeypatch, tmp_path):
     monkeypatch.setattr(utils.memory, "keep_freed_memory", lambda: None)
     monkeypatch.setattr(utils.engine.evolve, "evolve", lambda *a, **kw: seen.update(kw))
     train.main(["--evolve", "3", "--project", str(tmp_path), "--device", "cpu"])
-    assert seen["sampler"] == "tpe"  # the default: it found the better hyp file on the embedded set (README)
+    assert seen["sampler"] == "tpe"  # the default: it found the better hyp file on the embedded set (docs/training.md)
     train.main(["--evolve", "3", "--evolve-sampler", "genetic", "--project", str(tmp_path), "--device", "cpu"])
     assert seen["sampler"] == "genetic"
     with pytest.raises(SystemExit):
