@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -125,3 +127,15 @@ def test_named_entry_points_build_their_config_from_local_weights_only(yolov5n_w
         hubconf.yolov5n(device="cpu")
     untrained = hubconf.space_depth_n(pretrained=False, classes=3, device="cpu", imgsz=64)
     assert untrained.names == ["0", "1", "2"] and len(untrained(np.zeros((64, 64, 3), np.uint8))) == 1
+
+
+def test_torch_hub_load_finds_the_named_entry_points(yolov5n_weights):
+    import torch
+
+    root = Path(__file__).resolve().parents[3]
+    model = torch.hub.load(str(root), "yolov5n", source="local", weights=str(yolov5n_weights), device="cpu",
+                           imgsz=320)
+    assert len(model.names) == 80 and model.detector.imgsz == (320, 320)
+    import hubconf
+
+    assert all(callable(getattr(hubconf, name)) for name in ("custom", "space_depth_s", "yolov8n", "yolo11s"))
