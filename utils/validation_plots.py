@@ -105,7 +105,7 @@ def plot_confusion_matrix(matrix: np.ndarray, names: list[str], path: Path, back
         if n <= MATRIX_CLASSES + 1:
             for (r, c), v in np.ndenumerate(values):
                 if v > 0:
-                    text = f"{v:.2f}" if normalised else f"{int(v)}"
+                    text = (f"{v:.2f}" if v >= 0.005 else "<.01") if normalised else f"{int(v)}"
                     ax.text(c, r, text, ha="center", va="center", fontsize=6,
                             color="white" if v > (0.5 if normalised else values.max() / 2) else "black")
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
