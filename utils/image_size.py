@@ -45,7 +45,9 @@ def check_image_size(imgsz: int | Sequence[int], stride: int, option: str = "--i
     memory = device_memory_bytes(device)
     needed = batch_size * 3 * h * w * _BYTES_PER_INPUT_VALUE
     if memory is not None and needed > memory:
-        raise ImageSizeError(f"{option} {' '.join(map(str, sizes))}: a batch of {batch_size} at {h}x{w} needs at "
-                             f"least {needed / 2**30:.0f} GiB, more than the {memory / 2**30:.0f} GiB of "
-                             f"{device or 'this machine'}; choose a smaller size")
+        one_fits = needed / batch_size <= memory  # then the batch is what does not fit
+        given = f"--batch-size {batch_size} with " if one_fits else ""
+        raise ImageSizeError(f"{given}{option} {' '.join(map(str, sizes))}: a batch of {batch_size} at {h}x{w} "
+                             f"needs at least {needed / 2**30:.0f} GiB, more than the {memory / 2**30:.0f} GiB of "
+                             f"{device or 'this machine'}; choose a smaller {'batch' if one_fits else 'size'}")
     return rounded[0] if len(rounded) == 1 else (rounded[0], rounded[1])

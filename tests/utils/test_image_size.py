@@ -80,3 +80,10 @@ def test_rectangular_sizes_for_detect_and_export(tmp_path):
     assert static.imgsz == (64, 128)
     found = static.predict(np.full((90, 120, 3), 80, np.uint8))[0]
     assert found.image_shape == (90, 120) and (found.xyxy[:, 2] <= 120).all()
+
+
+def test_a_batch_that_does_not_fit_names_the_batch_size():
+    from utils.engine.config import ConfigurationError, TrainConfig
+
+    with pytest.raises(ConfigurationError, match=r"--batch-size 100000 with --imgsz 256: .* choose a smaller batch"):
+        TrainConfig(batch_size=100000)

@@ -92,6 +92,9 @@ def resolve_weights(weights: str | Path) -> Path:
             return path
     if Path(weights).is_dir() and Path(weights).name.endswith("_openvino_model"):  # an OpenVINO export
         return Path(weights)
+    if str(weights) and Path(weights).exists():  # a FIFO, a device such as /dev/zero, a folder: never read
+        kind = "a folder" if Path(weights).is_dir() else "not a regular file (a pipe, device or socket)"
+        raise CheckpointError(f"{weights}: {kind}; give a checkpoint file (.pt) or an export")
     raise CheckpointError(
         f"{weights}: weights file not found. Put checkpoints in ./weights/ (the SPD-Conv authors' released "
         f"*_best.pt and ultralytics yolov5*.pt are imported automatically, nothing is downloaded) or give a path")

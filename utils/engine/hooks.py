@@ -108,4 +108,13 @@ def hook_from_name(spec: str) -> Any:
         target = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as error:
         raise ValueError(f"--callbacks {spec}: {error}") from None
-    return target()
+    if not callable(target):
+        raise ValueError(f"--callbacks {spec}: {attribute} is a {type(target).__name__}, not a Hook class or factory")
+    try:
+        hook = target()
+    except TypeError as error:
+        raise ValueError(f"--callbacks {spec}: {attribute}() cannot be made without arguments ({error})") from None
+    if not any(callable(getattr(hook, event, None)) for event in EVENTS):
+        raise ValueError(f"--callbacks {spec}: {attribute} is not a hook: it has none of the events "
+                         f"{', '.join(EVENTS)}")
+    return hook

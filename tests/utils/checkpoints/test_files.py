@@ -189,3 +189,23 @@ def test_a_checkpoint_of_the_other_task_is_one_line_everywhere(tmp_path, capsys)
         err = (str(stop.value.code) if isinstance(stop.value.code, str) else capsys.readouterr().err).strip()
         assert "\n" not in err and "checkpoint, but" in err and "need a" in err, (main, err)
     assert not any((tmp_path / d).exists() for d in ("d", "v", "p"))  # no empty output folders
+
+
+def test_weights_that_are_not_regular_files_are_named_for_what_they_are(tmp_path):
+    import os
+
+    import pytest
+
+    from utils.checkpoints.files import resolve_weights
+    from utils.checkpoints.format import CheckpointError
+
+    fifo = tmp_path / "weights.pt"
+    os.mkfifo(fifo)
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        resolve_weights(str(fifo))  # never opened: reading a FIFO would wait forever
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        resolve_weights("/dev/zero")
+    with pytest.raises(CheckpointError, match="a folder"):
+        resolve_weights(str(tmp_path))
+    with pytest.raises(CheckpointError, match="not found"):
+        resolve_weights(str(tmp_path / "missing.pt"))

@@ -71,6 +71,18 @@ def test_failure_reaches_the_hooks_and_is_raised(tmp_path):
     assert log.calls[-1] == ("on_failure", "RuntimeError")
 
 
+NOT_A_HOOK = 3
+
+
+class NeedsArguments(Hook):
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+
+class NoEvents:
+    pass
+
+
 def test_hooks_by_name(tmp_path):
     hook = hook_from_name("tests.utils.engine.test_hooks:EventLog")
     assert isinstance(hook, EventLog)
@@ -78,6 +90,10 @@ def test_hooks_by_name(tmp_path):
     for bad in ("EventLog", "tests.utils.engine.test_hooks:Nope", "no_such_module_xyz:Hook"):
         with pytest.raises(ValueError, match="--callbacks"):
             hook_from_name(bad)
+    for not_a_hook, why in (("NOT_A_HOOK", "not a Hook class"), ("NeedsArguments", "without arguments"),
+                            ("NoEvents", "none of the events")):
+        with pytest.raises(ValueError, match=why):
+            hook_from_name(f"tests.utils.engine.test_hooks:{not_a_hook}")
     config = _config(tmp_path, epochs=1, callbacks=["tests.utils.engine.test_hooks:EventLog"])
     trainer = Trainer(config, ToyTask())
     trainer.run()
