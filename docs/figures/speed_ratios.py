@@ -28,7 +28,7 @@ def rows() -> list[tuple[str, list[float], bool]]:
 def main() -> None:
     table = rows()
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(table) + 1.2))
-    for k, (name, ratios, lower_better) in enumerate(table):
+    for k, (_name, ratios, lower_better) in enumerate(table):
         gain = [1 / r for r in ratios] if lower_better else ratios  # > 1: this project ahead
         ax.plot(gain, [k] * len(gain), "o", color="tab:blue" if min(gain) >= 1 else "tab:orange")
     ax.axvline(1, color="black", lw=1)
