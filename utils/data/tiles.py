@@ -141,7 +141,8 @@ class Slicing:
     merge: str = "nms"
 
     def __post_init__(self) -> None:
-        if len(self.tile_hw) != 2 or min(self.tile_hw) < 32 or not 0 <= self.overlap <= MAX_OVERLAP:
+        whole = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in self.tile_hw)
+        if len(self.tile_hw) != 2 or not whole or min(self.tile_hw) < 32 or not 0 <= self.overlap <= MAX_OVERLAP:
             raise ConfigurationError(f"--slice needs tiles of at least 32x32 and --overlap in [0, {MAX_OVERLAP:g}], "
                                      f"got {list(self.tile_hw)} {self.overlap}")
         if self.merge not in ("nms", "nmm"):

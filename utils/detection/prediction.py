@@ -182,6 +182,8 @@ class Detector:
         """(the full image's (n, 6) detections, the final ones: with tiles merged when ``slice_hw``)."""
         if merge not in MERGES:
             raise ValueError(f"--merge {merge}: nms or nmm")
+        if slice_hw is not None and slice_hw != ():
+            Slicing(tuple(slice_hw), overlap, merge)  # the sizes and the overlap checked once, as --slice
         full = self._run(image)
         if not slice_hw:
             return full, full

@@ -81,3 +81,16 @@ def test_window_counts_no_user_means_are_refused_up_front():
     for tile, overlap in ((100, 0.99), (100, 1.0), (100, -0.2), (100, math.nan), (0, 0.2), (-5, 0.2), (True, 0.2)):
         with pytest.raises(ValueError, match="tile (size|overlap)"):
             tile_origins(1000, tile, overlap)
+
+
+def test_slicing_refuses_sizes_and_overlaps_no_user_means():
+    import pytest
+
+    from utils.data.tiles import Slicing
+    from utils.options import ConfigurationError
+
+    for tile_hw, overlap in (((0, 0), 0.2), ((-64, 64), 0.2), ((float("nan"), 64), 0.2), ((64.5, 64), 0.2),
+                             ((64, 64), -0.1), ((64, 64), float("nan")), ((64, 64), 1.0), ((True, 64), 0.2)):
+        with pytest.raises(ConfigurationError, match="--slice needs tiles"):
+            Slicing(tile_hw, overlap)
+    assert Slicing((64, 96), 0.5).tile_hw == (64, 96)

@@ -78,3 +78,15 @@ def test_the_pixel_limit_is_the_detectors_own(yolov5n_weights, shared):
     with pytest.raises(ValueError, match="over the limit of 1,000"):
         strict(shared / "images" / "bus.jpg")
     assert len(Detector(yolov5n_weights, device="cpu", imgsz=320)(shared / "images" / "bus.jpg")) == 1
+
+
+def test_the_api_checks_slices_as_the_command_line_does(yolov5n_weights):
+    import pytest
+
+    from utils.options import ConfigurationError
+
+    detector = Detector(yolov5n_weights, device="cpu", imgsz=320)
+    image = np.zeros((200, 200, 3), np.uint8)
+    for tile_hw, overlap in (((0, 0), 0.2), ((64, 64), -0.5), ((64, 64), float("nan"))):
+        with pytest.raises(ConfigurationError, match="--slice"):
+            detector.predict_one(image, slice_hw=tile_hw, overlap=overlap)
