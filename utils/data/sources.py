@@ -80,13 +80,35 @@ def list_files(source: str | Path) -> list[Path]:
     if path.is_dir():
         return sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
     if path.is_file() and path.suffix == ".txt":
-        return [Path(line.strip()) for line in path.read_text().splitlines() if line.strip()]
+        return _listed_files(path)
     if path.is_file():
         return [path]
     matches = sorted(Path(p) for p in glob.glob(str(source), recursive=True))
     if not matches:
         raise FileNotFoundError(f"{source}: no such file, folder or matching files (nor a camera index or URL)")
     return matches
+
+
+def _listed_files(path: Path) -> list[Path]:
+    """The files of a .txt list, one per line: a relative path is taken from the list's folder (as dataset lists
+    are), else from the current folder; a line that names no file there is refused before any work."""
+    files, missing = [], []
+    for line in path.read_text(encoding="utf-8-sig").splitlines():
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        listed = Path(entry)
+        found = next((p for p in ([listed] if listed.is_absolute() else [path.parent / listed, listed])
+                      if p.is_file()), None)
+        if found is None:
+            missing.append(entry)
+        else:
+            files.append(found)
+    if missing:
+        raise FileNotFoundError(f"{path}: {len(missing)} of {len(files) + len(missing)} listed files do not exist "
+                                f"(first: {missing[0]}; relative paths are read from the list's folder, then from "
+                                f"the current one)")
+    return files
 
 
 MAX_URL_BYTES = 100 * 2**20  # an image larger than 100 MiB is not one a detector reads
@@ -256,7 +278,8 @@ def _url_frames(url: str, vid_stride: int, timeout: float, max_pixels: int) -> I
 
 def _streams_file(path: Path, vid_stride: int, timeout: float) -> Iterator[list[Frame]]:
     """One frame of every live stream per batch, until the last one ends."""
-    targets = [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    targets = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()
+               if line.strip() and not line.strip().startswith("#")]
     if not targets:
         raise SourceError(f"{path}: a .streams file lists no sources")
     readers = []

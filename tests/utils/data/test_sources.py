@@ -267,3 +267,31 @@ def test_url_reads_have_a_deadline_and_a_size_cap(server, monkeypatch):
         sources.fetch_url(f"{base}/huge.jpg")
     with pytest.raises(SourceError, match="more than 1,048,576 bytes"):
         sources.fetch_url(f"{base}/endless.jpg", max_bytes=2**20)
+
+
+def test_a_txt_list_reads_paths_from_its_own_folder_and_refuses_missing_ones(tmp_path, monkeypatch):
+    import pytest
+
+    from utils.data.sources import list_files
+
+    (tmp_path / "lists" / "imgs").mkdir(parents=True)
+    (tmp_path / "lists" / "imgs" / "a.jpg").write_bytes(b"x")
+    (tmp_path / "b.jpg").write_bytes(b"x")
+    listing = tmp_path / "lists" / "frames.txt"
+    listing.write_text("\ufeffimgs/a.jpg\n# a comment\n\n" + str(tmp_path / "b.jpg") + "\n")
+    monkeypatch.chdir(tmp_path)
+    assert list_files(listing) == [tmp_path / "lists" / "imgs" / "a.jpg", tmp_path / "b.jpg"]
+    listing.write_text("imgs/a.jpg\nimgs/gone.jpg\n")
+    with pytest.raises(FileNotFoundError, match="1 of 2 listed files do not exist .first: imgs/gone.jpg"):
+        list_files(listing)
+
+
+def test_indented_comments_in_a_streams_file_are_comments(tmp_path):
+    import pytest
+
+    from utils.data.sources import SourceError, _streams_file
+
+    path = tmp_path / "cams.streams"
+    path.write_text("   # the lobby camera, off for now\n\t# another\n")
+    with pytest.raises(SourceError, match="lists no sources"):
+        next(_streams_file(path, 1, 1.0))
