@@ -179,38 +179,60 @@ def as_bgr(item: Any, numpy_order: str = "bgr", name: str = "array") -> np.ndarr
         raise ValueError(f"numpy_order must be 'bgr' or 'rgb', got {numpy_order!r}")
     module = type(item).__module__.split(".")[0]
     if module == "PIL":
-        if item.mode.startswith(("I", "F")):  # 16/32-bit or float: convert("RGB") would clip it to white
-            raise SourceError(f"{name}: a PIL image in mode {item.mode} (16/32-bit or float) is not 8-bit; scale it "
-                              f"to 0-255 and convert it to 'L' or 'RGB' first")
-        return cv2.cvtColor(np.asarray(item.convert("RGB")), cv2.COLOR_RGB2BGR)
+        return _pil_as_bgr(item, name)
     if module == "torch":
-        tensor = item.detach().cpu()
-        if tensor.ndim != 3 or tensor.shape[0] not in (1, 3):
-            raise SourceError(f"{name}: a tensor must be (3, H, W) RGB (a batch is a list or (B, 3, H, W)), got "
-                              f"shape {tuple(tensor.shape)}")
-        if not tensor.is_floating_point() and tensor.dtype != torch.uint8:  # int32 16-bit data would wrap
-            raise SourceError(f"{name}: a tensor must be uint8 (0-255) or float (0-1), got {tensor.dtype}")
-        if tensor.is_floating_point():
-            if tensor.numel() and (tensor.min() < 0 or tensor.max() > 1):
-                raise SourceError(f"{name}: a float tensor must hold values in [0, 1], got "
-                                  f"{float(tensor.min()):.3g}..{float(tensor.max()):.3g}")
-            tensor = (tensor * 255).round()
-        array = tensor.to(torch.uint8).permute(1, 2, 0).numpy()
-        return cv2.cvtColor(np.ascontiguousarray(array.repeat(3, 2) if array.shape[2] == 1 else array),
-                            cv2.COLOR_RGB2BGR)
+        return _tensor_as_bgr(item, name)
     if isinstance(item, np.ndarray):
-        array = item
-        if array.dtype != np.uint8:
-            raise SourceError(f"{name}: a numpy image must be uint8 (0-255), got {array.dtype}")
-        if array.ndim == 2:
-            return cv2.cvtColor(array, cv2.COLOR_GRAY2BGR)
-        if array.ndim != 3 or array.shape[2] not in (3, 4):
-            raise SourceError(f"{name}: a numpy image must be (H, W), (H, W, 3) or (H, W, 4), got {array.shape}")
-        if array.shape[2] == 4:
-            array = cv2.cvtColor(array, cv2.COLOR_RGBA2RGB if numpy_order == "rgb" else cv2.COLOR_BGRA2BGR)
-        return np.ascontiguousarray(array[..., ::-1] if numpy_order == "rgb" else array)
+        return _array_as_bgr(item, numpy_order, name)
     raise SourceError(f"{name}: cannot detect on a {type(item).__name__} (a path, URL, camera index, numpy array, "
                       f"PIL image or tensor, or a list of them)")
+
+
+def _pil_as_bgr(item: Any, name: str) -> np.ndarray:
+    """An 8-bit PIL image (any mode but 16/32-bit and float ones) as BGR."""
+    if 0 in item.size:
+        raise SourceError(f"{name}: the PIL image has no pixels ({item.size[0]}x{item.size[1]})")
+    if item.mode.startswith(("I", "F")):  # 16/32-bit or float: convert("RGB") would clip it to white
+        raise SourceError(f"{name}: a PIL image in mode {item.mode} (16/32-bit or float) is not 8-bit; scale it "
+                          f"to 0-255 and convert it to 'L' or 'RGB' first")
+    return cv2.cvtColor(np.asarray(item.convert("RGB")), cv2.COLOR_RGB2BGR)
+
+
+def _tensor_as_bgr(item: Any, name: str) -> np.ndarray:
+    """A (3, H, W) or (1, H, W) RGB tensor, uint8 or finite floats in [0, 1], as BGR."""
+    tensor = item.detach().cpu()
+    if tensor.ndim != 3 or tensor.shape[0] not in (1, 3):
+        raise SourceError(f"{name}: a tensor must be (3, H, W) RGB (a batch is a list or (B, 3, H, W)), got "
+                          f"shape {tuple(tensor.shape)}")
+    if tensor.numel() == 0:
+        raise SourceError(f"{name}: the tensor has no pixels (shape {tuple(tensor.shape)})")
+    if not tensor.is_floating_point() and tensor.dtype != torch.uint8:  # int32 16-bit data would wrap
+        raise SourceError(f"{name}: a tensor must be uint8 (0-255) or float (0-1), got {tensor.dtype}")
+    if tensor.is_floating_point():
+        if not torch.isfinite(tensor).all():
+            raise SourceError(f"{name}: the float tensor holds NaN or infinite values")
+        if tensor.min() < 0 or tensor.max() > 1:
+            raise SourceError(f"{name}: a float tensor must hold values in [0, 1], got "
+                              f"{float(tensor.min()):.3g}..{float(tensor.max()):.3g}")
+        tensor = (tensor * 255).round()
+    array = tensor.to(torch.uint8).permute(1, 2, 0).numpy()
+    return cv2.cvtColor(np.ascontiguousarray(array.repeat(3, 2) if array.shape[2] == 1 else array),
+                        cv2.COLOR_RGB2BGR)
+
+
+def _array_as_bgr(array: np.ndarray, numpy_order: str, name: str) -> np.ndarray:
+    """A uint8 (H, W), (H, W, 3) or (H, W, 4) array in ``numpy_order`` as BGR."""
+    if array.dtype != np.uint8:
+        raise SourceError(f"{name}: a numpy image must be uint8 (0-255), got {array.dtype}")
+    if array.size == 0:
+        raise SourceError(f"{name}: the numpy image has no pixels (shape {array.shape})")
+    if array.ndim == 2:
+        return cv2.cvtColor(array, cv2.COLOR_GRAY2BGR)
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise SourceError(f"{name}: a numpy image must be (H, W), (H, W, 3) or (H, W, 4), got {array.shape}")
+    if array.shape[2] == 4:
+        array = cv2.cvtColor(array, cv2.COLOR_RGBA2RGB if numpy_order == "rgb" else cv2.COLOR_BGRA2BGR)
+    return np.ascontiguousarray(array[..., ::-1] if numpy_order == "rgb" else array)
 
 
 def _is_screen(text: str) -> bool:

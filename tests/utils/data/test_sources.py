@@ -295,3 +295,18 @@ def test_indented_comments_in_a_streams_file_are_comments(tmp_path):
     path.write_text("   # the lobby camera, off for now\n\t# another\n")
     with pytest.raises(SourceError, match="lists no sources"):
         next(_streams_file(path, 1, 1.0))
+
+
+def test_in_memory_images_without_pixels_or_with_nan_are_one_line():
+    import numpy as np
+    import pytest
+    import torch
+    from PIL import Image
+
+    from utils.data.sources import SourceError, as_bgr
+
+    for item, why in ((np.zeros((0, 0, 3), np.uint8), "no pixels"), (Image.new("RGB", (0, 0)), "no pixels"),
+                      (torch.zeros((3, 0, 5)), "no pixels"), (torch.full((3, 8, 8), float("nan")), "NaN"),
+                      (torch.ones((3, 8, 8), dtype=torch.bool), "uint8")):
+        with pytest.raises(SourceError, match=why):
+            as_bgr(item)
