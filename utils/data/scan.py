@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +79,9 @@ class LabelSource:
     def read(self, image: Path, shape: tuple[int, int], nc: int) -> tuple[LabelRead, int]:
         """(what was read, duplicate rows removed)."""
         if self.label_format == "voc":
-            return read_voc_labels(image, shape, list(self.names), self.difficult), 0
+            return without_duplicates(read_voc_labels(image, shape, list(self.names), self.difficult))
         if self.label_format == "visdrone":
-            return read_visdrone_labels(image, shape, nc), 0
+            return without_duplicates(read_visdrone_labels(image, shape, nc))
         if self.json_labels is not None:
             labels = self.json_labels.get(image.name)
             if labels is None:
@@ -102,6 +102,16 @@ class LabelSource:
         if labels is not None:
             return LabelRead(labels, notes=[message] if message else []), duplicates
         return LabelRead(labels, kind, message), duplicates
+
+
+def without_duplicates(found: LabelRead) -> tuple[LabelRead, int]:
+    """``found`` with exactly repeated rows (same class, same box) kept once, and how many were removed: the
+    YOLO reader's rule, for every format."""
+    if found.labels is None or len(found.labels) < 2:
+        return found, 0
+    _, first = np.unique(found.labels, axis=0, return_index=True)
+    kept = found.labels[np.sort(first)]
+    return replace(found, labels=kept), len(found.labels) - len(kept)
 
 
 def _check_pair(image: Path, nc: int, source: LabelSource, max_pixels: int) -> tuple[Any, ...]:
@@ -175,7 +185,7 @@ def scan_dataset(source: str | list[str], nc: int, workers: int = 8, max_pixels:
                 result.problems.append((str(image), found.kind, found.message))
                 continue
             if dups:
-                result.warnings.append(f"{label_path_for(image)}: {dups} duplicate label rows removed")
+                result.warnings.append(f"{labels_from.label_file(image)}: {dups} duplicate label rows removed")
             result.warnings += found.notes
             result.images.append(str(image))
             result.shapes.append(shape)

@@ -53,6 +53,9 @@ def read_visdrone_labels(image: Path, shape_hw: tuple[int, int], nc: int) -> Lab
             return failed(f"{where}: non-numeric value in {line.strip()!r}")
         if not all(math.isfinite(v) for v in (left, top, bw, bh, score, category)):
             return failed(f"{where}: NaN or infinite value in {line.strip()!r}")
+        if score not in (0, 1):  # ground truth marks each box considered (1) or ignored (0); a detector's output
+            return failed(f"{where}: score {fields[4]}: VisDrone ground truth has 0 (ignored) or 1 (considered); "
+                          f"is this a results file rather than annotations?")
         if category != int(category) or not 0 <= category <= 11:
             return failed(f"{where}: category {fields[5]} outside 0..11")
         if bw <= 0 or bh <= 0:

@@ -11,6 +11,7 @@ write them; the original VOC devkit's 1-based inclusive convention differs by on
 from __future__ import annotations
 
 import math
+import unicodedata
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -47,7 +48,8 @@ def _read_xml(xml: Path):
         text = xml.read_bytes()
     except OSError as exc:
         return failed(f"{xml}: cannot read ({exc.strerror})")
-    if b"<!DOCTYPE" in text or b"<!ENTITY" in text:  # entity expansion is how XML files attack a parser
+    if any(marker.encode(encoding) in text for marker in ("<!DOCTYPE", "<!ENTITY")  # how XML files attack a
+           for encoding in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")):  # parser, in any encoding
         return failed(f"{xml}: DOCTYPE/ENTITY declarations are not allowed in annotation XML")
     try:
         root = ET.fromstring(text)
@@ -89,12 +91,12 @@ def read_voc_labels(image: Path, shape_hw: tuple[int, int], names: list[str], di
     if isinstance(root, LabelRead):
         return failed(f"{root.message} for {image.name}") if not xml.is_file() else root
     h, w = shape_hw
-    index = {n: i for i, n in enumerate(names)}
+    index = {unicodedata.normalize("NFC", n): i for i, n in enumerate(names)}  # 'Ça' composed or not: one name
     rows, notes, clipped, n_difficult = [], [], 0, 0
     try:
         _check_size(root, xml, image, w, h)
         for k, obj in enumerate(root.findall("object")):
-            name = (obj.findtext("name") or "").strip()
+            name = unicodedata.normalize("NFC", (obj.findtext("name") or "").strip())
             where = f"{xml}: object {k} ({name or 'no name'})"
             if name not in index:
                 raise ValueError(f"{where}: class '{name}' is not in the dataset's names {names}")

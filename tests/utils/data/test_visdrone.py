@@ -94,3 +94,11 @@ def test_a_box_under_an_ignored_region_is_dropped_with_a_note(tmp_path):
     scan = scan_split(load_dataset_config(data), "val")
     np.testing.assert_allclose(scan.labels[0], [[3, 0.65, 0.6875, 0.1, 0.125]], atol=1e-6)
     assert any("1 boxes at least half inside an ignored region dropped" in n for n in scan.warnings)
+
+
+def test_a_results_file_score_is_refused_not_read_as_ground_truth(tmp_path):
+    data = make_visdrone(tmp_path, {"r": "10,10,20,20,-1,4,0,0\n", "g": "10,10,20,20,1,4,0,0\n"})
+    scan = scan_split(load_dataset_config(data), "val")
+    problems = {Path(p).name: message for p, _, message in scan.problems}
+    assert "score -1" in problems["r.png"] and "results file" in problems["r.png"]
+    assert [Path(p).name for p in scan.images] == ["g.png"]

@@ -139,3 +139,20 @@ def test_a_namespaced_xml_and_a_word_for_difficult_are_read(tmp_path):
     scan = scan_split(load_dataset_config(data), "train")
     assert not scan.problems
     np.testing.assert_allclose(scan.labels[0], [[1, 18 / 80, 11 / 60, 20 / 80, 10 / 60]], atol=1e-6)  # no box lost
+
+
+def test_utf16_doctype_unicode_names_and_repeated_objects(tmp_path):
+    import unicodedata
+
+    composed, decomposed = unicodedata.normalize("NFC", "Ça"), unicodedata.normalize("NFD", "Ça")
+    attack = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE a [<!ENTITY x "y">]>' + _xml([])
+    twice = _xml([("Car", 8, 6, 28, 16, 0), ("Car", 8, 6, 28, 16, 0), ("Person", 40, 30, 44, 38, 0)])
+    data = make_voc(tmp_path / "voc", {"a": None, "b": twice, "c": _xml([(decomposed, 8, 6, 28, 16, 0)])})
+    (tmp_path / "voc" / "Annotations" / "a.xml").write_bytes(attack.encode("utf-16"))
+    data.write_text(data.read_text().replace(str(NAMES), str([composed, "Car", "Person"])))
+    scan = scan_split(load_dataset_config(data), "train")
+    problems = {Path(p).name: message for p, _, message in scan.problems}
+    assert "DOCTYPE" in problems["a.jpg"]  # refused in UTF-16 as in UTF-8
+    labels = dict(zip((Path(p).name for p in scan.images), scan.labels))
+    assert len(labels["b.jpg"]) == 2 and any("1 duplicate label rows removed" in w for w in scan.warnings)
+    assert labels["c.jpg"][:, 0].tolist() == [0]  # the decomposed name is the YAML's composed one
