@@ -39,3 +39,9 @@ def increment_path(path: str | Path, exist_ok: bool = False, mkdir: bool = True)
     if mkdir:
         path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def live_progress(enabled: bool = True) -> bool:
+    """Whether a live progress bar (tqdm) should be drawn: only on a terminal. In a log file its carriage returns
+    would run the bar into the next line."""
+    return enabled and sys.stderr.isatty()

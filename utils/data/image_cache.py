@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from utils.data.formats import cache_dir
-from utils.logging import LOGGER
+from utils.logging import LOGGER, live_progress
 
 CACHE_MODES = ("ram", "disk")
 
@@ -49,7 +49,7 @@ class ImageCache:
             self.folder.mkdir(parents=True, exist_ok=True)
         with ThreadPoolExecutor(workers) as pool:
             sizes = tqdm(pool.map(self._fill_one, range(len(self.files))), total=len(self.files),
-                         desc=f"caching images ({self.mode})", leave=False)
+                         desc=f"caching images ({self.mode})", leave=False, disable=not live_progress())
             gigabytes = sum(sizes) / 1e9
         where = "RAM" if self.mode == "ram" else str(self.folder)
         LOGGER.info(f"cached {len(self.files)} images ({gigabytes:.2f} GB) in {where}")

@@ -27,7 +27,7 @@ from utils.detection.head_families import family_of
 from utils.distributed import select_device
 from utils.engine.phase_timer import NO_TIMER, PhaseTimer
 from utils.image_size import check_image_size
-from utils.logging import LOGGER, increment_path
+from utils.logging import LOGGER, increment_path, live_progress
 from utils.options import ConfigurationError, JobOptions, one_or_several
 from utils.plots import validation_batch_plotter
 from utils.precision import half_inputs, inference_autocast, inference_half
@@ -89,7 +89,7 @@ def evaluate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, evalua
     seen = 0
     loss_sum = torch.zeros(3, device=device)
     batches = iter(loader)
-    with tqdm(total=len(loader), desc="validating", disable=not settings.progress, leave=False) as bar:
+    with tqdm(total=len(loader), desc="validating", disable=not live_progress(settings.progress), leave=False) as bar:
         for batch_index in range(len(loader)):
             with phases("val data"):
                 images, targets, paths, metas = next(batches)
@@ -175,7 +175,7 @@ def evaluate_sliced(detector, scan, full: DetectionEvaluator, sliced: DetectionE
     full.reset()
     sliced.reset()
     for path, shape, labels in tqdm(list(zip(scan.images, scan.shapes, scan.labels)), desc="sliced validation",
-                                    disable=not progress, leave=False):
+                                    disable=not live_progress(progress), leave=False):
         try:
             image = read_image(path, detector.max_pixels)
         except ValueError as exc:
