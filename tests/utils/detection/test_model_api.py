@@ -37,3 +37,20 @@ def test_round_trip_train_val_predict_track_export(tmp_path, monkeypatch):
     written = model.export(format="onnx", imgsz=64)
     assert Path(written).suffix == ".onnx" and Path(written).is_file()
     assert YOLO(written).predict(source, imgsz=64)[0].path
+
+
+def test_a_yolov5_checkpoint_gives_the_detectors_raw_boxes_through_the_object(yolov5n_weights, shared):
+    import torch
+
+    from utils.detection.prediction import Detector
+
+    model = YOLO(str(yolov5n_weights), device="cpu")
+    assert len(model.names) == 80 and model.names[0] == "person" and model.is_pytorch
+    image = shared / "images" / "bus.jpg"
+    result = model.predict(image, imgsz=640)[0]
+    import cv2
+
+    raw = Detector(yolov5n_weights, device="cpu", imgsz=640).predict_tensors(cv2.imread(str(image)))[1]
+    assert torch.allclose(result.boxes.data, raw.float(), atol=1e-3)  # x1 y1 x2 y2 conf cls, row for row
+    assert result.boxes.cls.tolist() == raw[:, 5].tolist() and result.path == str(image)
+    assert {result.names[int(c)] for c in result.boxes.cls} >= {"person", "bus"}
