@@ -50,8 +50,23 @@ def init_distributed(device: torch.device) -> bool:
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group(backend, timeout=timedelta(minutes=30))
+        timeout = timedelta(minutes=30)
+        restart = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+        if restart:  # a restarted group: its keys apart from those the dead group left in a surviving store
+            dist.init_process_group(backend, store=_restart_store(restart, timeout), rank=rank(),
+                                    world_size=world_size(), timeout=timeout)
+        else:
+            dist.init_process_group(backend, timeout=timeout)
     return True
+
+
+def _restart_store(restart: int, timeout: timedelta) -> dist.Store:
+    """The rendezvous store of torchrun's ``restart``-th attempt, under a prefix of its own: reading the workers'
+    addresses a dead attempt wrote would make Gloo connect to processes that no longer exist."""
+    agent_hosts_it = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world_size(),
+                          is_master=not agent_hosts_it and rank() == 0, timeout=timeout)
+    return dist.PrefixStore(f"yolov5-spd/restart{restart}", store)
 
 
 def cleanup_distributed() -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import socket
 from pathlib import Path
 
 import torch
@@ -66,6 +69,47 @@ def read_resumable(last: Path) -> dict:
                          f"training state; resume from the run's weights/last.pt, or start a new run from "
                          f"these weights with --weights {last}")
     return ckpt
+
+
+ELASTIC_MARKER = "elastic_run.json"  # which torchrun job wrote a run folder, so that its restarts continue it
+
+
+def elastic_identity() -> dict | None:
+    """The torchrun job this process belongs to (None outside torchrun): its rendezvous id, and where the id
+    is the default "none", the launching agent (host and process id, the same across its restarts)."""
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID")
+    if run_id is None:
+        return None
+    if run_id and run_id != "none":
+        return {"run_id": run_id}
+    return {"run_id": "none", "host": socket.gethostname(), "agent": os.getppid()}
+
+
+def elastic_restart() -> int:
+    """How many times torchrun has restarted this job's workers (0: the first attempt, or no torchrun)."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+
+
+def mark_elastic_run(save_dir: Path) -> None:
+    """Write which torchrun job owns ``save_dir`` (rank 0, a new run under torchrun)."""
+    identity = elastic_identity()
+    if identity is not None:
+        (save_dir / ELASTIC_MARKER).write_text(json.dumps(identity))
+
+
+def restarted_run(project: Path) -> Path | None:
+    """The run folder this restarted torchrun job began (the newest one marked with its identity), if any."""
+    identity = elastic_identity()
+    if identity is None or not elastic_restart() or not project.is_dir():
+        return None
+    mine = []
+    for marker in project.glob(f"*/{ELASTIC_MARKER}"):
+        try:
+            if json.loads(marker.read_text()) == identity:
+                mine.append(marker.parent)
+        except (OSError, ValueError):
+            continue
+    return max(mine, key=lambda folder: folder.stat().st_mtime) if mine else None
 
 
 def find_latest_last(project: Path) -> Path:

@@ -44,8 +44,11 @@ from utils.engine.progress import EpochProgress
 from utils.engine.results_log import ResultsLog
 from utils.engine.run_folder import (
     RunFolder,
+    elastic_restart,
     find_latest_last,
+    mark_elastic_run,
     read_resumable,
+    restarted_run,
     restore_rng_state,
     rng_state,
     strip_finished_last,
@@ -170,6 +173,15 @@ class Trainer:
         """The run folder, resumed or new, and the hyper-parameters (read back when resuming)."""
         config = self.config
         self.resume_state = None
+        restarted = None if config.resume else restarted_run(Path(config.project))
+        if restarted is not None:  # torchrun restarted this job's workers: continue its own run folder
+            last = restarted / "weights" / "last.pt"
+            LOGGER.info(f"torchrun restart {elastic_restart()}: continuing {restarted}" +
+                        ("" if last.is_file() else " from the start (no epoch had finished)"))
+            if last.is_file():
+                config = self.config = config.replace(resume=str(last))
+            else:
+                config = self.config = config.replace(name=restarted.name, exist_ok=True)
         if config.resume:
             last = Path(config.resume) if isinstance(config.resume, str) else find_latest_last(Path(config.project))
             self.resume_state = read_resumable(last)
@@ -192,6 +204,8 @@ class Trainer:
         schema = ENGINE_HYP | self.task.hyp_schema
         self.hyp = dict(self.resume_state["hyp"]) if self.resume_state else load_hyp(config.hyp, schema)
         self.run_folder.open(self.save_dir, self.main)
+        if self.main:
+            mark_elastic_run(self.save_dir)  # under torchrun: its restarts find this folder
         if self.main:
             (self.save_dir / "hyp.yaml").write_text(yaml.safe_dump(self.hyp, sort_keys=False))
             (self.save_dir / "opt.yaml").write_text(yaml.safe_dump(self._saved_options(), sort_keys=False))
