@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
@@ -38,6 +39,9 @@ def check_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[tuple
     if image is None:
         return None, "undecodable image", f"{path}: not a decodable image"
     h, w = image.shape[:2]
+    if h * w > max_pixels:  # a format whose header neither reader knows
+        return None, "huge image", (f"{path}: {w}x{h} pixels, over the limit of {max_pixels:,} (raise it with "
+                                    f"--max-pixels)")
     if min(h, w) < MIN_IMAGE_SIDE:
         return None, "tiny image", f"{path}: image is {w}x{h}, smaller than {MIN_IMAGE_SIDE} px"
     return (h, w), "", ""
@@ -69,8 +73,26 @@ def image_size_from_header(data: bytes) -> tuple[int, int] | None:
         with Image.open(io.BytesIO(data)) as image:
             w, h = image.size
             return h, w
-    except Exception:  # not an image PIL knows: OpenCV decides below
-        return None
+    except Exception:  # not an image PIL knows: the formats only OpenCV reads, below
+        return _opencv_only_header_size(data)
+
+
+_RADIANCE_SIZE = re.compile(rb"\n\n([-+])([YX]) (\d+) ([-+])([YX]) (\d+)\n")
+_PFM_SIZE = re.compile(rb"^P[Ff]\s+(\d+)\s+(\d+)\s")
+
+
+def _opencv_only_header_size(data: bytes) -> tuple[int, int] | None:
+    """(h, w) from the text headers of the formats OpenCV decodes and Pillow does not read: Radiance HDR (a
+    resolution line after the blank line, e.g. ``-Y 10000 +X 12000``) and PFM (``PF w h``)."""
+    head = data[:4096]
+    if head.startswith((b"#?RADIANCE", b"#?RGBE")):
+        found = _RADIANCE_SIZE.search(head)
+        if found is None:
+            return None
+        sizes = {found[2]: int(found[3]), found[5]: int(found[6])}
+        return sizes[b"Y"], sizes[b"X"]
+    found = _PFM_SIZE.match(head)
+    return (int(found[2]), int(found[1])) if found else None
 
 
 JPEG_REDUCTIONS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
@@ -126,4 +148,7 @@ def image_from_bytes(data: bytes | np.ndarray, name: str | Path, max_pixels: int
     image = decode_bgr(buffer)
     if image is None:
         raise ValueError(f"{name}: not a readable image")
+    if image.shape[0] * image.shape[1] > max_pixels:  # a format whose header neither reader knows
+        raise ValueError(f"{name}: {image.shape[1]}x{image.shape[0]} pixels, over the limit of {max_pixels:,} "
+                         f"(raise it with --max-pixels)")
     return image

@@ -157,14 +157,25 @@ def open_capture(target: int | str, timeout: float = DEFAULT_TIMEOUT_S) -> cv2.V
     return capture
 
 
-def read_capture(capture: cv2.VideoCapture, name: str, kind: str, vid_stride: int = 1) -> Iterator[Frame]:
-    """Every vid_stride-th frame of an opened capture, released when exhausted or abandoned."""
+def read_capture(capture: cv2.VideoCapture, name: str, kind: str, vid_stride: int = 1,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[Frame]:
+    """Every vid_stride-th frame of an opened capture, released when exhausted or abandoned. Frames over
+    ``max_pixels`` are refused from the stream's parameters before any is read; a source that gives no frame
+    at all is a SourceError, not an empty result."""
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if kind == "video" else 0
+    w, h = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    if w * h > max_pixels:
+        capture.release()
+        raise SourceError(f"{name}: {w}x{h} frames, over the limit of {max_pixels:,} pixels (raise it with "
+                          f"--max-pixels)")
     index = 0
     try:
         while True:
             ok, image = capture.read()
             if not ok or image is None:
+                if index == 0:
+                    raise SourceError(f"{name}: no frame could be read (not a video or image the decoder "
+                                      f"accepts, or an empty stream)")
                 return
             if index % vid_stride == 0:
                 yield Frame(image, name, kind, index, total if total > 0 else None)
@@ -282,7 +293,7 @@ def _is_camera(text: str) -> bool:
 
 def _file_frames(path: Path, vid_stride: int, max_pixels: int) -> Iterator[list[Frame]]:
     if path.suffix.lower() in VIDEO_SUFFIXES:
-        for frame in read_capture(open_capture(str(path)), str(path), "video", vid_stride):
+        for frame in read_capture(open_capture(str(path)), str(path), "video", vid_stride, max_pixels):
             yield [frame]
     else:
         yield [Frame(read_image(path, max_pixels), str(path), "image")]
@@ -294,11 +305,12 @@ def _url_frames(url: str, vid_stride: int, timeout: float, max_pixels: int) -> I
         yield [Frame(image_from_bytes(fetch_url(url, timeout), url, max_pixels), url, "image")]
         return
     kind = "video" if suffix in VIDEO_SUFFIXES else "stream"
-    for frame in read_capture(open_capture(url, timeout), url, kind, vid_stride):
+    for frame in read_capture(open_capture(url, timeout), url, kind, vid_stride, max_pixels):
         yield [frame]
 
 
-def _streams_file(path: Path, vid_stride: int, timeout: float) -> Iterator[list[Frame]]:
+def _streams_file(path: Path, vid_stride: int, timeout: float,
+                  max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[list[Frame]]:
     """One frame of every live stream per batch, until the last one ends."""
     targets = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()
                if line.strip() and not line.strip().startswith("#")]
@@ -308,7 +320,7 @@ def _streams_file(path: Path, vid_stride: int, timeout: float) -> Iterator[list[
     for target in targets:
         capture = open_capture(int(target) if _is_camera(target) else target, timeout)
         name = f"camera {target}" if _is_camera(target) else target
-        readers.append(read_capture(capture, name, "stream", vid_stride))
+        readers.append(read_capture(capture, name, "stream", vid_stride, max_pixels))
     while readers:
         batch, alive = [], []
         for reader in readers:
@@ -346,14 +358,15 @@ def iterate_source(source: Any, numpy_order: str = "bgr", vid_stride: int = 1, t
             continue
         text = str(item)
         if isinstance(item, int) or _is_camera(text):
-            for frame in read_capture(open_capture(int(text), timeout), f"camera {text}", "stream", vid_stride):
+            camera = open_capture(int(text), timeout)
+            for frame in read_capture(camera, f"camera {text}", "stream", vid_stride, max_pixels):
                 yield [frame]
         elif is_url(text):
             yield from _url_frames(text, vid_stride, timeout, max_pixels)
         elif _is_screen(text):
             yield from _screen_frames(text, vid_stride)
         elif text.endswith(".streams") and Path(text).is_file():
-            yield from _streams_file(Path(text), vid_stride, timeout)
+            yield from _streams_file(Path(text), vid_stride, timeout, max_pixels)
         else:
             for path in list_files(text):
                 try:

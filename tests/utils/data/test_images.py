@@ -40,3 +40,22 @@ def test_scan_loader_and_inference_agree_on_every_format(tmp_path, monkeypatch, 
         dataset = YoloDataset(scan, imgsz=80, augment=False, reduced_decoding=reduced)
         image, _, _, meta = dataset[0]
         assert tuple(meta[0]) == expected
+
+
+def test_formats_only_opencv_reads_are_sized_before_decoding(tmp_path):
+    import cv2
+    import numpy as np
+    import pytest
+
+    from utils.data.images import check_image, image_from_bytes, image_size_from_header
+
+    pixels = np.random.default_rng(0).random((40, 60, 3)).astype(np.float32)
+    for suffix in (".hdr", ".pfm"):
+        encoded = cv2.imencode(suffix, pixels)[1].tobytes()
+        assert image_size_from_header(encoded) == (40, 60), suffix
+        disguised = tmp_path / f"x{suffix}.png"  # the suffix lies; the header tells
+        disguised.write_bytes(encoded)
+        assert check_image(disguised, max_pixels=2000)[1] == "huge image"
+        assert check_image(disguised)[0] == (40, 60)
+        with pytest.raises(ValueError, match="over the limit of 2,000"):
+            image_from_bytes(encoded, "url", max_pixels=2000)

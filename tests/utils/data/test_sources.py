@@ -310,3 +310,26 @@ def test_in_memory_images_without_pixels_or_with_nan_are_one_line():
                       (torch.ones((3, 8, 8), dtype=torch.bool), "uint8")):
         with pytest.raises(SourceError, match=why):
             as_bgr(item)
+
+
+def test_video_frames_over_the_limit_and_videos_without_frames_are_one_line(tmp_path):
+    import cv2
+    import numpy as np
+    import pytest
+
+    from utils.data.sources import SourceError, iterate_source
+
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5, (64, 48))
+    for _ in range(3):
+        writer.write(np.full((48, 64, 3), 90, np.uint8))
+    writer.release()
+    assert len(list(iterate_source(str(video)))) == 3
+    with pytest.raises(SourceError, match="64x48 frames, over the limit of 1,000"):
+        list(iterate_source(str(video), max_pixels=1000))
+    empty = tmp_path / "empty.avi"
+    writer = cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*"MJPG"), 5, (64, 48))
+    writer.release()
+    skipped = []
+    assert list(iterate_source(str(empty), on_skip=skipped.append)) == [] and len(skipped) == 1
+    assert "empty.avi" in skipped[0]
