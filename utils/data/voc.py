@@ -4,8 +4,9 @@ dataset YAML's names.
 
 Coordinates are taken as pixel edges (``xmax - xmin`` is the width), as labelImg, CVAT and most exporters
 write them; the original VOC devkit's 1-based inclusive convention differs by one pixel of width.
-``difficult`` objects are kept (``difficult: keep``, the default) or left out of training and scoring
-(``difficult: exclude`` in the dataset YAML); either way the scan counts them.
+``difficult`` objects are kept (``difficult: keep``, the default) or, with ``difficult: exclude`` in the dataset
+YAML, masked as ignored regions: painted grey in training and validation, so they are neither learned nor
+counted, and a detection of one is not a false positive (what the VOC devkit does). The scan counts them.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def read_voc_labels(image: Path, shape_hw: tuple[int, int], names: list[str], di
         return failed(f"{root.message} for {image.name}") if not xml.is_file() else root
     h, w = shape_hw
     index = {unicodedata.normalize("NFC", n): i for i, n in enumerate(names)}  # 'Ça' composed or not: one name
-    rows, notes, clipped, n_difficult = [], [], 0, 0
+    rows, ignore, notes, clipped, n_difficult = [], [], [], 0, 0
     try:
         _check_size(root, xml, image, w, h)
         for k, obj in enumerate(root.findall("object")):
@@ -104,13 +105,16 @@ def read_voc_labels(image: Path, shape_hw: tuple[int, int], names: list[str], di
             clipped += moved
             is_difficult = (obj.findtext("difficult") or "0").strip().lower() in ("1", "true")
             n_difficult += is_difficult
-            if not (is_difficult and difficult == "exclude"):
+            if is_difficult and difficult == "exclude":  # neither learned nor scored: an ignored region
+                ignore.append([x1 / w, y1 / h, x2 / w, y2 / h])
+            else:
                 rows.append([index[name], (x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h])
     except ValueError as exc:
         return failed(str(exc))
     if clipped:
         notes.append(f"{xml}: {clipped} boxes overhanging the image by up to {OVERHANG_PIXELS:g} px clipped")
     if n_difficult:
-        verb = "left out" if difficult == "exclude" else "kept"
+        verb = "masked as ignored regions" if difficult == "exclude" else "kept"
         notes.append(f"{xml}: {n_difficult} difficult objects {verb} (difficult: {difficult})")
-    return LabelRead(np.array(rows, dtype=np.float32).reshape(-1, 5), notes=notes)
+    return LabelRead(np.array(rows, dtype=np.float32).reshape(-1, 5), notes=notes,
+                     ignore=np.array(ignore, dtype=np.float32).reshape(-1, 4))

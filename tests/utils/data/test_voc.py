@@ -93,7 +93,8 @@ def test_difficult_objects_are_kept_or_excluded(tmp_path):
     assert len(kept.labels[0]) == 2 and any("1 difficult objects kept" in w for w in kept.warnings)
     data.write_text(data.read_text() + "difficult: exclude\n")
     excluded = scan_split(load_dataset_config(data), "train")
-    assert excluded.labels[0][:, 0].tolist() == [0] and any("left out" in w for w in excluded.warnings)
+    assert excluded.labels[0][:, 0].tolist() == [0] and any("masked as ignored regions" in w for w in excluded.warnings)
+    np.testing.assert_allclose(excluded.ignore[0], [[8 / 80, 6 / 60, 28 / 80, 16 / 60]], atol=1e-6)  # not a miss
     data.write_text(data.read_text().replace("exclude", "maybe"))
     with pytest.raises(DatasetError, match="difficult must be keep or exclude"):
         load_dataset_config(data)
