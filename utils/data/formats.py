@@ -153,6 +153,19 @@ def _existing_parent(path: Path) -> Path:
     return path
 
 
+def list_lines(list_file: Path) -> list[str]:
+    """The non-empty lines of a split list, UTF-8 with or without a byte-order mark; a list in another encoding
+    or with no entry is a DatasetError naming the file."""
+    try:
+        text = list_file.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{list_file}: not UTF-8 text (byte {exc.start}); save the list as UTF-8") from None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise DatasetError(f"{list_file}: the split list names no image")
+    return lines
+
+
 def image_list_file(list_file: Path, image_root: Path) -> list[str]:
     """A split list of image ids or file names (VOC's ImageSets/Main/*.txt, or a list of names) as image paths
     found anywhere under ``image_root``; an id without a suffix matches any image suffix."""
@@ -166,7 +179,8 @@ def image_list_file(list_file: Path, image_root: Path) -> list[str]:
             by_name.setdefault(p.name, p)
             by_name.setdefault(p.stem, p)
     out = []
-    for line_no, line in enumerate(list_file.read_text(encoding="utf-8").splitlines(), 1):
+    list_lines(list_file)  # one line for a list in another encoding, or one that names nothing
+    for line_no, line in enumerate(list_file.read_bytes().decode("utf-8-sig").splitlines(), 1):
         fields = line.split()
         if not fields or (len(fields) > 1 and fields[1] == "-1"):  # VOC class lists: "id -1" = not in the class
             continue
@@ -186,8 +200,7 @@ def list_images(source: str | list[str]) -> list[Path]:
         return sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if path.is_file() and path.suffix == ".txt":
         base = path.parent
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        return [Path(line) if Path(line).is_absolute() else (base / line).resolve() for line in lines]
+        return [Path(line) if Path(line).is_absolute() else (base / line).resolve() for line in list_lines(path)]
     if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
         return [path]
     raise DatasetError(f"{source}: no such image folder, list file or image")

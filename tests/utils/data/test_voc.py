@@ -157,3 +157,16 @@ def test_utf16_doctype_unicode_names_and_repeated_objects(tmp_path):
     labels = dict(zip((Path(p).name for p in scan.images), scan.labels))
     assert len(labels["b.jpg"]) == 2 and any("1 duplicate label rows removed" in w for w in scan.warnings)
     assert labels["c.jpg"][:, 0].tolist() == [0]  # the decomposed name is the YAML's composed one
+
+
+def test_split_lists_with_a_bom_another_encoding_or_nothing_in_them(tmp_path):
+    data = make_voc(tmp_path / "voc", {"a": _xml([]), "b": _xml([])})
+    split = tmp_path / "voc" / "ImageSets" / "Main" / "train.txt"
+    split.write_bytes("\ufeffa\nb\n".encode())
+    assert [Path(p).name for p in load_dataset_config(data)["train"]] == ["a.jpg", "b.jpg"]
+    split.write_bytes("a\nb\ncaf\xe9\n".encode("latin-1"))
+    with pytest.raises(DatasetError, match="train.txt: not UTF-8 text"):
+        load_dataset_config(data)
+    split.write_text("\n  \n")
+    with pytest.raises(DatasetError, match="train.txt: the split list names no image"):
+        load_dataset_config(data)
