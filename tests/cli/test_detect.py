@@ -196,3 +196,22 @@ def test_detect_track_keeps_ids_through_a_pan_and_writes_mot_rows(yolov5n_weight
         by_frame.setdefault(int(row[0]), set()).add(int(row[1]))
     assert sorted(by_frame) == list(range(1, 9)) and all(ids == {1, 2} for ids in by_frame.values()), by_frame
     assert (tmp_path / "runs" / "t" / "pan.mp4").is_file()
+
+
+def test_a_read_only_project_folder_is_one_line(yolov5n_weights, shared, tmp_path, monkeypatch, capsys):
+    import errno
+
+    read_only = tmp_path / "ro"
+    original = Path.mkdir
+
+    def mkdir(self, *args, **kwargs):  # the file system refuses every folder under ro/, as a read-only mount
+        if read_only in (self, *self.parents):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    with pytest.raises(SystemExit) as stop:
+        detect.main(["--weights", str(yolov5n_weights), "--source", str(shared / "images" / "bus.jpg"),
+                     "--project", str(read_only), "--imgsz", "320"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 1 and err == [f"error: {read_only / 'exp'}: Read-only file system"]
