@@ -206,8 +206,13 @@ class Detections:
                              f"list are returned without theirs; iterate with stream=True to plot each frame)")
         return self.image
 
-    def plot(self, thickness: int = 2, hide_labels: bool = False, hide_conf: bool = False) -> np.ndarray:
-        """An annotated BGR copy of the image."""
+    def plot(self, thickness: int = 2, hide_labels: bool = False, hide_conf: bool = False, *,
+             line_width: int | None = None, labels: bool | None = None, conf: bool | None = None) -> np.ndarray:
+        """An annotated BGR copy of the image. ``line_width``, ``labels`` and ``conf`` are ultralytics' names for
+        ``thickness`` and the two tags (``labels=False`` hides the tags, ``conf=False`` the scores)."""
+        thickness = thickness if line_width is None else line_width
+        hide_labels = hide_labels if labels is None else not labels
+        hide_conf = hide_conf if conf is None else not conf
         return draw_boxes(self._require_image().copy(), self.box_array, self.classes, self.names, self.scores,
                           BoxStyle(thickness, hide_labels, hide_conf), track_ids=self.track_ids)
 

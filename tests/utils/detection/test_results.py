@@ -92,7 +92,7 @@ def test_track_ids_reach_boxes_records_and_tables(det):
     assert not np.array_equal(det.plot(), det.image)
 
 
-def test_save_txt_and_show_without_a_display(det, tmp_path, monkeypatch, caplog):
+def test_save_txt_and_show_without_a_display(det, tmp_path, monkeypatch):
     path = det.save_txt(tmp_path / "labels" / "pic.txt", save_conf=True)
     rows = [line.split() for line in path.read_text().splitlines()]
     assert rows[0][0] == "1" and [float(v) for v in rows[0][1:5]] == pytest.approx([0.15, 0.4, 0.2, 0.4])
@@ -102,9 +102,14 @@ def test_save_txt_and_show_without_a_display(det, tmp_path, monkeypatch, caplog)
     from utils.detection import display
 
     monkeypatch.setattr(display, "_PROBED", {})
-    import logging
-
-    with caplog.at_level(logging.INFO):
-        assert det.show() is False
-    assert "no display" in caplog.text
+    said = []
+    monkeypatch.setattr(display.LOGGER, "info", said.append)  # the line, whatever the logging set-up
+    assert det.show() is False
+    assert len(said) == 1 and "no display" in said[0]
     assert [p.parent.name for p in det.save_crop(tmp_path / "crops", "x.jpg")] == ["dog", "cat"]
+
+
+def test_plot_takes_ultralytics_keywords(det):
+    assert np.array_equal(det.plot(line_width=4, conf=False), det.plot(thickness=4, hide_conf=True))
+    assert np.array_equal(det.plot(labels=False), det.plot(hide_labels=True))
+    assert not np.array_equal(det.plot(labels=False), det.plot())
