@@ -47,17 +47,19 @@ class ByteTracker:
         self.next_id = 1
 
     # ------------------------------------------------------------------------------------------------ helpers
-    def _predict(self, tracks: list[Track], transform: np.ndarray | None) -> None:
+    def _predict(self, tracks: list[Track], transform: np.ndarray | None, step: bool = True) -> None:
+        """Move the tracks' states: one frame ahead (``step``), then by the camera's motion (``transform``)."""
         if not tracks:
             return
         mean = np.stack([t.mean for t in tracks])
         covariance = np.stack([t.covariance for t in tracks])
-        for k, t in enumerate(tracks):  # a lost track keeps its position, not its growth
-            if t.lost:
-                mean[k, 7] = 0
-                if self.form == "xywh":
-                    mean[k, 6] = 0
-        mean, covariance = self.kalman.predict(mean, covariance)
+        if step:
+            for k, t in enumerate(tracks):  # a lost track keeps its position, not its growth
+                if t.lost:
+                    mean[k, 7] = 0
+                    if self.form == "xywh":
+                        mean[k, 6] = 0
+            mean, covariance = self.kalman.predict(mean, covariance)
         if transform is not None:
             mean, covariance = apply_motion(mean, covariance, transform)
         for t, m, c in zip(tracks, mean, covariance):
@@ -99,8 +101,7 @@ class ByteTracker:
         pool = confirmed + self.lost
         transform = self.camera.estimate(image) if (self.camera is not None and image is not None) else None
         self._predict(pool, transform)
-        if transform is not None:
-            self._predict_in_place(unconfirmed, transform)
+        self._predict(unconfirmed, transform, step=False)  # seen once: no velocity yet, only the camera's motion
 
         first, rest, free_high = self._match(pool, high, data, s.match_thresh, s.fuse_score)
         still_tracked = [t for t in rest if not t.lost]
@@ -127,10 +128,3 @@ class ByteTracker:
         self.active = [t for t in pool + unconfirmed if id(t) in matched] + born
         self.lost = [t for t in pool if t.lost and self.frame - t.last_frame <= self.max_lost]
         return sorted(out)
-
-    def _predict_in_place(self, tracks: list[Track], transform: np.ndarray) -> None:
-        if tracks:
-            mean, covariance = apply_motion(np.stack([t.mean for t in tracks]),
-                                            np.stack([t.covariance for t in tracks]), transform)
-            for t, m, c in zip(tracks, mean, covariance):
-                t.mean, t.covariance = m, c
