@@ -74,15 +74,33 @@ def read_resumable(last: Path) -> dict:
 ELASTIC_MARKER = "elastic_run.json"  # which torchrun job wrote a run folder, so that its restarts continue it
 
 
+NAMED_JOB_SLACK_S = 3600  # a named job's folder must be newer than this machine's agent, give or take its peers
+
+
+def _agent_started() -> float | None:
+    """When the launching torchrun agent (this worker's parent) started, in seconds since the epoch; None where
+    /proc cannot tell."""
+    try:
+        ticks = int(Path(f"/proc/{os.getppid()}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
 def elastic_identity() -> dict | None:
     """The torchrun job this process belongs to (None outside torchrun): its rendezvous id, and where the id
-    is the default "none", the launching agent (host and process id, the same across its restarts)."""
+    is the default "none", the launching agent (host, process id and start time: the same across its restarts,
+    never the same for two agents, even one reusing another's process id)."""
     run_id = os.environ.get("TORCHELASTIC_RUN_ID")
     if run_id is None:
         return None
     if run_id and run_id != "none":
         return {"run_id": run_id}
-    return {"run_id": "none", "host": socket.gethostname(), "agent": os.getppid()}
+    started = _agent_started()
+    return {"run_id": "none", "host": socket.gethostname(), "agent": os.getppid(),
+            "agent_started": None if started is None else round(started)}
 
 
 def elastic_restart() -> int:
@@ -98,14 +116,18 @@ def mark_elastic_run(save_dir: Path) -> None:
 
 
 def restarted_run(project: Path) -> Path | None:
-    """The run folder this restarted torchrun job began (the newest one marked with its identity), if any."""
+    """The run folder this restarted torchrun job began (the newest one marked with its identity), if any. A
+    named rendezvous id can be used again by a later job: its folders written before this job's agent started
+    (less the slack its peers may start apart) belong to an earlier job and are never continued."""
     identity = elastic_identity()
     if identity is None or not elastic_restart() or not project.is_dir():
         return None
+    started = _agent_started() if identity["run_id"] != "none" else None
     mine = []
     for marker in project.glob(f"*/{ELASTIC_MARKER}"):
         try:
-            if json.loads(marker.read_text()) == identity:
+            same = json.loads(marker.read_text()) == identity
+            if same and (started is None or marker.stat().st_mtime >= started - NAMED_JOB_SLACK_S):
                 mine.append(marker.parent)
         except (OSError, ValueError):
             continue
