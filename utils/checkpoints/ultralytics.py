@@ -76,7 +76,9 @@ def _our_config(config: dict, state: dict[str, torch.Tensor], head: PickledObjec
     depthwise = f"model.{index}.cv3.0.0.0.conv.weight" in state
     last = config["head"][-1]
     ours = {k: config[k] for k in ("scales", "scale", "backbone") if k in config}
-    ours["head"] = [*config["head"][:-1], [last[0], last[1], "AnchorFreeDetect", [nc, reg_max, depthwise]]]
+    # the head names its class count "nc", as every config here does: the count lives in ours["nc"], so the same
+    # graph with another class count (fine-tuning on a new dataset) is recognised as the same graph
+    ours["head"] = [*config["head"][:-1], [last[0], last[1], "AnchorFreeDetect", ["nc", reg_max, depthwise]]]
     ours["nc"], ours["ch"] = nc, int(config.get("channels", config.get("ch", 3)))
     for key in ("depth_multiple", "width_multiple", "max_channels"):
         if key in config and "scales" not in config:

@@ -143,3 +143,18 @@ def test_a_model_that_contains_itself_is_one_line(tmp_path, monkeypatch):
     monkeypatch.undo()
     with pytest.raises(CheckpointError, match="unsafe or unsupported checkpoint.*nested more than"):
         load_checkpoint(tmp_path / "loop.pt")
+
+
+@pytest.mark.parametrize("target_cfg", ["yolo11n.yaml", "yolo11n_spd.yaml"])
+def test_their_weights_fine_tune_onto_another_class_count(target_cfg, tmp_path, monkeypatch):
+    """A yolo11n.pt trained on 3 classes starts a 2-class run: the same graph (or its SPD form) with the class
+    rows of the head re-initialised, never 'cannot map the weights'."""
+    from models.spd_transfer import transfer_state
+    from utils.checkpoints.files import load_checkpoint
+
+    _save_in_ultralytics_layout(DetectionModel("yolo11n.yaml", nc=3), tmp_path / "theirs.pt", monkeypatch)
+    monkeypatch.undo()
+    payload = load_checkpoint(tmp_path / "theirs.pt")["model"]
+    report = transfer_state(payload["state_dict"], payload["config"], DetectionModel(target_cfg, nc=2))
+    assert report.mode == ("same graph" if target_cfg == "yolo11n.yaml" else "spd")
+    assert 0 < len(report.skipped) <= 6 and all(".cv3." in key for key in report.skipped)
